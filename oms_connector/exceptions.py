@@ -1,0 +1,15 @@
+from trytond.exceptions import UserError
+from trytond.model.exceptions import ValidationError
+
+
+class OrderHold(UserError):
+    """An order that cannot go ahead as is: it is kept on hold with this
+    message as its reason (unknown SKU, invalid address, ...)."""
+
+
+class TransitionError(ValidationError):
+    pass
+
+
+class ChannelCodeError(ValidationError):
+    pass

@@ -1,0 +1,36 @@
+"""API keys for the sync agent: Tryton user-application keys of the
+application "oms", each limited to the channels it may touch."""
+from trytond.model import ModelSQL, fields
+from trytond.pool import PoolMeta
+from trytond.pyson import Eval
+
+
+class UserApplication(metaclass=PoolMeta):
+    __name__ = 'res.user.application'
+
+    oms_channels = fields.Many2Many(
+        'res.user.application-oms.channel', 'application', 'channel',
+        "OMS Channels",
+        states={
+            'invisible': Eval('application') != 'oms',
+            },
+        help="The channels this key may read and write; none means none.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        application = ('oms', "OMS Connector")
+        if application not in cls.application.selection:
+            cls.application.selection.append(application)
+
+    def may_use_channel(self, channel):
+        return channel in self.oms_channels
+
+
+class UserApplicationChannel(ModelSQL):
+    __name__ = 'res.user.application-oms.channel'
+    application = fields.Many2One(
+        'res.user.application', "Application", required=True,
+        ondelete='CASCADE')
+    channel = fields.Many2One(
+        'oms.channel', "Channel", required=True, ondelete='CASCADE')

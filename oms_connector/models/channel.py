@@ -1,0 +1,129 @@
+"""Sales channels: one marketplace account (a Shopify shop, a WooCommerce
+site, ...) and how its orders enter the ERP."""
+import datetime as dt
+
+from trytond.model import DeactivableMixin, ModelSQL, ModelView, Unique, fields
+from trytond.pool import Pool
+from trytond.pyson import Eval, If
+from trytond.transaction import Transaction
+
+KINDS = [
+    ('shopify', "Shopify"),
+    ('woocommerce', "WooCommerce"),
+    ('amazon', "Amazon"),
+    ('ebay', "eBay"),
+    ('taobao', "Taobao"),
+    ('other', "Other"),
+    ]
+
+
+class Channel(DeactivableMixin, ModelSQL, ModelView):
+    __name__ = 'oms.channel'
+
+    name = fields.Char("Name", required=True)
+    code = fields.Char(
+        "Code", required=True,
+        help="The short name the sync agent uses for this channel.")
+    kind = fields.Selection(KINDS, "Kind", required=True)
+    company = fields.Many2One('company.company', "Company", required=True)
+    warehouse = fields.Many2One(
+        'stock.location', "Warehouse", required=True,
+        domain=[
+            ('type', '=', 'warehouse'),
+            If(Eval('warehouses', []),
+                ('id', 'in', Eval('warehouses', [])), ()),
+            ],
+        help="The warehouse that ships this channel's orders.")
+    warehouses = fields.Many2Many(
+        'oms.channel-stock.location', 'channel', 'warehouse', "Warehouses",
+        domain=[('type', '=', 'warehouse')],
+        help="The warehouses whose stock this channel may sell.")
+    currency = fields.Many2One('currency.currency', "Currency", required=True)
+    reserve_stock = fields.Selection([
+            ('order', "On Order"),
+            ('payment', "On Payment"),
+            ], "Reserve Stock", required=True,
+        help="When an order's goods are reserved in the warehouse: as soon "
+        "as the order arrives, or only once it is paid.")
+    customer_matching = fields.Selection([
+            ('id_email', "Channel Customer ID, then E-mail"),
+            ('id', "Channel Customer ID only"),
+            ('none', "Always a New Customer"),
+            ], "Customer Matching", required=True,
+        help="How an incoming order finds its customer in the ERP.")
+    invoice_method = fields.Selection([
+            ('manual', "Manual"),
+            ('order', "On Order Processed"),
+            ('shipment', "On Shipment Sent"),
+            ], "Invoice Method", required=True,
+        help="How the channel's sales are invoiced (Tryton's sale setting). "
+        "Anything but Manual needs the products' revenue accounts.")
+    cursor = fields.Char(
+        "Cursor", readonly=True,
+        help="Where the next pull of orders starts; stored with the orders.")
+    cursor_updated = fields.Timestamp("Cursor Updated", readonly=True)
+    listings = fields.One2Many('oms.listing', 'channel', "Listings")
+    api_keys = fields.Many2Many(
+        'res.user.application-oms.channel', 'channel', 'application',
+        "API Keys", domain=[('application', '=', 'oms')])
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('code_unique', Unique(t, t.code), 'oms_connector.msg_channel_code_unique'),
+            ]
+        cls._order = [('name', 'ASC'), ('id', 'ASC')]
+
+    @staticmethod
+    def default_company():
+        return Transaction().context.get('company')
+
+    @staticmethod
+    def default_reserve_stock():
+        return 'order'
+
+    @staticmethod
+    def default_customer_matching():
+        return 'id_email'
+
+    @staticmethod
+    def default_invoice_method():
+        return 'manual'
+
+    @staticmethod
+    def default_kind():
+        return 'other'
+
+    @classmethod
+    def default_currency(cls):
+        pool = Pool()
+        Company = pool.get('company.company')
+        company = Transaction().context.get('company')
+        if company:
+            return Company(company).currency.id
+
+    @classmethod
+    def default_warehouse(cls):
+        return Pool().get('stock.location').get_default_warehouse()
+
+    @classmethod
+    def by_code(cls, code):
+        "The active channel with that code, or None"
+        channels = cls.search([('code', '=', code)], limit=1)
+        return channels[0] if channels else None
+
+    def store_cursor(self, cursor):
+        self.cursor = cursor
+        self.cursor_updated = dt.datetime.now()
+        self.save()
+
+
+class ChannelWarehouse(ModelSQL):
+    __name__ = 'oms.channel-stock.location'
+    channel = fields.Many2One(
+        'oms.channel', "Channel", required=True, ondelete='CASCADE')
+    warehouse = fields.Many2One(
+        'stock.location', "Warehouse", required=True, ondelete='CASCADE',
+        domain=[('type', '=', 'warehouse')])

@@ -1,0 +1,496 @@
+"""Orders: the OMS lifecycle on Tryton's sale, kept in step with the sale's
+own state and its customer shipments (DESIGN.md §6).
+
+The OMS state says where the order is for the merchant and the customer;
+``_oms_enact`` makes Tryton's sale and shipments match it (quote, confirm,
+process, reserve, release) and ``_oms_set_state`` is the one place that
+checks a transition and writes the log.
+"""
+import datetime as dt
+import json
+from functools import wraps
+
+from trytond.i18n import gettext
+from trytond.model import ModelView, Unique, fields
+from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Bool, Eval
+from trytond.transaction import Transaction
+
+from ..exceptions import TransitionError
+
+OMS_STATES = [
+    ('pending_payment', "Awaiting Payment"),
+    ('awaiting_shipment', "Awaiting Shipment"),
+    ('partially_shipped', "Partially Shipped"),
+    ('shipped', "Shipped"),
+    ('completed', "Completed"),
+    ('cancelled', "Cancelled"),
+    ('refunded', "Refunded"),
+    ]
+# The forward path; cancelled and refunded are side exits.
+PROGRESS = [
+    'pending_payment', 'awaiting_shipment', 'partially_shipped', 'shipped',
+    'completed']
+EXCEPTION_KINDS = [
+    (None, ""),
+    ('unknown_sku', "Unknown SKU"),
+    ('insufficient_stock', "Insufficient Stock"),
+    ('invalid_address', "Invalid Address"),
+    ('invalid_order', "Invalid Order"),
+    ('cancelled_after_shipping', "Cancelled after Shipping"),
+    ('manual', "Held by Staff"),
+    ]
+PRIORITIES = [
+    ('0', "Low"),
+    ('1', "Normal"),
+    ('2', "High"),
+    ('3', "Urgent"),
+    ]
+
+
+def _transitions():
+    pairs = set()
+    for i, from_ in enumerate(PROGRESS):
+        pairs.update((from_, to) for to in PROGRESS[i + 1:])
+        if from_ != 'completed':
+            pairs.add((from_, 'cancelled'))
+        pairs.add((from_, 'refunded'))
+    return pairs
+
+
+def rank(state):
+    "How far along the forward path a state is (exits rank last)"
+    return PROGRESS.index(state) if state in PROGRESS else len(PROGRESS)
+
+
+def oms_source():
+    "Who is acting: the channel being imported, else the current user"
+    pool = Pool()
+    User = pool.get('res.user')
+    context = Transaction().context
+    if context.get('oms_source'):
+        return context['oms_source']
+    return f'user: {User(Transaction().user).rec_name}'
+
+
+def oms_reason(default):
+    def decorator(func):
+        @wraps(func)
+        def wrapper(cls, sales, *args, **kwargs):
+            context = Transaction().context
+            with Transaction().set_context(
+                    oms_reason=context.get('oms_reason') or default):
+                return func(cls, sales, *args, **kwargs)
+        return wrapper
+    return decorator
+
+
+class Sale(metaclass=PoolMeta):
+    __name__ = 'sale.sale'
+
+    oms_channel = fields.Many2One(
+        'oms.channel', "Channel", readonly=True, ondelete='RESTRICT',
+        help="The sales channel the order came from; empty for orders "
+        "keyed in by hand.")
+    oms_external_id = fields.Char(
+        "Channel Order ID", readonly=True,
+        states={'invisible': ~Eval('oms_channel')})
+    oms_state = fields.Selection(
+        OMS_STATES, "Order Status", required=True, readonly=True, sort=False)
+    oms_channel_status = fields.Selection(
+        [(None, "")] + OMS_STATES, "Channel Status", readonly=True,
+        states={'invisible': ~Eval('oms_channel')},
+        help="The status the channel last reported.")
+    oms_channel_updated = fields.Timestamp(
+        "Channel Updated", readonly=True,
+        states={'invisible': ~Eval('oms_channel')})
+    oms_exception = fields.Boolean(
+        "On Hold", readonly=True,
+        help="The order needs a person: see the reason.")
+    oms_exception_kind = fields.Selection(
+        EXCEPTION_KINDS, "Hold Kind", readonly=True,
+        states={'invisible': ~Eval('oms_exception')})
+    oms_exception_reason = fields.Text(
+        "Hold Reason", readonly=True,
+        states={'invisible': ~Eval('oms_exception')})
+    oms_priority = fields.Selection(PRIORITIES, "Priority", required=True)
+    oms_payload = fields.Text(
+        "Channel Payload", readonly=True,
+        states={'invisible': ~Eval('oms_channel')},
+        help="The order as the channel last sent it, raw payload included.")
+    oms_events = fields.One2Many(
+        'oms.order.event', 'sale', "Status History", readonly=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('oms_channel_external_id_unique',
+                Unique(t, t.oms_channel, t.oms_external_id),
+                'oms_connector.msg_sale_external_id_unique'),
+            ]
+        cls._oms_transitions = _transitions()
+        cls._buttons.update({
+                'oms_mark_paid': {
+                    'invisible': Eval('oms_state') != 'pending_payment',
+                    'depends': ['oms_state'],
+                    },
+                'oms_complete': {
+                    'invisible': Eval('oms_state') != 'shipped',
+                    'depends': ['oms_state'],
+                    },
+                'oms_cancel': {
+                    'invisible': Eval('oms_state').in_(
+                        ['shipped', 'completed', 'cancelled', 'refunded']),
+                    'depends': ['oms_state'],
+                    },
+                'oms_refund': {
+                    'invisible': Eval('oms_state').in_(
+                        ['cancelled', 'refunded']),
+                    'depends': ['oms_state'],
+                    },
+                'oms_hold': {
+                    'invisible': Bool(Eval('oms_exception')),
+                    'depends': ['oms_exception'],
+                    },
+                'oms_reprocess': {
+                    'invisible': ~Eval('oms_exception'),
+                    'depends': ['oms_exception'],
+                    },
+                })
+
+    @classmethod
+    def default_oms_state(cls):
+        return 'pending_payment'
+
+    @classmethod
+    def default_oms_exception(cls):
+        return False
+
+    @classmethod
+    def default_oms_priority(cls):
+        return '1'
+
+    @classmethod
+    def copy(cls, sales, default=None):
+        default = default.copy() if default is not None else {}
+        for name in [
+                'oms_channel', 'oms_external_id', 'oms_channel_status',
+                'oms_channel_updated', 'oms_exception', 'oms_exception_kind',
+                'oms_exception_reason', 'oms_payload', 'oms_events']:
+            default.setdefault(name, None)
+        default.setdefault('oms_state', 'pending_payment')
+        return super().copy(sales, default=default)
+
+    @property
+    def oms_order(self):
+        "The canonical order the channel last sent, or None"
+        from sync_agent.models import Order
+        if self.oms_payload:
+            return Order.model_validate_json(self.oms_payload)
+
+    @property
+    def oms_shipped_anything(self):
+        return any(
+            m.state == 'done' for l in self.line_lines for m in l.moves
+            if m.to_location.type == 'customer')
+
+    @property
+    def oms_reserve_due(self):
+        "Whether this order's goods should be reserved now"
+        if self.oms_state in {'cancelled', 'refunded'}:
+            return False
+        if self.oms_state == 'pending_payment':
+            return bool(self.oms_channel
+                and self.oms_channel.reserve_stock == 'order')
+        return True
+
+    # Transitions, one method each, for staff (buttons) and the importer.
+
+    @classmethod
+    @ModelView.button
+    @oms_reason("marked paid")
+    def oms_mark_paid(cls, sales):
+        cls._oms_set_state(sales, 'awaiting_shipment')
+        cls._oms_enact(sales)
+
+    @classmethod
+    @oms_reason("shipped")
+    def oms_mark_shipped(cls, sales, partially=False):
+        cls._oms_set_state(
+            sales, 'partially_shipped' if partially else 'shipped')
+        cls._oms_enact(sales)
+
+    @classmethod
+    @ModelView.button
+    @oms_reason("completed")
+    def oms_complete(cls, sales):
+        cls._oms_set_state(sales, 'completed')
+
+    @classmethod
+    @ModelView.button
+    @oms_reason("cancelled")
+    def oms_cancel(cls, sales):
+        for sale in sales:
+            if sale.oms_shipped_anything:
+                raise TransitionError(gettext(
+                        'oms_connector.msg_cancel_shipped', sale=sale.rec_name))
+        cls._oms_set_state(sales, 'cancelled')
+        cls._oms_enact(sales)
+
+    @classmethod
+    @ModelView.button
+    @oms_reason("refunded")
+    def oms_refund(cls, sales):
+        cls._oms_set_state(sales, 'refunded')
+        cls._oms_enact(sales)
+
+    @classmethod
+    @ModelView.button
+    def oms_hold(cls, sales, kind='manual', reason=None):
+        pool = Pool()
+        Event = pool.get('oms.order.event')
+        reason = reason or gettext('oms_connector.msg_held_by_staff')
+        cls.write(list(sales), {
+                'oms_exception': True,
+                'oms_exception_kind': kind,
+                'oms_exception_reason': reason,
+                })
+        Event.save([cls._oms_event(s, 'hold', reason) for s in sales])
+
+    @classmethod
+    def oms_release(cls, sales, reason):
+        pool = Pool()
+        Event = pool.get('oms.order.event')
+        sales = [s for s in sales if s.oms_exception]
+        cls.write(sales, {
+                'oms_exception': False,
+                'oms_exception_kind': None,
+                'oms_exception_reason': None,
+                })
+        Event.save([cls._oms_event(s, 'release', reason) for s in sales])
+
+    @classmethod
+    @ModelView.button
+    def oms_reprocess(cls, sales):
+        """Try held orders again, for example once their SKU is mapped or
+        stock has arrived; those that pass are released."""
+        pool = Pool()
+        Importer = pool.get('oms.order.importer')
+        for sale in sales:
+            if not sale.oms_exception:
+                continue
+            if sale.oms_exception_kind in {'unknown_sku', 'invalid_address',
+                    'invalid_order'} and sale.oms_payload:
+                Importer.rebuild(sale)
+            elif sale.oms_exception_kind != 'insufficient_stock':
+                # Staff fixed it by hand: let it go ahead.
+                cls.oms_release([sale], gettext(
+                        'oms_connector.msg_released_by_staff'))
+                cls._oms_enact([sale])
+            else:
+                cls._oms_enact([sale])
+
+    # The one place a transition is checked and logged.
+
+    @classmethod
+    def _oms_set_state(cls, sales, state):
+        pool = Pool()
+        Event = pool.get('oms.order.event')
+        moving = [s for s in sales if s.oms_state != state]
+        for sale in moving:
+            if (sale.oms_state, state) not in cls._oms_transitions:
+                raise TransitionError(gettext(
+                        'oms_connector.msg_oms_transition',
+                        sale=sale.rec_name,
+                        from_=sale.oms_state_string,
+                        to=dict(OMS_STATES)[state]))
+        reason = Transaction().context.get('oms_reason')
+        events = [cls._oms_event(s, 'transition', reason, to_state=state)
+            for s in moving]
+        cls.write(moving, {'oms_state': state})
+        Event.save(events)
+
+    @classmethod
+    def _oms_event(cls, sale, kind, reason, to_state=None, from_state=None):
+        "A log entry; a transition goes from the sale's current state"
+        pool = Pool()
+        Event = pool.get('oms.order.event')
+        if kind == 'transition' and from_state is None:
+            from_state = sale.oms_state
+        return Event(
+            sale=sale,
+            kind=kind,
+            from_state=from_state,
+            to_state=to_state or sale.oms_state,
+            date=dt.datetime.now(),
+            reason=reason,
+            source=oms_source())
+
+    # Keeping Tryton's sale and shipments in step with the OMS state.
+
+    @classmethod
+    def _oms_enact(cls, sales):
+        "Bring the Tryton sales and shipments in line with their OMS state"
+        to_quote = [s for s in sales
+            if s.oms_state == 'pending_payment' and not s.oms_reserve_due
+            and s.state == 'draft']
+        to_reserve = [s for s in sales if s.oms_reserve_due]
+        to_release = [s for s in sales
+            if s.oms_state in {'cancelled', 'refunded'}
+            and not s.oms_shipped_anything]
+        if to_quote:
+            cls.quote(to_quote)
+        if to_reserve:
+            cls._oms_reserve(to_reserve)
+        if to_release:
+            cls._oms_release_stock(to_release)
+
+    @classmethod
+    def _oms_reserve(cls, sales):
+        "Confirm and process the sales, which reserves their goods"
+        cls.quote([s for s in sales if s.state == 'draft'])
+        sales = cls.browse(sales)
+        cls.confirm([s for s in sales if s.state == 'quotation'])
+        # Process now rather than from the queue: the goods must be reserved
+        # before the import answers (process is idempotent).
+        cls.process(cls.browse(sales))
+
+    @classmethod
+    def _oms_release_stock(cls, sales):
+        "Cancel what the sales have not shipped, so their stock is free again"
+        pool = Pool()
+        ShipmentOut = pool.get('stock.shipment.out')
+        Line = pool.get('sale.line')
+        cls.cancel([s for s in sales if s.state in {'draft', 'quotation'}])
+        confirmed = [s for s in sales if s.state == 'confirmed']
+        if confirmed:
+            cls.draft(confirmed)
+            cls.cancel(confirmed)
+        processing = [s for s in sales if s.state == 'processing']
+        shipments = [sh for s in processing for sh in s.shipments
+            if sh.state not in {'done', 'cancelled'}]
+        if shipments:
+            ShipmentOut.cancel(shipments)
+        # Tell Tryton the cancelled moves are meant, as its "handle
+        # shipment exception" wizard does, so the sale can finish.
+        for sale in processing:
+            for line in sale.line_lines:
+                ignored = [m.id for m in line.moves
+                    if m.state == 'cancelled' and m not in line.moves_ignored]
+                if ignored:
+                    Line.write([line], {'moves_ignored': [('add', ignored)]})
+        if processing:
+            cls.process(processing)
+
+    @classmethod
+    def _oms_assign(cls, sales):
+        """Reserve the goods of the sales whose reservation is due: hold those
+        that lack stock, release those that were held for it and now have it."""
+        pool = Pool()
+        ShipmentOut = pool.get('stock.shipment.out')
+        due = [s for s in sales if s.oms_reserve_due]
+        waiting = [sh for s in due for sh in s.shipments
+            if sh.state == 'waiting']
+        if waiting:
+            ShipmentOut.assign_try(waiting)
+        for sale in cls.browse(due):
+            short = [m for sh in sale.shipments
+                if sh.state not in {'done', 'cancelled'}
+                for m in sh.assign_moves
+                if m.assignation_required
+                and m.state in {'draft', 'staging'}]
+            if short:
+                if sale.oms_exception_kind != 'insufficient_stock':
+                    cls.oms_hold([sale], 'insufficient_stock', gettext(
+                            'oms_connector.msg_insufficient_stock',
+                            products=', '.join(
+                                f'{m.product.rec_name} × {m.quantity:g}'
+                                for m in short)))
+            elif sale.oms_exception_kind == 'insufficient_stock':
+                cls.oms_release([sale], gettext(
+                        'oms_connector.msg_stock_reserved'))
+
+    # Tryton's own workflow moves the OMS state too, so orders keyed in by
+    # hand and warehouse work follow the same lifecycle.
+
+    @classmethod
+    def confirm(cls, sales):
+        super().confirm(sales)
+        manual = [s for s in cls.browse(sales)
+            if s.state == 'confirmed' and not s.oms_channel
+            and s.oms_state == 'pending_payment']
+        if manual:
+            with Transaction().set_context(oms_reason="sale confirmed"):
+                cls._oms_set_state(manual, 'awaiting_shipment')
+
+    @classmethod
+    def cancel(cls, sales):
+        super().cancel(sales)
+        with Transaction().set_context(oms_reason="sale cancelled"):
+            cls._oms_set_state(
+                [s for s in cls.browse(sales) if s.state == 'cancelled'
+                    and s.oms_state not in {'cancelled', 'refunded'}],
+                'cancelled')
+
+    @classmethod
+    def process(cls, sales):
+        super().process(sales)
+        sales = cls.browse(sales)
+        cls._oms_assign(sales)
+        cls._oms_follow_shipments(sales)
+
+    @classmethod
+    def _oms_follow_shipments(cls, sales):
+        with Transaction().set_context(oms_reason="shipment done"):
+            sent = [s for s in sales if s.shipment_state == 'sent'
+                and rank(s.oms_state) < rank('shipped')]
+            partial = [s for s in sales
+                if s.shipment_state == 'partially shipped'
+                and rank(s.oms_state) < rank('partially_shipped')]
+            if sent:
+                cls._oms_set_state(sent, 'shipped')
+            if partial:
+                cls._oms_set_state(partial, 'partially_shipped')
+
+    def oms_result(self, result):
+        "What the import route answers for this order"
+        return {
+            'external_id': self.oms_external_id,
+            'result': result,
+            'sale': self.number,
+            'sale_id': self.id,
+            'state': self.oms_state,
+            'exception': (
+                {'kind': self.oms_exception_kind,
+                    'reason': self.oms_exception_reason}
+                if self.oms_exception else None),
+            }
+
+    @classmethod
+    def search_oms(cls, channel, external_id):
+        sales = cls.search([
+                ('oms_channel', '=', channel.id),
+                ('oms_external_id', '=', external_id),
+                ], limit=1)
+        return sales[0] if sales else None
+
+
+class SaleLine(metaclass=PoolMeta):
+    __name__ = 'sale.line'
+
+    oms_external_id = fields.Char(
+        "Channel Line ID", readonly=True,
+        help="The channel's id of this line, for partial fulfilments.")
+
+    @classmethod
+    def copy(cls, lines, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('oms_external_id', None)
+        return super().copy(lines, default=default)
+
+
+def dump_order(order):
+    "The canonical order as stored on the sale"
+    return json.dumps(order.model_dump(mode='json'), indent=1, sort_keys=True)

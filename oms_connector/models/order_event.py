@@ -1,0 +1,30 @@
+"""The order transition log: every OMS state change and hold, with when,
+why and who (a user or a channel), so lead times can be reported."""
+from trytond.model import ModelSQL, ModelView, fields
+
+from .order import OMS_STATES
+
+
+class OrderEvent(ModelSQL, ModelView):
+    __name__ = 'oms.order.event'
+
+    sale = fields.Many2One(
+        'sale.sale', "Order", required=True, ondelete='CASCADE')
+    kind = fields.Selection([
+            ('transition', "Transition"),
+            ('hold', "Hold"),
+            ('release', "Release"),
+            ], "Kind", required=True)
+    from_state = fields.Selection(
+        [(None, "")] + OMS_STATES, "From", readonly=True)
+    to_state = fields.Selection(OMS_STATES, "To", required=True, readonly=True)
+    date = fields.Timestamp("When", required=True, readonly=True)
+    reason = fields.Text("Why", readonly=True)
+    source = fields.Char(
+        "Source", required=True, readonly=True,
+        help="The user or the channel that caused it.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [('date', 'DESC'), ('id', 'DESC')]

@@ -1,0 +1,283 @@
+"""The order importer: writes a batch of canonical orders and the channel's
+new cursor in one transaction. Each order is bound to its sale by
+(channel, external id); a bad order is held with its reason, never blocking
+the others or the cursor."""
+import logging
+from contextlib import contextmanager
+
+from sql import Literal
+
+from trytond.exceptions import UserError
+from trytond.i18n import gettext
+from trytond.model import Model
+from trytond.pool import Pool
+from trytond.transaction import Transaction
+
+from ..exceptions import OrderHold
+from .order import dump_order, rank
+
+logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def savepoint(name):
+    """Undo only what the block wrote when it fails. Nested in the batch's
+    transaction, which must already be open (see OrderImporter.import_batch)."""
+    transaction = Transaction()
+    cursor = transaction.connection.cursor()
+    cursor.execute(f'SAVEPOINT {name}')
+    tasks, logs = len(transaction.tasks), len(transaction.log_records)
+    try:
+        yield
+    except Exception:
+        cursor.execute(f'ROLLBACK TO SAVEPOINT {name}')
+        del transaction.tasks[tasks:]
+        del transaction.log_records[logs:]
+        for cache in transaction.cache.values():
+            cache.clear()
+        raise
+    else:
+        cursor.execute(f'RELEASE SAVEPOINT {name}')
+
+
+class OrderImporter(Model):
+    __name__ = 'oms.order.importer'
+
+    @classmethod
+    def import_batch(cls, channel, batch):
+        """Import the orders of a batch (sync_agent.models.OrderBatch) and
+        store its cursor. Returns one result per order, in order."""
+        cls._lock_channel(channel)
+        results = []
+        with Transaction().set_context(
+                oms_source=f'channel: {channel.code}',
+                company=channel.company.id):
+            for order in batch.orders:
+                results.append(cls.import_order(channel, order))
+        if batch.cursor is not None:
+            channel.store_cursor(batch.cursor)
+        return results
+
+    @classmethod
+    def _lock_channel(cls, channel):
+        # A write first: it opens the transaction on SQLite (so savepoints
+        # nest in it) and makes concurrent batches of one channel queue
+        # behind each other on PostgreSQL, keeping the cursor consistent.
+        Channel = Pool().get('oms.channel')
+        table = Channel.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.update(
+                [table.cursor], [table.cursor],
+                where=table.id == Literal(channel.id)))
+
+    @classmethod
+    def import_order(cls, channel, order):
+        "Create or update one order's sale; returns the route's result entry"
+        Sale = Pool().get('sale.sale')
+        try:
+            with savepoint('oms_order'):
+                sale = Sale.search_oms(channel, order.external_id)
+                if sale:
+                    result = cls.update(sale, order)
+                else:
+                    sale, result = cls.create(channel, order), 'created'
+        except UserError as error:
+            # Tryton refused something the checks did not foresee: the
+            # order's own writes are undone and it is held as invalid.
+            logger.info(
+                "order %s/%s held: %s", channel.code, order.external_id,
+                error.message)
+            sale = cls.create(
+                channel, order,
+                hold=('invalid_order', gettext(
+                        'oms_connector.msg_order_refused',
+                        error=error.message)))
+            result = 'exception'
+        sale = Sale(sale.id)
+        if sale.oms_exception and result != 'unchanged':
+            result = 'exception'
+        return sale.oms_result(result)
+
+    @classmethod
+    def create(cls, channel, order, hold=None):
+        """A new sale for the order, in the channel's status. Held (and left
+        in draft) when it cannot go ahead; else Tryton is brought in step."""
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        Event = pool.get('oms.order.event')
+        Binding = pool.get('oms.customer')
+
+        sale = Sale(
+            company=channel.company,
+            oms_channel=channel,
+            oms_external_id=order.external_id,
+            oms_state=order.status.value,
+            currency=channel.currency,
+            lines=[])
+        sale.party = Binding.party_for(channel, order.customer)
+        sale.on_change_party()
+        sale.warehouse = channel.warehouse
+        sale.invoice_method = channel.invoice_method
+        sale.shipment_method = 'order'
+        cls._write_order(sale, order)
+        holds = [hold] if hold else cls._fill(sale, order)
+        sale.save()
+        Sale.set_number([sale])
+        Event.save([Sale._oms_event(
+                    sale, 'transition', gettext('oms_connector.msg_imported'),
+                    from_state=None, to_state=sale.oms_state)])
+        if holds:
+            cls.hold(sale, holds)
+        else:
+            Sale._oms_enact([sale])
+        return sale
+
+    @classmethod
+    def update(cls, sale, order):
+        """Apply what changed since the channel last sent the order: its
+        status (payment, shipping, cancellation). Lines never change here."""
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        stored = sale.oms_channel_updated
+        updated = order.updated_at.replace(tzinfo=None)
+        if stored and updated < stored:
+            return 'unchanged'  # an older copy arrived late
+        if (order.status.value == sale.oms_channel_status
+                and stored and updated == stored):
+            return 'unchanged'
+        cls._write_order(sale, order)
+        sale.save()
+        if sale.oms_exception and sale.oms_exception_kind in {
+                'unknown_sku', 'invalid_address', 'invalid_order'}:
+            cls.rebuild(sale)
+            sale = Sale(sale.id)
+        target = order.status.value
+        if target == sale.oms_state:
+            pass
+        elif target == 'cancelled':
+            if sale.oms_shipped_anything:
+                Sale.oms_hold([sale], 'cancelled_after_shipping', gettext(
+                        'oms_connector.msg_cancelled_after_shipping'))
+            else:
+                Sale.oms_cancel([sale])
+        elif target == 'refunded':
+            Sale.oms_refund([sale])
+        elif sale.oms_state in {'cancelled', 'refunded'}:
+            pass  # a closed order does not reopen from a channel update
+        elif rank(target) > rank(sale.oms_state):
+            with Transaction().set_context(
+                    oms_reason=gettext(
+                        'oms_connector.msg_channel_status', status=target)):
+                Sale._oms_set_state([sale], target)
+                if not Sale(sale.id).oms_exception:
+                    Sale._oms_enact([Sale(sale.id)])
+        return 'updated'
+
+    @classmethod
+    def rebuild(cls, sale):
+        """Build a held draft sale again from its stored payload: its customer
+        address and lines. Released and brought in step when nothing is wrong
+        any more, else held with the new reasons."""
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        Line = pool.get('sale.line')
+        if sale.state != 'draft':
+            return
+        order = sale.oms_order
+        Line.delete(list(sale.lines))
+        sale = Sale(sale.id)
+        sale.lines = []
+        holds = cls._fill(sale, order)
+        sale.save()
+        if holds:
+            cls.hold(sale, holds)
+        else:
+            Sale.oms_release([sale], gettext('oms_connector.msg_reprocessed'))
+            Sale._oms_enact([Sale(sale.id)])
+
+    @classmethod
+    def hold(cls, sale, holds):
+        "Hold the sale with every reason found; the first names the kind"
+        Sale = Pool().get('sale.sale')
+        kind = holds[0][0]
+        reason = '\n'.join(r for _, r in holds)
+        if sale.oms_exception and sale.oms_exception_reason == reason:
+            return
+        Sale.oms_hold([sale], kind, reason)
+
+    @classmethod
+    def _write_order(cls, sale, order):
+        "Record what the channel said about the order"
+        sale.reference = order.number
+        sale.oms_channel_status = order.status.value
+        sale.oms_channel_updated = order.updated_at.replace(tzinfo=None)
+        sale.oms_payload = dump_order(order)
+        if sale.state == 'draft':
+            sale.sale_date = order.created_at.date()
+            sale.description = order.number
+            sale.comment = order.notes
+
+    @classmethod
+    def _fill(cls, sale, order):
+        """Set the sale's currency, address and lines from the order. Returns
+        the reasons to hold it, as (kind, message) pairs: empty when fine."""
+        pool = Pool()
+        Binding = pool.get('oms.customer')
+        Currency = pool.get('currency.currency')
+        Listing = pool.get('oms.listing')
+        Line = pool.get('sale.line')
+        channel = sale.oms_channel
+        holds = []
+
+        currencies = Currency.search([('code', '=', order.currency)], limit=1)
+        if currencies:
+            sale.currency = currencies[0]
+        else:
+            sale.currency = channel.currency
+            holds.append(('invalid_order', gettext(
+                        'oms_connector.msg_unknown_currency',
+                        currency=order.currency)))
+
+        if order.shipping_address is None:
+            holds.append(('invalid_address', gettext(
+                        'oms_connector.msg_no_shipping_address')))
+        else:
+            try:
+                address = Binding.address_for(
+                    sale.party, order.shipping_address)
+            except OrderHold as hold:
+                holds.append(('invalid_address', hold.message))
+            else:
+                sale.shipment_address = address
+                if not sale.invoice_address:
+                    sale.invoice_address = address
+
+        lines = []
+        if not order.lines:
+            holds.append(('invalid_order', gettext(
+                        'oms_connector.msg_no_lines')))
+        for position, ordered in enumerate(order.lines, 1):
+            product = (Listing.product_for_sku(channel, ordered.sku)
+                if ordered.sku else None)
+            if product is None:
+                holds.append(('unknown_sku', gettext(
+                            'oms_connector.msg_unknown_sku',
+                            sku=ordered.sku or '', line=position,
+                            title=ordered.title)))
+                continue
+            line = Line(
+                sale=sale, type='line', product=product,
+                quantity=ordered.quantity, oms_external_id=ordered.external_id)
+            line.on_change_product()
+            line.unit_price = ordered.unit_price
+            line.description = ordered.title or line.description
+            line.taxes = []
+            lines.append(line)
+        if order.shipping_price:
+            lines.append(Line(
+                    sale=sale, type='line', quantity=1,
+                    description=gettext('oms_connector.msg_shipping_line'),
+                    unit_price=order.shipping_price, taxes=[]))
+        # Held orders keep the lines that resolved, so staff see their shape.
+        sale.lines = lines
+        return holds

@@ -1,0 +1,208 @@
+"""The ERP contract: the HTTP API the sync agent calls (DESIGN.md §5).
+
+Every route lives under ``/<database>/oms/v1/``, takes and returns JSON,
+authenticates with an OMS user-application key (``Authorization: Bearer``)
+scoped to channels, and answers errors as
+``{"error": {"code", "message", "details"}}``. ``openapi.yaml`` beside this
+file describes each route; a test keeps the two in step.
+"""
+import json
+import logging
+from functools import wraps
+from http import HTTPStatus
+from pathlib import Path
+
+import pydantic
+import yaml
+from werkzeug.wrappers import Response
+
+from trytond.protocols.jsonrpc import JSONEncoder
+from trytond.protocols.wrappers import (
+    set_max_request_size, with_pool, with_transaction)
+from trytond.transaction import Transaction
+from trytond.wsgi import app
+
+from sync_agent.models import OrderBatch
+
+logger = logging.getLogger(__name__)
+PREFIX = '/<database_name>/oms/v1'
+OPENAPI = Path(__file__).with_name('openapi.yaml')
+
+
+class ApiError(Exception):
+    "An answer other than success, raised to roll back what was written"
+
+    def __init__(self, status, code, message, details=None):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.details = details if details is not None else {}
+
+    def response(self):
+        return json_response({'error': {
+                    'code': self.code,
+                    'message': self.message,
+                    'details': self.details,
+                    }}, self.status)
+
+
+def json_response(data, status=HTTPStatus.OK):
+    return Response(
+        json.dumps(data, cls=JSONEncoder), status=status,
+        content_type='application/json')
+
+
+def json_errors(func):
+    """Answer ApiError and any failure as JSON. Sits outside the transaction,
+    so the transaction has been rolled back when an error gets here (and
+    inside with_pool, which would turn it into an HTML page)."""
+    @wraps(func)
+    def wrapper(request, *args, **kwargs):
+        try:
+            result = func(request, *args, **kwargs)
+        except ApiError as error:
+            return error.response()
+        except Exception:
+            logger.exception("OMS route %s failed", request.path)
+            return ApiError(
+                HTTPStatus.INTERNAL_SERVER_ERROR, 'internal_error',
+                "The ERP could not complete the request; nothing was "
+                "written. Retry later.").response()
+        if isinstance(result, Response):
+            return result
+        return json_response(result)
+    return wrapper
+
+
+def bearer_key(request):
+    header = request.headers.get('Authorization', '')
+    scheme, _, value = header.partition(' ')
+    if scheme.lower() == 'bearer' and value.strip():
+        return value.strip()
+    if scheme.lower() == 'basic' and request.authorization:
+        return request.authorization.password
+    return None
+
+
+def api_key(func):
+    """Authenticate the OMS key and pass the key's application record on.
+    Unknown channels answer 404, channels outside the key's scope 403."""
+    @wraps(func)
+    def wrapper(request, pool, *args, **kwargs):
+        UserApplication = pool.get('res.user.application')
+        key = bearer_key(request)
+        if not key:
+            raise ApiError(
+                HTTPStatus.UNAUTHORIZED, 'unauthorized',
+                "Send the OMS API key as 'Authorization: Bearer <key>'.")
+        application = UserApplication.check(key, 'oms')
+        if not application:
+            raise ApiError(
+                HTTPStatus.UNAUTHORIZED, 'unauthorized',
+                "The API key is unknown, cancelled or not an OMS key.")
+        channel_code = kwargs.pop('channel_code', None)
+        if channel_code is not None:
+            kwargs['channel'] = scoped_channel(
+                pool, application, channel_code)
+        with Transaction().set_user(application.user.id):
+            return func(request, pool, application, *args, **kwargs)
+    return wrapper
+
+
+def scoped_channel(pool, application, code):
+    Channel = pool.get('oms.channel')
+    channel = Channel.by_code(code)
+    if channel is None:
+        raise ApiError(
+            HTTPStatus.NOT_FOUND, 'unknown_channel',
+            f"No active channel has the code '{code}'.", {'channel': code})
+    if not application.may_use_channel(channel):
+        raise ApiError(
+            HTTPStatus.FORBIDDEN, 'channel_forbidden',
+            f"This API key may not use channel '{code}'.", {'channel': code})
+    return channel
+
+
+def read_json(request, model):
+    "The request body validated against a pydantic model, else a 400"
+    try:
+        data = json.loads(request.get_data(as_text=True) or 'null')
+    except ValueError as error:
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, 'invalid_json',
+            "The request body is not valid JSON.", {'error': str(error)})
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as error:
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, 'invalid_request',
+            "The request body does not follow the schema.",
+            {'errors': [{
+                        'location': '.'.join(str(p) for p in e['loc']),
+                        'message': e['msg'],
+                        } for e in error.errors()]})
+
+
+def cursor_answer(channel):
+    return {
+        'channel': channel.code,
+        'cursor': channel.cursor,
+        'updated_at': (channel.cursor_updated.isoformat() + 'Z'
+            if channel.cursor_updated else None),
+        }
+
+
+@app.route(PREFIX + '/channels', methods=['GET'])
+@with_pool
+@json_errors
+@with_transaction()
+@api_key
+def list_channels(request, pool, application):
+    "The channels this key may use, with their settings the agent needs"
+    return {'channels': [{
+                'code': c.code,
+                'name': c.name,
+                'kind': c.kind,
+                'currency': c.currency.code,
+                'reserve_stock': c.reserve_stock,
+                'cursor': c.cursor,
+                } for c in application.oms_channels if c.active]}
+
+
+@app.route(PREFIX + '/channels/<channel_code>/cursor', methods=['GET'])
+@with_pool
+@json_errors
+@with_transaction()
+@api_key
+def get_cursor(request, pool, application, channel):
+    return cursor_answer(channel)
+
+
+@app.route(PREFIX + '/channels/<channel_code>/orders', methods=['POST'])
+@set_max_request_size(64 * 1024 * 1024)
+@with_pool
+@json_errors
+@with_transaction()
+@api_key
+def post_orders(request, pool, application, channel):
+    """Import a batch of orders and store the channel's new cursor, all in
+    one transaction: a failure writes nothing and leaves the cursor."""
+    Importer = pool.get('oms.order.importer')
+    batch = read_json(request, OrderBatch)
+    foreign = sorted({o.channel for o in batch.orders} - {channel.code})
+    if foreign:
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, 'channel_mismatch',
+            "Every order must belong to the channel of the URL.",
+            {'channel': channel.code, 'found': foreign})
+    results = Importer.import_batch(channel, batch)
+    answer = cursor_answer(channel)
+    answer['results'] = results
+    return answer
+
+
+@app.route(PREFIX + '/openapi.json', methods=['GET'])
+@json_errors
+def get_openapi(request, database_name):
+    "The contract itself, for agents and tools (needs no key)"
+    with OPENAPI.open() as stream:
+        return yaml.safe_load(stream)
