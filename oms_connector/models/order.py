@@ -313,16 +313,14 @@ class Sale(metaclass=PoolMeta):
         Event.save(events)
 
     @classmethod
-    def _oms_event(cls, sale, kind, reason, to_state=None, from_state=None):
+    def _oms_event(cls, sale, kind, reason, to_state=None):
         "A log entry; a transition goes from the sale's current state"
         pool = Pool()
         Event = pool.get('oms.order.event')
-        if kind == 'transition' and from_state is None:
-            from_state = sale.oms_state
         return Event(
             sale=sale,
             kind=kind,
-            from_state=from_state,
+            from_state=sale.oms_state if kind == 'transition' else None,
             to_state=to_state or sale.oms_state,
             date=dt.datetime.now(),
             reason=reason,

@@ -11,6 +11,7 @@ class OrderEvent(ModelSQL, ModelView):
     sale = fields.Many2One(
         'sale.sale', "Order", required=True, ondelete='CASCADE')
     kind = fields.Selection([
+            ('import', "Imported"),
             ('transition', "Transition"),
             ('hold', "Hold"),
             ('release', "Release"),

@@ -119,13 +119,12 @@ class OrderImporter(Model):
         sale.warehouse = channel.warehouse
         sale.invoice_method = channel.invoice_method
         sale.shipment_method = 'order'
-        cls._write_order(sale, order)
+        cls._write_order(sale, order, new=True)
         holds = [hold] if hold else cls._fill(sale, order)
         sale.save()
         Sale.set_number([sale])
         Event.save([Sale._oms_event(
-                    sale, 'transition', gettext('oms_connector.msg_imported'),
-                    from_state=None, to_state=sale.oms_state)])
+                    sale, 'import', gettext('oms_connector.msg_imported'))])
         if holds:
             cls.hold(sale, holds)
         else:
@@ -187,7 +186,7 @@ class OrderImporter(Model):
         Line.delete(list(sale.lines))
         sale = Sale(sale.id)
         sale.lines = []
-        holds = cls._fill(sale, order)
+        holds = cls._fill(sale, order, keep_address=True)
         sale.save()
         if holds:
             cls.hold(sale, holds)
@@ -206,19 +205,19 @@ class OrderImporter(Model):
         Sale.oms_hold([sale], kind, reason)
 
     @classmethod
-    def _write_order(cls, sale, order):
+    def _write_order(cls, sale, order, new=False):
         "Record what the channel said about the order"
         sale.reference = order.number
         sale.oms_channel_status = order.status.value
         sale.oms_channel_updated = order.updated_at.replace(tzinfo=None)
         sale.oms_payload = dump_order(order)
-        if sale.state == 'draft':
+        if new or sale.state == 'draft':
             sale.sale_date = order.created_at.date()
             sale.description = order.number
             sale.comment = order.notes
 
     @classmethod
-    def _fill(cls, sale, order):
+    def _fill(cls, sale, order, keep_address=False):
         """Set the sale's currency, address and lines from the order. Returns
         the reasons to hold it, as (kind, message) pairs: empty when fine."""
         pool = Pool()
@@ -238,7 +237,10 @@ class OrderImporter(Model):
                         'oms_connector.msg_unknown_currency',
                         currency=order.currency)))
 
-        if order.shipping_address is None:
+        if keep_address and sale.shipment_address:
+            pass  # staff corrected it on the held order
+        elif order.shipping_address is None:
+            sale.shipment_address = None
             holds.append(('invalid_address', gettext(
                         'oms_connector.msg_no_shipping_address')))
         else:
@@ -246,6 +248,7 @@ class OrderImporter(Model):
                 address = Binding.address_for(
                     sale.party, order.shipping_address)
             except OrderHold as hold:
+                sale.shipment_address = None
                 holds.append(('invalid_address', hold.message))
             else:
                 sale.shipment_address = address
@@ -265,14 +268,14 @@ class OrderImporter(Model):
                             sku=ordered.sku or '', line=position,
                             title=ordered.title)))
                 continue
-            line = Line(
-                sale=sale, type='line', product=product,
-                quantity=ordered.quantity, oms_external_id=ordered.external_id)
-            line.on_change_product()
-            line.unit_price = ordered.unit_price
-            line.description = ordered.title or line.description
-            line.taxes = []
-            lines.append(line)
+            # The channel's price is what the customer paid: no product
+            # on_change, which would reprice and ask for tax accounts.
+            lines.append(Line(
+                    sale=sale, type='line', product=product,
+                    unit=product.sale_uom, quantity=ordered.quantity,
+                    unit_price=ordered.unit_price,
+                    description=ordered.title or product.rec_name,
+                    taxes=[], oms_external_id=ordered.external_id))
         if order.shipping_price:
             lines.append(Line(
                     sale=sale, type='line', quantity=1,

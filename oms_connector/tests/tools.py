@@ -1,0 +1,114 @@
+"""Proteus helpers to set up an OMS: used by the scenarios, the end-to-end
+tests and the demo, so each builds its world the same way."""
+import datetime as dt
+from decimal import Decimal
+
+from proteus import Model
+from trytond.modules.currency.tests.tools import get_currency
+
+
+def create_product(name, code, price, quantity=0, config=None):
+    "A salable goods product with `quantity` units in the warehouse storage"
+    Template = Model.get('product.template', config=config)
+    Uom = Model.get('product.uom', config=config)
+    unit, = Uom.find([('name', '=', 'Unit')])
+    template = Template(
+        name=name, type='goods', salable=True, list_price=Decimal(price),
+        default_uom=unit)
+    template.code = code
+    template.save()
+    product, = template.products
+    if quantity:
+        add_stock(product, quantity, config=config)
+    return product
+
+
+def add_stock(product, quantity, config=None):
+    "Count `quantity` more units of the product into the warehouse storage"
+    Inventory = Model.get('stock.inventory', config=config)
+    Location = Model.get('stock.location', config=config)
+    storage, = Location.find([('code', '=', 'STO')])
+    inventory = Inventory(location=storage)
+    line = inventory.lines.new(product=product)
+    line.quantity = line.expected_quantity + quantity
+    inventory.click('confirm')
+    return inventory
+
+
+def create_channel(code, kind='other', name=None, currency='USD',
+        reserve_stock='order', config=None):
+    Channel = Model.get('oms.channel', config=config)
+    channel = Channel(
+        code=code, kind=kind, name=name or code,
+        currency=get_currency(currency, config=config),
+        reserve_stock=reserve_stock)
+    channel.save()
+    return channel
+
+
+def create_listing(channel, product, sku, config=None):
+    Listing = Model.get('oms.listing', config=config)
+    listing = Listing(channel=channel, product=product, sku=sku)
+    listing.save()
+    return listing
+
+
+def create_api_key(channels, config=None):
+    "A validated OMS key for the current user, limited to `channels`"
+    Application = Model.get('res.user.application', config=config)
+    User = Model.get('res.user', config=config)
+    user = User(Application._config.user)
+    application = Application(user=user, application='oms')
+    application.oms_channels.extend(channels)
+    application.save()
+    return application.key
+
+
+def order_payload(channel, external_id, status='awaiting_shipment',
+        lines=(('SKU-1', 1, '10.00'),), updated_at=None, email=None,
+        customer_id=None, country_code='US', shipping_price='0.00',
+        name='Ada Lovelace', **extra):
+    """A canonical order as the agent sends it (sync_agent.models.Order).
+    `lines` are (sku, quantity, unit price) triples."""
+    created = dt.datetime(2026, 11, 11, 0, 5, tzinfo=dt.timezone.utc)
+    updated_at = updated_at or created
+    line_total = sum(Decimal(p) * q for _, q, p in lines)
+    order = {
+        'channel': channel,
+        'kind': 'other',
+        'external_id': str(external_id),
+        'number': f'#{external_id}',
+        'status': status,
+        'created_at': created.isoformat(),
+        'updated_at': (updated_at.isoformat()
+            if isinstance(updated_at, dt.datetime) else updated_at),
+        'currency': 'USD',
+        'total': str(line_total + Decimal(shipping_price)),
+        'shipping_price': shipping_price,
+        'customer': {
+            'external_id': customer_id,
+            'name': name,
+            'email': email,
+            'phone': None,
+            },
+        'shipping_address': {
+            'name': name,
+            'street': '12 Analytical Row',
+            'city': 'London',
+            'zip': 'N1 9GU',
+            'country_code': country_code,
+            'subdivision': None,
+            'phone': None,
+            },
+        'lines': [{
+                'external_id': f'{external_id}-{i}',
+                'sku': sku,
+                'title': f'Item {sku}',
+                'quantity': quantity,
+                'unit_price': price,
+                } for i, (sku, quantity, price) in enumerate(lines, 1)],
+        'notes': None,
+        'raw': {'id': external_id, 'source': 'test'},
+        }
+    order.update(extra)
+    return order
