@@ -422,6 +422,8 @@ class Sale(metaclass=PoolMeta):
         if manual:
             with Transaction().set_context(oms_reason="sale confirmed"):
                 cls._oms_set_state(manual, 'awaiting_shipment')
+            # Reserve now, like channel orders, not when the queue gets to it.
+            cls.process(manual)
 
     @classmethod
     def cancel(cls, sales):
