@@ -112,3 +112,23 @@ def order_payload(channel, external_id, status='awaiting_shipment',
         }
     order.update(extra)
     return order
+
+
+def e2e_world():
+    """The world of the end-to-end route tests: a company, a T-shirt (100 in
+    stock) and a mug (1 in stock), channel "shop" with their SKUs mapped,
+    channel "other", and a key for each (the "shop" key may not use
+    "other")."""
+    from trytond.modules.company.tests.tools import create_company
+    create_company()
+    tshirt = create_product("T-shirt", "TSHIRT", "20", quantity=100)
+    mug = create_product("Mug", 'MUG', '8', quantity=1)
+    shop = create_channel('shop', kind='shopify', name="Shopify Shop")
+    other = create_channel('other', kind='woocommerce', name="Woo Shop")
+    create_listing(shop, tshirt, 'TS-RED-M')
+    create_listing(shop, mug, 'MUG-01')
+    return {
+        'shop_key': create_api_key([shop]),
+        'other_key': create_api_key([other]),
+        'products': {'TSHIRT': tshirt.id, 'MUG': mug.id},
+        }

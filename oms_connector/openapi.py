@@ -1,0 +1,41 @@
+"""Keeps openapi.yaml's schemas equal to the canonical models they describe.
+
+``python -m oms_connector.openapi`` rewrites the document's generated
+schemas from sync_agent.models; the test suite fails when they differ or
+when a route is missing from the document.
+"""
+import sys
+from pathlib import Path
+
+import yaml
+
+from sync_agent.models import OrderBatch
+
+DOCUMENT = Path(__file__).with_name('openapi.yaml')
+REF = '#/components/schemas/{model}'
+
+
+def canonical_schemas():
+    "The JSON schemas of the canonical order and its parts, by name"
+    schema = OrderBatch.model_json_schema(ref_template=REF)
+    schemas = schema.pop('$defs')
+    schemas['OrderBatch'] = schema
+    return schemas
+
+
+def load():
+    with DOCUMENT.open(encoding='utf-8') as stream:
+        return yaml.safe_load(stream)
+
+
+def main():
+    document = load()
+    document['components']['schemas'].update(canonical_schemas())
+    with DOCUMENT.open('w', encoding='utf-8') as stream:
+        yaml.safe_dump(
+            document, stream, sort_keys=False, allow_unicode=True, width=79)
+    print(f"wrote {DOCUMENT}", file=sys.stderr)
+
+
+if __name__ == '__main__':
+    main()

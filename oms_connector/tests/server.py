@@ -1,0 +1,212 @@
+"""A real trytond server with the module activated, for the end-to-end tests
+and the demo: a database built once and cached (SQLite file or PostgreSQL
+template), then copied and served on loopback.
+
+    python -m oms_connector.tests.server populate CONFIG DATABASE SETUP OUT
+
+runs SETUP (a dotted function taking no argument and returning a dict) in
+a proteus session of its own process and writes what it returns as JSON.
+"""
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from importlib import import_module
+from pathlib import Path
+from urllib.parse import urlparse
+
+MODULE = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def database_uri():
+    "The backend the suite runs on: TRYTOND_DATABASE_URI, else SQLite"
+    return os.environ.get('TRYTOND_DATABASE_URI') or 'sqlite://'
+
+
+def is_postgresql(uri):
+    return uri.startswith('postgresql')
+
+
+def write_config(directory, port, uri=None):
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / 'trytond.conf'
+    path.write_text(
+        "[database]\n"
+        f"uri = {uri or database_uri()}\n"
+        f"path = {directory}\n"
+        "[web]\n"
+        f"listen = 127.0.0.1:{port}\n"
+        "[queue]\n"
+        "worker = False\n"
+        "[session]\n"
+        "authentications = password\n")
+    return path
+
+
+def source_hash(*extra):
+    "Changes whenever the module's code, views or the setup change"
+    digest = hashlib.sha256()
+    for path in sorted(MODULE.rglob('*')):
+        if path.suffix in {'.py', '.xml', '.cfg'} and path.is_file():
+            digest.update(str(path.relative_to(MODULE)).encode())
+            digest.update(path.read_bytes())
+    for item in extra:
+        digest.update(str(item).encode())
+    return digest.hexdigest()[:16]
+
+
+def _admin(config, database, *args, env=None):
+    subprocess.run(
+        [str(BIN / 'trytond-admin'), '-c', str(config), '-d', database,
+            *args],
+        check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def _postgresql(uri, sql):
+    import psycopg
+    with psycopg.connect(uri.rstrip('/') + '/postgres', autocommit=True) \
+            as connection:
+        connection.execute(sql)
+
+
+def create_database(config, database, uri, password='admin'):
+    "An empty database with the module and its dependencies activated"
+    config = Path(config)
+    if is_postgresql(uri):
+        _postgresql(uri, f'DROP DATABASE IF EXISTS "{database}"')
+        _postgresql(uri, f'CREATE DATABASE "{database}"')
+    else:
+        (config.parent / f'{database}.sqlite').touch()
+    passfile = config.parent / 'admin.pass'
+    passfile.write_text(password)
+    env = dict(os.environ, TRYTONPASSFILE=str(passfile))
+    _admin(config, database, '--all', '--email', 'admin@example.com',
+        env=env)
+    _admin(config, database, '-u', 'oms_connector',
+        '--activate-dependencies', env=env)
+    passfile.unlink()
+
+
+def populate(config, database, setup, out):
+    "Run the setup function in its own process (proteus changes globals)"
+    subprocess.run(
+        [sys.executable, '-m', 'oms_connector.tests.server', 'populate',
+            str(config), database, setup, str(out)],
+        check=True)
+    return json.loads(Path(out).read_text())
+
+
+def copy_database(uri, source_dir, source, target_dir, target):
+    if is_postgresql(uri):
+        _postgresql(uri, f'DROP DATABASE IF EXISTS "{target}"')
+        _postgresql(uri, f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
+    else:
+        shutil.copy(
+            Path(source_dir) / f'{source}.sqlite',
+            Path(target_dir) / f'{target}.sqlite')
+
+
+def drop_database(uri, directory, database):
+    if is_postgresql(uri):
+        _postgresql(uri, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    else:
+        (Path(directory) / f'{database}.sqlite').unlink(missing_ok=True)
+
+
+def cached_database(cache_dir, setup, uri=None):
+    """The name and setup answer of a database built with `setup`, built
+    once per module source and setup, kept in cache_dir (SQLite) or as a
+    PostgreSQL template."""
+    uri = uri or database_uri()
+    key = source_hash(setup, uri)
+    name = f'oms_tpl_{key}'
+    cache_dir = Path(cache_dir)
+    answer = cache_dir / f'{name}.json'
+    if not answer.exists():
+        config = write_config(cache_dir, free_port(), uri)
+        create_database(config, name, uri)
+        populate(config, name, setup, cache_dir / f'{name}.tmp')
+        (cache_dir / f'{name}.tmp').rename(answer)
+    return name, json.loads(answer.read_text())
+
+
+class Server:
+    "trytond serving one database on loopback, as a context manager"
+
+    def __init__(self, directory, database, uri=None):
+        self.directory = Path(directory)
+        self.database = database
+        self.uri = uri or database_uri()
+        self.port = free_port()
+        self.config = write_config(self.directory, self.port, self.uri)
+        self.process = None
+
+    @property
+    def url(self):
+        return f'http://127.0.0.1:{self.port}'
+
+    def start(self, timeout=60):
+        self.log = (self.directory / 'trytond.log').open('ab')
+        self.process = subprocess.Popen(
+            [str(BIN / 'trytond'), '-c', str(self.config),
+                '-d', self.database],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"trytond exited; see {self.directory / 'trytond.log'}")
+            try:
+                urllib.request.urlopen(
+                    f'{self.url}/{self.database}/oms/v1/openapi.json',
+                    timeout=2)
+                return self
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("trytond did not answer in time")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process:
+            self.log.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def _populate_main(config, database, setup, out):
+    from proteus import config as proteus_config
+    proteus_config.set_trytond(database, config_file=config)
+    module, _, function = setup.rpartition('.')
+    result = getattr(import_module(module), function)()
+    Path(out).write_text(json.dumps(result))
+
+
+if __name__ == '__main__':
+    command, *args = sys.argv[1:]
+    if command != 'populate':
+        sys.exit(f"unknown command {command!r}")
+    _populate_main(*args)
