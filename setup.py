@@ -43,6 +43,7 @@ setup(
         'test': [
             f'proteus{TRYTON}',
             'pytest>=8',
+            'jsonschema>=4.18',
             'responses>=0.25',
             'ruff',
             ],
