@@ -13,7 +13,7 @@ setup(
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     license='GPL-3.0-or-later',
-    python_requires='>=3.10',
+    python_requires='>=3.11',
     packages=find_packages(include=[
             'oms_connector', 'oms_connector.*',
             'sync_agent', 'sync_agent.*']),

@@ -18,7 +18,10 @@ from werkzeug.wrappers import Response
 
 from trytond.protocols.jsonrpc import JSONEncoder
 from trytond.protocols.wrappers import (
-    set_max_request_size, with_pool, with_transaction)
+    set_max_request_size,
+    with_pool,
+    with_transaction,
+)
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
@@ -129,7 +132,8 @@ def read_json(request, model):
     except ValueError as error:
         raise ApiError(
             HTTPStatus.BAD_REQUEST, 'invalid_json',
-            "The request body is not valid JSON.", {'error': str(error)})
+            "The request body is not valid JSON.",
+            {'error': str(error)}) from None
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as error:
@@ -139,7 +143,7 @@ def read_json(request, model):
             {'errors': [{
                         'location': '.'.join(str(p) for p in e['loc']),
                         'message': e['msg'],
-                        } for e in error.errors()]})
+                        } for e in error.errors()]}) from None
 
 
 def cursor_answer(channel):

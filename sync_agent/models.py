@@ -1,4 +1,5 @@
-"""The canonical order: what every channel adapter produces and the ERP accepts.
+"""The canonical order: what every channel adapter produces and the ERP
+accepts.
 
 Field names are fixed by DESIGN.md §3; the ERP module validates incoming
 batches with these same classes, so this file is the one place the schema
@@ -12,10 +13,15 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
-    AfterValidator, BaseModel, ConfigDict, Field, field_validator)
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 
 
-class OrderStatus(str, enum.Enum):
+class OrderStatus(enum.StrEnum):
     pending_payment = 'pending_payment'
     awaiting_shipment = 'awaiting_shipment'
     partially_shipped = 'partially_shipped'
@@ -29,7 +35,7 @@ def _aware_utc(value: dt.datetime) -> dt.datetime:
     # Naive times are ambiguous across marketplaces: refuse them outright.
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise ValueError("must carry a time zone (aware datetime)")
-    return value.astimezone(dt.timezone.utc)
+    return value.astimezone(dt.UTC)
 
 
 UTCDateTime = Annotated[dt.datetime, AfterValidator(_aware_utc)]
@@ -91,6 +97,7 @@ class Order(_Canonical):
 
 
 class OrderBatch(_Canonical):
-    """What the agent posts to the ERP: orders and the cursor to store with them."""
+    """What the agent posts to the ERP: orders and the cursor to store with
+    them."""
     orders: list[Order]
     cursor: str | None = None

@@ -5,10 +5,11 @@ import jsonschema
 import pytest
 import requests
 
+from trytond.wsgi import app
+
 import oms_connector.routes  # noqa: F401 (registers the routes)
 from oms_connector import openapi
 from oms_connector.tests.tools import order_payload
-from trytond.wsgi import app
 
 METHODS = {'GET', 'POST', 'PUT', 'PATCH', 'DELETE'}
 

@@ -63,7 +63,8 @@ def test_status_updates_apply_once(shop):
     assert (updated['result'], updated['state']) == (
         'updated', 'awaiting_shipment')
     # An older copy arriving late changes nothing.
-    assert (late['result'], late['state']) == ('unchanged', 'awaiting_shipment')
+    assert (late['result'], late['state']) == (
+        'unchanged', 'awaiting_shipment')
     assert created['sale_id'] == updated['sale_id'] == late['sale_id']
 
 

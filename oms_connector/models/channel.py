@@ -72,7 +72,8 @@ class Channel(DeactivableMixin, ModelSQL, ModelView):
         super().__setup__()
         t = cls.__table__()
         cls._sql_constraints += [
-            ('code_unique', Unique(t, t.code), 'oms_connector.msg_channel_code_unique'),
+            ('code_unique', Unique(t, t.code),
+                'oms_connector.msg_channel_code_unique'),
             ]
         cls._order = [('name', 'ASC'), ('id', 'ASC')]
 

@@ -76,7 +76,8 @@ class CustomerBinding(ModelSQL, ModelView):
     @classmethod
     def address_for(cls, party, address):
         """The party's address matching a canonical Address, created when the
-        party has none like it. Raises OrderHold when it cannot be shipped to."""
+        party has none like it. Raises OrderHold when it cannot be shipped
+        to."""
         pool = Pool()
         Address = pool.get('party.address')
         missing = [name for name in ('street', 'city', 'country_code')

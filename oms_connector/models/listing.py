@@ -32,7 +32,8 @@ class Listing(DeactivableMixin, ModelSQL, ModelView):
     @classmethod
     def search_rec_name(cls, name, clause):
         _, operator, operand, *extra = clause
-        bool_op = 'AND' if operator.startswith('!') or operator.startswith('not ') else 'OR'
+        negative = operator.startswith('!') or operator.startswith('not ')
+        bool_op = 'AND' if negative else 'OR'
         return [bool_op,
             ('sku', operator, operand, *extra),
             ('product', operator, operand, *extra),

@@ -193,7 +193,7 @@ class Sale(metaclass=PoolMeta):
     @property
     def oms_shipped_anything(self):
         return any(
-            m.state == 'done' for l in self.line_lines for m in l.moves
+            m.state == 'done' for line in self.line_lines for m in line.moves
             if m.to_location.type == 'customer')
 
     @property
@@ -235,7 +235,8 @@ class Sale(metaclass=PoolMeta):
         for sale in sales:
             if sale.oms_shipped_anything:
                 raise TransitionError(gettext(
-                        'oms_connector.msg_cancel_shipped', sale=sale.rec_name))
+                        'oms_connector.msg_cancel_shipped',
+                        sale=sale.rec_name))
         cls._oms_set_state(sales, 'cancelled')
         cls._oms_enact(sales)
 
@@ -385,7 +386,8 @@ class Sale(metaclass=PoolMeta):
     @classmethod
     def _oms_assign(cls, sales):
         """Reserve the goods of the sales whose reservation is due: hold those
-        that lack stock, release those that were held for it and now have it."""
+        that lack stock, release those that were held for it and now have
+        it."""
         pool = Pool()
         ShipmentOut = pool.get('stock.shipment.out')
         due = [s for s in sales if s.oms_reserve_due]

@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 @contextmanager
 def savepoint(name):
     """Undo only what the block wrote when it fails. Nested in the batch's
-    transaction, which must already be open (see OrderImporter.import_batch)."""
+    transaction, which must already be open (see
+    OrderImporter.import_batch)."""
     transaction = Transaction()
     cursor = transaction.connection.cursor()
     cursor.execute(f'SAVEPOINT {name}')

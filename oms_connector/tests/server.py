@@ -18,7 +18,6 @@ import time
 import urllib.request
 from importlib import import_module
 from pathlib import Path
-from urllib.parse import urlparse
 
 MODULE = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -146,11 +145,11 @@ def cached_database(cache_dir, setup, uri=None):
 class Server:
     "trytond serving one database on loopback, as a context manager"
 
-    def __init__(self, directory, database, uri=None):
+    def __init__(self, directory, database, uri=None, port=None):
         self.directory = Path(directory)
         self.database = database
         self.uri = uri or database_uri()
-        self.port = free_port()
+        self.port = port or free_port()
         self.config = write_config(self.directory, self.port, self.uri)
         self.process = None
 
@@ -205,8 +204,25 @@ def _populate_main(config, database, setup, out):
     Path(out).write_text(json.dumps(result))
 
 
+def reset_postgresql_cache(uri):
+    """Drop the template databases Tryton's DB_CACHE=postgresql:// keeps:
+    they are keyed on module names only, so they outlive schema changes."""
+    import psycopg
+    with psycopg.connect(uri.rstrip('/') + '/postgres', autocommit=True) \
+            as connection:
+        names = [name for name, in connection.execute(
+                "SELECT datname FROM pg_database "
+                "WHERE datname LIKE 'test-%' OR datname = 'test_oms'")]
+        for name in names:
+            connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    print(f"dropped {len(names)} cached test database(s)", file=sys.stderr)
+
+
 if __name__ == '__main__':
     command, *args = sys.argv[1:]
-    if command != 'populate':
+    if command == 'populate':
+        _populate_main(*args)
+    elif command == 'reset-postgresql-cache':
+        reset_postgresql_cache(*args)
+    else:
         sys.exit(f"unknown command {command!r}")
-    _populate_main(*args)

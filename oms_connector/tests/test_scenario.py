@@ -8,7 +8,8 @@ import pytest
 
 from trytond.tests.test_tryton import load_doc_tests
 
-SCENARIOS = sorted(p.name for p in Path(__file__).parent.glob('scenario_*.rst'))
+SCENARIOS = sorted(
+    p.name for p in Path(__file__).parent.glob('scenario_*.rst'))
 
 
 def load_tests(*args, **kwargs):

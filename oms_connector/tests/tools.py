@@ -70,7 +70,7 @@ def order_payload(channel, external_id, status='awaiting_shipment',
         name='Ada Lovelace', **extra):
     """A canonical order as the agent sends it (sync_agent.models.Order).
     `lines` are (sku, quantity, unit price) triples."""
-    created = dt.datetime(2026, 11, 11, 0, 5, tzinfo=dt.timezone.utc)
+    created = dt.datetime(2026, 11, 11, 0, 5, tzinfo=dt.UTC)
     updated_at = updated_at or created
     line_total = sum(Decimal(p) * q for _, q, p in lines)
     order = {

@@ -1,0 +1,1 @@
+"""`make demo`: an ERP on SQLite with believable demo data, on loopback."""

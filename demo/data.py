@@ -1,0 +1,139 @@
+"""The demo shop: a homeware seller on Shopify and WooCommerce with a few
+orders in every state. Runs inside a proteus session (see
+oms_connector.tests.server.populate); orders enter through the real import
+route, as the agent's would."""
+import datetime as dt
+import random
+
+from werkzeug.test import Client
+
+from proteus import Model
+from trytond.modules.company.tests.tools import create_company
+from trytond.wsgi import app
+
+from oms_connector.tests.tools import (
+    create_api_key,
+    create_channel,
+    create_listing,
+    create_product,
+    order_payload,
+)
+
+# code, name, price, stock, Shopify SKU, WooCommerce SKU
+PRODUCTS = [
+    ('TEE-ORG-M', "Organic Cotton T-shirt, M", '24.00', 40,
+        'TEE-ORG-M', 'woo-tee-m'),
+    ('TEE-ORG-L', "Organic Cotton T-shirt, L", '24.00', 25,
+        'TEE-ORG-L', 'woo-tee-l'),
+    ('MUG-STONE', "Stoneware Mug", '14.50', 60, 'MUG-STONE', 'woo-mug'),
+    ('KETTLE-1L', "Enamel Kettle 1 L", '39.90', 8,
+        'KETTLE-1L', 'woo-kettle'),
+    ('TOWEL-SET', "Linen Towel Set", '32.00', 3, 'TOWEL-SET', None),
+    ]
+# name, e-mail, country, street, city, postal code
+CUSTOMERS = [
+    ("Ada Lovelace", 'ada@example.com', 'GB', "12 Analytical Row",
+        "London", "N1 9GU"),
+    ("Grace Hopper", 'grace@example.com', 'US', "1 Harbour St",
+        "Arlington", "22201"),
+    ("Lin Hui", 'lin.hui@example.cn', 'CN', "88 Nanjing Rd",
+        "Shanghai", "200001"),
+    ("Jean Dupont", 'jean@example.fr', 'FR', "4 rue Lafayette",
+        "Paris", "75009"),
+    ]
+
+
+def build():
+    create_company()
+    products = {}
+    for code, name, price, stock, *_ in PRODUCTS:
+        products[code] = create_product(name, code, price, quantity=stock)
+    shopify = create_channel(
+        'shopify-eu', kind='shopify', name="Shopify EU Store",
+        currency='EUR')
+    woo = create_channel(
+        'woo-main', kind='woocommerce', name="WooCommerce Shop",
+        reserve_stock='payment', currency='EUR')
+    for code, *_, shopify_sku, woo_sku in PRODUCTS:
+        create_listing(shopify, products[code], shopify_sku)
+        if woo_sku:
+            create_listing(woo, products[code], woo_sku)
+    keys = {
+        'shopify-eu': create_api_key([shopify]),
+        'woo-main': create_api_key([woo]),
+        }
+    _import_orders('shopify-eu', keys['shopify-eu'], [
+            p[4] for p in PRODUCTS])
+    _import_orders('woo-main', keys['woo-main'], [
+            p[5] for p in PRODUCTS if p[5]])
+    _ship_some()
+    return {'keys': keys}
+
+
+def _orders(channel, skus, rng):
+    start = dt.datetime(2026, 11, 11, 0, 0, tzinfo=dt.UTC)
+    statuses = (['pending_payment'] * 2 + ['awaiting_shipment'] * 6
+        + ['cancelled'])
+    for n, status in enumerate(statuses, 1):
+        name, email, country, street, city, zip_ = rng.choice(CUSTOMERS)
+        lines = [(sku, rng.randint(1, 2), _price(sku))
+            for sku in rng.sample(skus, rng.randint(1, 2))]
+        created = start + dt.timedelta(minutes=17 * n)
+        order = order_payload(
+            channel, f'{channel}-{1000 + n}', status=status, lines=lines,
+            email=email, customer_id=email, name=name, country_code=country,
+            shipping_price='4.90', updated_at=created)
+        order.update({
+                'currency': 'EUR',
+                'created_at': created.isoformat(),
+                'kind': channel.split('-')[0],
+                })
+        order['shipping_address'].update(
+            street=street, city=city, zip=zip_)
+        yield order
+    # One order whose SKU nobody mapped: it waits in the exception tab.
+    yield order_payload(
+        channel, f'{channel}-1999', lines=[('UNMAPPED-SKU', 1, '9.99')],
+        email='grace@example.com', name="Grace Hopper", country_code='US',
+        currency='EUR', kind=channel.split('-')[0])
+
+
+def _price(sku):
+    for code, _, price, _, shopify_sku, woo_sku in PRODUCTS:
+        if sku in {code, shopify_sku, woo_sku}:
+            return price
+    return '10.00'
+
+
+def _import_orders(channel, key, skus):
+    rng = random.Random(channel)
+    client = Client(app)
+    database = _database()
+    orders = list(_orders(channel, skus, rng))
+    response = client.post(
+        f'/{database}/oms/v1/channels/{channel}/orders',
+        json={'orders': orders, 'cursor': orders[-1]['updated_at']},
+        headers={'Authorization': f'Bearer {key}'})
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def _database():
+    from proteus.config import get_config
+    return get_config().database_name
+
+
+def _ship_some():
+    "The warehouse ships a few orders; one of them is already delivered"
+    Sale = Model.get('sale.sale')
+    awaiting = Sale.find([
+            ('oms_state', '=', 'awaiting_shipment'),
+            ('oms_exception', '=', False),
+            ], order=[('id', 'ASC')])
+    for n, sale in enumerate(awaiting[:4]):
+        shipment, = sale.shipments
+        shipment.click('pick')
+        shipment.click('pack')
+        shipment.click('do')
+        if n == 0:
+            sale.reload()
+            sale.click('oms_complete')
