@@ -1,6 +1,7 @@
 """The import routes against a real trytond process on loopback, called
 with the agent's own ERP client over HTTP."""
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -47,6 +48,22 @@ def test_one_bad_order_is_held_and_the_rest_imported(shop):
     assert all(r['sale'] for r in results)  # held orders get a number too
     assert answer['cursor'] == 'c-mixed'
     assert shop.cursor('shop') == 'c-mixed'
+
+
+def test_concurrent_copies_of_an_order_make_one_sale(erp):
+    "Two agents (or a retry racing the original) send the same new order"
+    order = new_order()
+
+    def post(_):
+        client = ErpClient(erp.url, erp.database, erp.world['shop_key'])
+        return client.post_orders('shop', [order], None)['results'][0]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(post, range(4)))
+
+    assert len({r['sale_id'] for r in results}) == 1
+    assert sorted(r['result'] for r in results) == [
+        'created', 'unchanged', 'unchanged', 'unchanged']
 
 
 def test_status_updates_apply_once(shop):

@@ -97,6 +97,7 @@ class Sale(metaclass=PoolMeta):
         states={'invisible': ~Eval('oms_channel')})
     oms_state = fields.Selection(
         OMS_STATES, "Order Status", required=True, readonly=True, sort=False)
+    oms_state_string = oms_state.translated('oms_state')
     oms_channel_status = fields.Selection(
         [(None, "")] + OMS_STATES, "Channel Status", readonly=True,
         states={'invisible': ~Eval('oms_channel')},
