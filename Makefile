@@ -24,7 +24,9 @@ lint: install
 	$(BIN)/ruff check .
 
 test: lint
-	DB_CACHE=.cache/db/$(SOURCE_HASH) $(BIN)/python -m pytest
+	hash=$(SOURCE_HASH); mkdir -p .cache/db; \
+	find .cache/db -mindepth 1 -maxdepth 1 ! -name "$$hash" -exec rm -rf {} +; \
+	DB_CACHE=.cache/db/$$hash $(BIN)/python -m pytest
 
 # The same suite on PostgreSQL (CI runs it after `make test`).
 test-postgresql: install

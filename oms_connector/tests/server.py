@@ -139,6 +139,8 @@ def cached_database(cache_dir, setup, uri=None):
     cache_dir = Path(cache_dir)
     answer = cache_dir / f'{name}.json'
     if not answer.exists():
+        for stale in cache_dir.glob('oms_tpl_*'):
+            stale.unlink()  # older sources' databases (SQLite files)
         config = write_config(cache_dir, free_port(), uri)
         create_database(config, name, uri)
         populate(config, name, setup, cache_dir / f'{name}.tmp')
