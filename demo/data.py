@@ -9,6 +9,7 @@ from werkzeug.test import Client
 
 from proteus import Model
 from trytond.modules.company.tests.tools import create_company
+from trytond.modules.currency.tests.tools import get_currency
 from trytond.wsgi import app
 
 from oms_connector.tests.tools import (
@@ -44,7 +45,12 @@ CUSTOMERS = [
 
 
 def build():
-    create_company()
+    create_company(currency=get_currency('EUR'))
+    # The demo is configured: no set-up wizard on first login.
+    Item = Model.get('ir.module.config_wizard.item')
+    for item in Item.find([]):
+        item.state = 'done'
+        item.save()
     products = {}
     for code, name, price, stock, *_ in PRODUCTS:
         products[code] = create_product(name, code, price, quantity=stock)

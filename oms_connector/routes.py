@@ -98,7 +98,7 @@ def api_key(func):
                 HTTPStatus.UNAUTHORIZED, 'unauthorized',
                 "Send the OMS API key as 'Authorization: Bearer <key>'.")
         application = UserApplication.check(key, 'oms')
-        if not application:
+        if not application or not application.user:
             raise ApiError(
                 HTTPStatus.UNAUTHORIZED, 'unauthorized',
                 "The API key is unknown, cancelled or not an OMS key.")

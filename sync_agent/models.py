@@ -100,4 +100,6 @@ class OrderBatch(_Canonical):
     """What the agent posts to the ERP: orders and the cursor to store with
     them."""
     orders: list[Order]
-    cursor: str | None = None
+    cursor: str | None = Field(None, description=(
+            "The channel's cursor to store with these orders; null keeps "
+            "the stored one."))

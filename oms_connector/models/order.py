@@ -217,13 +217,6 @@ class Sale(metaclass=PoolMeta):
         cls._oms_enact(sales)
 
     @classmethod
-    @oms_reason("shipped")
-    def oms_mark_shipped(cls, sales, partially=False):
-        cls._oms_set_state(
-            sales, 'partially_shipped' if partially else 'shipped')
-        cls._oms_enact(sales)
-
-    @classmethod
     @ModelView.button
     @oms_reason("completed")
     def oms_complete(cls, sales):

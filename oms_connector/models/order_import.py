@@ -3,6 +3,7 @@ new cursor in one transaction. Each order is bound to its sale by
 (channel, external id); a bad order is held with its reason, never blocking
 the others or the cursor."""
 import logging
+from collections import Counter
 from contextlib import contextmanager
 
 from sql import Literal
@@ -57,6 +58,10 @@ class OrderImporter(Model):
                 results.append(cls.import_order(channel, order))
         if batch.cursor is not None:
             channel.store_cursor(batch.cursor)
+        counts = Counter(r['result'] for r in results)
+        logger.info(
+            "channel %s: %d order(s) %s, cursor %s", channel.code,
+            len(results), dict(counts), channel.cursor)
         return results
 
     @classmethod

@@ -38,20 +38,24 @@ def is_postgresql(uri):
     return uri.startswith('postgresql')
 
 
-def write_config(directory, port, uri=None):
+def write_config(directory, port, uri=None, web_root=None):
+    "A trytond.conf in directory; web_root serves a web client (sao)"
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    lines = [
+        '[database]',
+        f'uri = {uri or database_uri()}',
+        f'path = {directory}',
+        '[web]',
+        f'listen = 127.0.0.1:{port}',
+        *([f'root = {web_root}'] if web_root else []),
+        '[queue]',
+        'worker = False',
+        '[session]',
+        'authentications = password',
+        ]
     path = directory / 'trytond.conf'
-    path.write_text(
-        "[database]\n"
-        f"uri = {uri or database_uri()}\n"
-        f"path = {directory}\n"
-        "[web]\n"
-        f"listen = 127.0.0.1:{port}\n"
-        "[queue]\n"
-        "worker = False\n"
-        "[session]\n"
-        "authentications = password\n")
+    path.write_text('\n'.join(lines) + '\n')
     return path
 
 
@@ -103,6 +107,11 @@ def create_database(config, database, uri, password='admin'):
     passfile.unlink()
 
 
+def update_module(config, database):
+    "Bring an existing database to the module's current schema and views"
+    _admin(config, database, '-u', 'oms_connector')
+
+
 def populate(config, database, setup, out):
     "Run the setup function in its own process (proteus changes globals)"
     subprocess.run(
@@ -151,12 +160,14 @@ def cached_database(cache_dir, setup, uri=None):
 class Server:
     "trytond serving one database on loopback, as a context manager"
 
-    def __init__(self, directory, database, uri=None, port=None):
+    def __init__(self, directory, database, uri=None, port=None,
+            web_root=None):
         self.directory = Path(directory)
         self.database = database
         self.uri = uri or database_uri()
         self.port = port or free_port()
-        self.config = write_config(self.directory, self.port, self.uri)
+        self.config = write_config(
+            self.directory, self.port, self.uri, web_root)
         self.process = None
 
     @property
@@ -218,7 +229,8 @@ def reset_postgresql_cache(uri):
             as connection:
         names = [name for name, in connection.execute(
                 "SELECT datname FROM pg_database "
-                "WHERE datname LIKE 'test-%' OR datname = 'test_oms'")]
+                "WHERE datname LIKE 'test-%' OR datname = 'test_oms' "
+                "OR datname LIKE 'oms_tpl_%'")]
         for name in names:
             connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     print(f"dropped {len(names)} cached test database(s)", file=sys.stderr)
