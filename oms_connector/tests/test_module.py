@@ -1,3 +1,5 @@
+from lxml import etree
+
 from trytond.model.exceptions import SQLConstraintError
 from trytond.modules.company.tests import (
     CompanyTestMixin,
@@ -24,6 +26,22 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
         party = Party(name="Customer")
         party.save()
         return channel, party
+
+    @with_transaction()
+    def test_lists_show_times_the_way_clients_can(self):
+        "Tryton's clients draw date-times in lists only as date and time"
+        pool = Pool()
+        View = pool.get('ir.ui.view')
+        for view in View.search([
+                    ('module', '=', 'oms_connector'),
+                    ('type', '=', 'tree'),
+                    ]):
+            Model = pool.get(view.model)
+            for node in etree.fromstring(view.arch).iter('field'):
+                field = Model._fields[node.get('name')]
+                if field._type in {'datetime', 'timestamp'}:
+                    self.assertIn(node.get('widget'), {'date', 'time'},
+                        msg=f"{view.rec_name}: {node.get('name')}")
 
     @with_transaction()
     def test_channel_order_is_bound_once_by_the_database(self):
