@@ -98,10 +98,14 @@ def _orders(channel, skus, rng):
             street=street, city=city, zip=zip_)
         yield order
     # One order whose SKU nobody mapped: it waits in the exception tab.
-    yield order_payload(
+    order = order_payload(
         channel, f'{channel}-1999', lines=[('UNMAPPED-SKU', 1, '9.99')],
-        email='grace@example.com', name="Grace Hopper", country_code='US',
-        currency='EUR', kind=channel.split('-')[0])
+        email='grace@example.com', customer_id='grace@example.com',
+        name="Grace Hopper", country_code='US', currency='EUR',
+        kind=channel.split('-')[0])
+    order['shipping_address'].update(
+        street="1 Harbour St", city="Arlington", zip="22201")
+    yield order
 
 
 def _price(sku):

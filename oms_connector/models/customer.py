@@ -5,6 +5,7 @@ import pycountry
 from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool
+from trytond.tools import escape_wildcard
 
 from ..exceptions import OrderHold
 
@@ -48,7 +49,8 @@ class CustomerBinding(ModelSQL, ModelView):
         if policy == 'id_email' and customer.email:
             mechanisms = ContactMechanism.search([
                     ('type', '=', 'email'),
-                    ('value', 'ilike', customer.email),
+                    # e-mails are case-blind; '_' and '%' are literal
+                    ('value', 'ilike', escape_wildcard(customer.email)),
                     ('party.active', '=', True),
                     ], order=[('id', 'ASC')], limit=1)
             if mechanisms:

@@ -219,7 +219,6 @@ class OrderImporter(Model):
         sale.oms_payload = dump_order(order)
         if new or sale.state == 'draft':
             sale.sale_date = order.created_at.date()
-            sale.description = order.number
             sale.comment = order.notes
 
     @classmethod

@@ -10,6 +10,7 @@ from trytond.pool import Pool
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 
 from oms_connector.exceptions import TransitionError
+from sync_agent.models import Customer
 
 
 class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
@@ -61,6 +62,31 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
             with self.assertRaises(SQLConstraintError):
                 Sale(party=party, oms_channel=channel,
                     oms_external_id='1001').save()
+
+    @with_transaction()
+    def test_customers_match_by_channel_id_then_exact_email(self):
+        "Case-blind e-mail match, where '_' is not a wildcard"
+        Binding = Pool().get('oms.customer')
+        company = create_company()
+        with set_company(company):
+            channel, _ = self._channel_and_party(company)
+
+            jo = Binding.party_for(channel, Customer(
+                    external_id='C1', name="Jo E", email='jo_e@example.com'))
+            again = Binding.party_for(channel, Customer(
+                    external_id='C1', name="Jo", email='new@example.com'))
+            by_email = Binding.party_for(channel, Customer(
+                    external_id='C2', name="Jo", email='JO_E@example.com'))
+            lookalike = Binding.party_for(channel, Customer(
+                    external_id=None, name="Joxe",
+                    email='joxe@example.com'))
+
+            self.assertEqual(again, jo)
+            self.assertEqual(by_email, jo)
+            self.assertNotEqual(lookalike, jo)
+            self.assertEqual(
+                Binding.party_for(channel, Customer(
+                        external_id='C2', name="Jo")), jo)
 
     @with_transaction()
     def test_closed_orders_do_not_reopen(self):
