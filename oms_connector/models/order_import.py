@@ -127,6 +127,9 @@ class OrderImporter(Model):
         sale.shipment_method = 'order'
         cls._write_order(sale, order, new=True)
         holds = [hold] if hold else cls._fill(sale, order)
+        if sale.oms_state in {'cancelled', 'refunded'}:
+            # Arrived closed: kept for the record, nothing for staff to fix.
+            holds = []
         sale.save()
         Sale.set_number([sale])
         Event.save([Sale._oms_event(
@@ -265,12 +268,16 @@ class OrderImporter(Model):
             holds.append(('invalid_order', gettext(
                         'oms_connector.msg_no_lines')))
         for position, ordered in enumerate(order.lines, 1):
-            product = (Listing.product_for_sku(channel, ordered.sku)
-                if ordered.sku else None)
+            if not ordered.sku:
+                holds.append(('unknown_sku', gettext(
+                            'oms_connector.msg_missing_sku',
+                            line=position, title=ordered.title)))
+                continue
+            product = Listing.product_for_sku(channel, ordered.sku)
             if product is None:
                 holds.append(('unknown_sku', gettext(
                             'oms_connector.msg_unknown_sku',
-                            sku=ordered.sku or '', line=position,
+                            sku=ordered.sku, line=position,
                             title=ordered.title)))
                 continue
             # The channel's price is what the customer paid: no product

@@ -1,0 +1,54 @@
+"""Reading marketplace payloads: the small conversions every
+``normalize_order`` needs (money, times, streets), so they agree."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+
+class PayloadError(ValueError):
+    "A payload the normalizer cannot read; the message names the field"
+
+
+def money(value: Any, field: str) -> Decimal:
+    "A Decimal from a string or number; floats go through their text"
+    if value is None or value == '':
+        raise PayloadError(f"{field} is missing")
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise PayloadError(f"{field} is not an amount: {value!r}") from None
+
+
+def utc(value: Any, field: str, naive_is_utc: bool = False) -> dt.datetime:
+    """An aware UTC datetime from ISO 8601 text. A naive time is refused
+    unless the channel documents it as UTC (naive_is_utc)."""
+    if not value:
+        raise PayloadError(f"{field} is missing")
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace('Z', '+00:00'))
+    except ValueError:
+        raise PayloadError(f"{field} is not a date-time: {value!r}") from None
+    if parsed.tzinfo is None:
+        if not naive_is_utc:
+            raise PayloadError(f"{field} has no time zone: {value!r}")
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def street(*parts: str | None) -> str:
+    "Address lines joined, empty ones dropped"
+    return '\n'.join(p.strip() for p in parts if p and p.strip())
+
+
+def text(value: Any) -> str | None:
+    "Stripped text, or None for missing and blank values"
+    if value is None:
+        return None
+    value = str(value).strip()
+    return value or None
+
+
+def full_name(*parts: str | None) -> str:
+    return ' '.join(p.strip() for p in parts if p and p.strip())
