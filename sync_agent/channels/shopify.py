@@ -48,9 +48,10 @@ def gid_id(value: Any) -> str:
 def normalize_order(raw: dict[str, Any], channel: str | None = None) -> Order:
     """The canonical order of a Shopify order payload (GraphQL node or
     REST order). Raises PayloadError naming the field it cannot read."""
+    node = raw
     if 'line_items' in raw or 'financial_status' in raw:
-        return _normalize_rest(raw, channel)
-    return _normalize_graphql(raw, channel)
+        node = _graphql_shape(raw)
+    return _normalize_graphql(node, channel, raw)
 
 
 def _shop_money(value: dict | None, field: str) -> Decimal:
@@ -61,48 +62,49 @@ def _shop_money(value: dict | None, field: str) -> Decimal:
     return money(bag.get('amount'), field)
 
 
-def _normalize_graphql(raw: dict[str, Any], channel: str | None) -> Order:
-    order_id = gid_id(raw.get('legacyResourceId') or raw['id'])
-    created = utc(raw.get('createdAt'), 'createdAt')
-    customer = raw.get('customer') or {}
-    address = raw.get('shippingAddress')
+def _normalize_graphql(node: dict[str, Any], channel: str | None,
+        raw: dict[str, Any]) -> Order:
+    "The canonical order of a GraphQL order node; raw is what was received"
+    order_id = gid_id(node.get('legacyResourceId') or node['id'])
+    created = utc(node.get('createdAt'), 'createdAt')
+    customer = node.get('customer') or {}
+    address = node.get('shippingAddress')
     name = (full_name(customer.get('firstName'), customer.get('lastName'))
-        or text((address or {}).get('name')) or text(raw.get('email'))
+        or text((address or {}).get('name')) or text(node.get('email'))
         or f"Shopify customer {order_id}")
-    state = status(raw.get('displayFinancialStatus'),
-        raw.get('displayFulfillmentStatus'),
-        bool(raw.get('cancelledAt')), bool(raw.get('closed')))
-    lines = _graphql_lines(raw, order_id, _is_open(state))
-    total = _shop_money(raw.get('totalPriceSet'), 'totalPriceSet')
-    if raw.get('totalShippingPriceSet'):
+    state = status(node.get('displayFinancialStatus'),
+        node.get('displayFulfillmentStatus'),
+        bool(node.get('cancelledAt')), bool(node.get('closed')))
+    lines = _graphql_lines(node, order_id, _is_open(state))
+    total = _shop_money(node.get('totalPriceSet'), 'totalPriceSet')
+    if node.get('totalShippingPriceSet'):
         shipping = _shop_money(
-            raw['totalShippingPriceSet'], 'totalShippingPriceSet')
+            node['totalShippingPriceSet'], 'totalShippingPriceSet')
     else:
         shipping = sum((_shop_money(s.get('originalPriceSet'),
                         'shippingLines.originalPriceSet')
-                for s in _connection(raw.get('shippingLines'))), Decimal(0))
+                for s in _connection(node.get('shippingLines'))), Decimal(0))
     return Order(
         channel=channel or KIND,
         kind=KIND,
         external_id=order_id,
-        number=raw.get('name') or order_id,
+        number=node.get('name') or order_id,
         status=state,
         created_at=created,
-        updated_at=(utc(raw['updatedAt'], 'updatedAt')
-            if raw.get('updatedAt') else created),
-        currency=(raw.get('currencyCode')
-            or raw['totalPriceSet']['shopMoney'].get('currencyCode') or ''),
+        updated_at=(utc(node['updatedAt'], 'updatedAt')
+            if node.get('updatedAt') else created),
+        currency=(node.get('currencyCode')
+            or node['totalPriceSet']['shopMoney'].get('currencyCode') or ''),
         total=total,
         shipping_price=shipping,
         customer=Customer(
             external_id=gid_id(customer['id']) if customer.get('id') else None,
             name=name,
-            email=text(raw.get('email') or customer.get('email')),
-            phone=text(raw.get('phone') or customer.get('phone'))),
-        shipping_address=_address(address, name, 'countryCodeV2',
-            'provinceCode', 'address1', 'address2'),
+            email=text(node.get('email') or customer.get('email')),
+            phone=text(node.get('phone') or customer.get('phone'))),
+        shipping_address=_address(address, name),
         lines=lines,
-        notes=text(raw.get('note')),
+        notes=text(node.get('note')),
         raw=raw)
 
 
@@ -160,69 +162,72 @@ def _order_line(external_id, sku, title, quantity, price, field) -> OrderLine:
         quantity=quantity, unit_price=price)
 
 
-def _address(address: dict | None, name: str, country: str,
-        province: str, line1: str, line2: str) -> Address | None:
+def _address(address: dict | None, name: str) -> Address | None:
     if not address:
         return None
     return Address(
         name=text(address.get('name')) or full_name(
-            address.get('first_name') or address.get('firstName'),
-            address.get('last_name') or address.get('lastName')) or name,
-        street=street(address.get(line1), address.get(line2)),
+            address.get('firstName'), address.get('lastName')) or name,
+        street=street(address.get('address1'), address.get('address2')),
         city=address.get('city') or '',
         zip=address.get('zip') or '',
-        country_code=(address.get(country) or '').upper(),
-        subdivision=text(address.get(province)),
+        country_code=(address.get('countryCodeV2') or '').upper(),
+        subdivision=text(address.get('provinceCode')),
         phone=text(address.get('phone')))
 
 
-def _normalize_rest(raw: dict[str, Any], channel: str | None) -> Order:
-    order_id = str(raw['id'])
-    created = utc(raw.get('created_at'), 'created_at')
-    customer = raw.get('customer') or {}
-    address = raw.get('shipping_address')
-    name = (full_name(customer.get('first_name'), customer.get('last_name'))
-        or text((address or {}).get('name')) or text(raw.get('email'))
-        or f"Shopify customer {order_id}")
-    if raw.get('total_shipping_price_set'):
-        shipping = _shop_money(
-            raw['total_shipping_price_set'], 'total_shipping_price_set')
-    else:
-        shipping = sum((money(s.get('price'), 'shipping_lines.price')
-                for s in raw.get('shipping_lines') or []), Decimal(0))
-    state = status(raw.get('financial_status'), raw.get('fulfillment_status'),
-        bool(raw.get('cancelled_at')), bool(raw.get('closed_at')))
-    lines = []
-    for position, item in enumerate(raw.get('line_items') or []):
-        quantity = item.get('quantity')
-        if _is_open(state) and item.get('current_quantity') is not None:
-            quantity = item['current_quantity']
-        if quantity == 0:
-            continue
-        field = f'line_items[{position}]'
-        lines.append(_order_line(
-            item['id'], item.get('sku'), item.get('name') or item.get(
-                'title'), quantity, money(item.get('price'),
-                f'{field}.price'), field))
-    return Order(
-        channel=channel or KIND,
-        kind=KIND,
-        external_id=order_id,
-        number=raw.get('name') or order_id,
-        status=state,
-        created_at=created,
-        updated_at=(utc(raw['updated_at'], 'updated_at')
-            if raw.get('updated_at') else created),
-        currency=raw.get('currency') or '',
-        total=money(raw.get('total_price'), 'total_price'),
-        shipping_price=shipping,
-        customer=Customer(
-            external_id=str(customer['id']) if customer.get('id') else None,
-            name=name,
-            email=text(raw.get('email') or customer.get('email')),
-            phone=text(raw.get('phone') or customer.get('phone'))),
-        shipping_address=_address(address, name, 'country_code',
-            'province_code', 'address1', 'address2'),
-        lines=lines,
-        notes=text(raw.get('note')),
-        raw=raw)
+def _graphql_shape(rest: dict[str, Any]) -> dict[str, Any]:
+    """A legacy REST order in the GraphQL node's shape, so that one reader
+    serves both (field names in errors are then GraphQL's)."""
+    def shop_money(amount):
+        return {'shopMoney': {
+                'amount': amount, 'currencyCode': rest.get('currency')}}
+
+    customer = rest.get('customer') or {}
+    address = rest.get('shipping_address')
+    return {
+        'id': str(rest['id']),
+        'name': rest.get('name'),
+        'createdAt': rest.get('created_at'),
+        'updatedAt': rest.get('updated_at'),
+        'cancelledAt': rest.get('cancelled_at'),
+        'closed': bool(rest.get('closed_at')),
+        'displayFinancialStatus': rest.get('financial_status'),
+        'displayFulfillmentStatus': rest.get('fulfillment_status'),
+        'email': rest.get('email'),
+        'phone': rest.get('phone'),
+        'note': rest.get('note'),
+        'currencyCode': rest.get('currency'),
+        'customer': {
+            'id': customer.get('id'),
+            'firstName': customer.get('first_name'),
+            'lastName': customer.get('last_name'),
+            'email': customer.get('email'),
+            'phone': customer.get('phone'),
+            } if customer else None,
+        'shippingAddress': {
+            'name': address.get('name'),
+            'firstName': address.get('first_name'),
+            'lastName': address.get('last_name'),
+            'address1': address.get('address1'),
+            'address2': address.get('address2'),
+            'city': address.get('city'),
+            'zip': address.get('zip'),
+            'provinceCode': address.get('province_code'),
+            'countryCodeV2': address.get('country_code'),
+            'phone': address.get('phone'),
+            } if address else None,
+        'totalPriceSet': shop_money(rest.get('total_price')),
+        'totalShippingPriceSet': rest.get('total_shipping_price_set'),
+        'shippingLines': [
+            {'originalPriceSet': shop_money(line.get('price'))}
+            for line in rest.get('shipping_lines') or []],
+        'lineItems': {'nodes': [{
+                    'id': str(item['id']),
+                    'sku': item.get('sku'),
+                    'name': item.get('name') or item.get('title'),
+                    'quantity': item.get('quantity'),
+                    'currentQuantity': item.get('current_quantity'),
+                    'originalUnitPriceSet': shop_money(item.get('price')),
+                    } for item in rest.get('line_items') or []]},
+        }
