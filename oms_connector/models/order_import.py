@@ -49,13 +49,23 @@ class OrderImporter(Model):
     def import_batch(cls, channel, batch):
         """Import the orders of a batch (sync_agent.models.OrderBatch) and
         store its cursor. Returns one result per order, in order."""
+        Sale = Pool().get('sale.sale')
         cls._lock_channel(channel)
-        results = []
+        imported = []
         with Transaction().set_context(
                 oms_source=f'channel: {channel.code}',
                 company=channel.company.id):
             for order in batch.orders:
-                results.append(cls.import_order(channel, order))
+                imported.append(cls.import_order(channel, order))
+            # New orders go through Tryton's sale workflow together: its
+            # checks cost per call far more than per record.
+            cls.enact([s for s, result in imported if result == 'created'])
+        results = []
+        for sale, result in imported:
+            sale = Sale(sale.id)
+            if sale.oms_exception and result != 'unchanged':
+                result = 'exception'
+            results.append(sale.oms_result(result))
         if batch.cursor is not None:
             channel.store_cursor(batch.cursor)
         counts = Counter(r['result'] for r in results)
@@ -77,8 +87,33 @@ class OrderImporter(Model):
                 where=table.id == Literal(channel.id)))
 
     @classmethod
+    def enact(cls, sales):
+        """Bring new, unheld sales in step with their status, all at once;
+        when Tryton refuses, one by one, holding those it refuses."""
+        Sale = Pool().get('sale.sale')
+        sales = [s for s in Sale.browse(sales) if not s.oms_exception]
+        if not sales:
+            return
+        try:
+            with savepoint('oms_enact_all'):
+                Sale._oms_enact(sales)
+            return
+        except UserError:
+            pass
+        for sale in sales:
+            try:
+                with savepoint('oms_enact'):
+                    Sale._oms_enact([Sale(sale.id)])
+            except UserError as error:
+                logger.info("order %s held: %s", sale.rec_name, error.message)
+                Sale.oms_hold([Sale(sale.id)], 'invalid_order', gettext(
+                        'oms_connector.msg_order_refused',
+                        error=error.message))
+
+    @classmethod
     def import_order(cls, channel, order):
-        "Create or update one order's sale; returns the route's result entry"
+        """Create or update one order's sale; returns it and the result.
+        New sales are left for `enact`."""
         Sale = Pool().get('sale.sale')
         try:
             with savepoint('oms_order'):
@@ -99,15 +134,12 @@ class OrderImporter(Model):
                         'oms_connector.msg_order_refused',
                         error=error.message)))
             result = 'exception'
-        sale = Sale(sale.id)
-        if sale.oms_exception and result != 'unchanged':
-            result = 'exception'
-        return sale.oms_result(result)
+        return sale, result
 
     @classmethod
     def create(cls, channel, order, hold=None):
-        """A new sale for the order, in the channel's status. Held (and left
-        in draft) when it cannot go ahead; else Tryton is brought in step."""
+        """A new draft sale for the order, in the channel's status; held when
+        it cannot go ahead. `enact` brings the others in step."""
         pool = Pool()
         Sale = pool.get('sale.sale')
         Event = pool.get('oms.order.event')
@@ -136,8 +168,6 @@ class OrderImporter(Model):
                     sale, 'import', gettext('oms_connector.msg_imported'))])
         if holds:
             cls.hold(sale, holds)
-        else:
-            Sale._oms_enact([sale])
         return sale
 
     @classmethod
