@@ -63,7 +63,7 @@ def main():
         (directory / f'{DATABASE}.sqlite').unlink(missing_ok=True)
         server.create_database(config, DATABASE, uri)
         built = server.populate(config, DATABASE, 'demo.data.build',
-            directory / 'demo.tmp')
+            directory / 'demo.tmp', uri)
         built['source'] = server.source_hash()
         answer.write_text(json.dumps(built))
         (directory / 'demo.tmp').unlink()

@@ -112,12 +112,15 @@ def update_module(config, database):
     _admin(config, database, '-u', 'oms_connector')
 
 
-def populate(config, database, setup, out):
-    "Run the setup function in its own process (proteus changes globals)"
+def populate(config, database, setup, out, uri=None):
+    """Run the setup function in its own process (proteus changes globals).
+    The backend is given by the environment too: trytond picks it when
+    first imported, before proteus reads the configuration file."""
     subprocess.run(
         [sys.executable, '-m', 'oms_connector.tests.server', 'populate',
             str(config), database, setup, str(out)],
-        check=True)
+        check=True,
+        env=dict(os.environ, TRYTOND_DATABASE_URI=uri or database_uri()))
     return json.loads(Path(out).read_text())
 
 
@@ -152,7 +155,7 @@ def cached_database(cache_dir, setup, uri=None):
             stale.unlink()  # older sources' databases (SQLite files)
         config = write_config(cache_dir, free_port(), uri)
         create_database(config, name, uri)
-        populate(config, name, setup, cache_dir / f'{name}.tmp')
+        populate(config, name, setup, cache_dir / f'{name}.tmp', uri)
         (cache_dir / f'{name}.tmp').rename(answer)
     return name, json.loads(answer.read_text())
 
