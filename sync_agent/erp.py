@@ -3,11 +3,25 @@
 Tryton."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import requests
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from .models import Order
+
+logger = logging.getLogger(__name__)
+
+# Answers worth another try: the ERP restarting or briefly overloaded.
+# Every route is idempotent (orders are bound by their channel id, acks
+# set absolute figures), so a retried call never doubles anything.
+TRANSIENT = {502, 503, 504}
 
 
 class ErpError(Exception):
@@ -22,9 +36,11 @@ class ErpError(Exception):
 
 class ErpClient:
     def __init__(self, url: str, database: str, key: str,
-            timeout: float = 60, session: requests.Session | None = None):
+            timeout: float = 120, session: requests.Session | None = None,
+            attempts: int = 5):
         self.base = f"{url.rstrip('/')}/{database}/oms/v1"
         self.timeout = timeout
+        self.attempts = attempts
         self.session = session or requests.Session()
         self.session.headers['Authorization'] = f'Bearer {key}'
 
@@ -32,9 +48,23 @@ class ErpClient:
         # Never show the key.
         return f'<ErpClient {self.base}>'
 
-    def _call(self, method: str, path: str, json: Any = None) -> dict:
+    def _call(self, method: str, path: str, json: Any = None,
+            params: dict | None = None) -> dict:
+        retrying = Retrying(
+            retry=retry_if_exception(_transient),
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_random_exponential(multiplier=0.5, max=10),
+            before_sleep=lambda state: logger.warning(
+                "ERP %s %s failed (%s), retrying", method, path,
+                state.outcome.exception()),
+            reraise=True)
+        return retrying(self._send, method, path, json, params)
+
+    def _send(self, method: str, path: str, json: Any,
+            params: dict | None) -> dict:
         response = self.session.request(
-            method, self.base + path, json=json, timeout=self.timeout)
+            method, self.base + path, json=json, params=params,
+            timeout=self.timeout)
         try:
             body = response.json()
         except ValueError:
@@ -56,13 +86,41 @@ class ErpClient:
         return self._call('GET', f'/channels/{channel}/cursor')['cursor']
 
     def post_orders(self, channel: str, orders: list[Order | dict],
-            cursor: str | None) -> dict:
-        """Import orders and store the cursor in one transaction; returns
-        the ERP's answer with one result per order."""
+            cursor: str | None, rejected: list[dict] | None = None,
+            dry_run: bool = False) -> dict:
+        """Import orders (and hold the rejected ones, which the agent could
+        not read) and store the cursor in one transaction; returns the
+        ERP's answer with one result per order. A dry run answers the same
+        and keeps nothing."""
         payload = {
             'orders': [
                 o.model_dump(mode='json') if isinstance(o, Order) else o
                 for o in orders],
             'cursor': cursor,
             }
-        return self._call('POST', f'/channels/{channel}/orders', payload)
+        if rejected:
+            payload['rejected'] = rejected
+        return self._call('POST', f'/channels/{channel}/orders', payload,
+            params={'dry_run': '1'} if dry_run else None)
+
+    def stock_levels(self, channel: str, all: bool = False,
+            limit: int | None = None) -> dict:
+        """The channel's stock levels that differ from what it last
+        accepted (every level with `all`), and how many are pending."""
+        params: dict[str, Any] = {'all': int(all)}
+        if limit is not None:
+            params['limit'] = limit
+        return self._call(
+            'GET', f'/channels/{channel}/stock', params=params)
+
+    def ack_stock(self, channel: str, pushed: list[dict],
+            failed: list[dict]) -> dict:
+        "Record what the channel accepted ({sku, quantity}) and refused"
+        return self._call('POST', f'/channels/{channel}/stock/ack',
+            {'pushed': pushed, 'failed': failed})
+
+
+def _transient(error: BaseException) -> bool:
+    if isinstance(error, (requests.ConnectionError, requests.Timeout)):
+        return True
+    return isinstance(error, ErpError) and error.status in TRANSIENT

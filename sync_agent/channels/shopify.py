@@ -1,19 +1,46 @@
 """Shopify (Admin GraphQL API; marketplace-apis.md §1).
 
-So far: ``normalize_order``, reading an order node as the ``orders`` and
-``order`` queries return it (lineItems as ``nodes`` or ``edges``), and the
-legacy REST order shape (§1.8) that older stores and webhooks still send.
-The adapter (cost throttling, paging, inventory) comes with the agent issue.
+``normalize_order`` reads an order node as the ``orders`` and ``order``
+queries return it (lineItems as ``nodes`` or ``edges``), and the legacy
+REST order shape (§1.8) that older stores and webhooks still send.
+
+``ShopifyAdapter`` holds the API detail: orders by ``updated_at`` sorted
+by UPDATED_AT with cursor paging (line items beyond the first page fetched
+per order), the calculated-cost throttle (THROTTLED answered with HTTP 200
+or 429, waited out from ``throttleStatus``), and stock set with
+``inventorySetQuantities`` (idempotency key, ``changeFromQuantity``, 250
+quantities a call, SKU → inventory item and location resolved once and
+cached).
 """
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import requests
+
 from ..models import Address, Customer, Order, OrderLine, OrderStatus
+from .base import Adapter, OrderPage, StockResult, StockUpdate, chunks
 from .payload import PayloadError, full_name, money, street, text, utc
+from .transport import ChannelError, Retryable, json_body
+
+logger = logging.getLogger(__name__)
 
 KIND = 'shopify'
+
+# The words mapping files may use in `statuses:` (displayFinancialStatus,
+# optionally "/" displayFulfillmentStatus), plus CANCELLED.
+CHANNEL_STATUSES = {
+    'PENDING', 'AUTHORIZED', 'PARTIALLY_PAID', 'PAID',
+    'PARTIALLY_REFUNDED', 'REFUNDED', 'VOIDED', 'EXPIRED', 'CANCELLED',
+    }
 
 PENDING = {'PENDING', 'AUTHORIZED', 'PARTIALLY_PAID'}
 PAYMENT_FAILED = {'VOIDED', 'EXPIRED'}
@@ -38,6 +65,24 @@ def status(financial: str | None, fulfillment: str | None,
     if fulfillment in {'PARTIALLY_FULFILLED', 'PARTIAL'}:
         return OrderStatus.partially_shipped
     return OrderStatus.awaiting_shipment
+
+
+def channel_status(raw: dict[str, Any]) -> str:
+    """The order's status in Shopify's words: FINANCIAL/FULFILLMENT, or
+    CANCELLED (what mapping files' `statuses:` match)."""
+    if raw.get('cancelledAt') or raw.get('cancelled_at'):
+        return 'CANCELLED'
+    financial = (raw.get('displayFinancialStatus')
+        or raw.get('financial_status') or '')
+    fulfillment = (raw.get('displayFulfillmentStatus')
+        or raw.get('fulfillment_status') or 'UNFULFILLED')
+    return f'{financial}/{fulfillment}'.upper()
+
+
+def external_id(raw: dict[str, Any]) -> str | None:
+    "The order's id, read as leniently as possible (for rejected orders)"
+    value = raw.get('legacyResourceId') or raw.get('id')
+    return gid_id(value) if value else None
 
 
 def gid_id(value: Any) -> str:
@@ -231,3 +276,352 @@ def _graphql_shape(rest: dict[str, Any]) -> dict[str, Any]:
                     'originalUnitPriceSet': shop_money(item.get('price')),
                     } for item in rest.get('line_items') or []]},
         }
+
+
+# The API documents the adapter sends. Arguments always travel as
+# variables; only the idempotency key must be a literal (whether the
+# directive takes a variable is unconfirmed, §1.4).
+MONEY = 'shopMoney { amount currencyCode }'
+LINE_FIELDS = f'''id sku name quantity currentQuantity variant {{ id }}
+    originalUnitPriceSet {{ {MONEY} }} discountedUnitPriceSet {{ {MONEY} }}'''
+ORDERS_QUERY = f'''
+query OrdersSince($first: Int!, $after: String, $q: String!, $lines: Int!) {{
+  orders(first: $first, after: $after, query: $q, sortKey: UPDATED_AT) {{
+    pageInfo {{ hasNextPage endCursor }}
+    nodes {{
+      id legacyResourceId name createdAt updatedAt processedAt cancelledAt
+      cancelReason closed closedAt test note
+      displayFinancialStatus displayFulfillmentStatus email phone currencyCode
+      customer {{ id firstName lastName email phone }}
+      shippingAddress {{ name company address1 address2 city provinceCode zip
+        countryCodeV2 phone }}
+      subtotalPriceSet {{ {MONEY} }} totalShippingPriceSet {{ {MONEY} }}
+      totalTaxSet {{ {MONEY} }} totalPriceSet {{ {MONEY} }}
+      totalRefundedSet {{ {MONEY} }}
+      shippingLines(first: 3) {{ nodes {{ title code carrierIdentifier
+        originalPriceSet {{ {MONEY} }} }} }}
+      lineItems(first: $lines) {{
+        pageInfo {{ hasNextPage endCursor }}
+        nodes {{ {LINE_FIELDS} }}
+      }}
+    }}
+  }}
+}}'''
+LINE_ITEMS_QUERY = f'''
+query OrderLineItems($id: ID!, $after: String, $first: Int!) {{
+  order(id: $id) {{
+    id
+    lineItems(first: $first, after: $after) {{
+      pageInfo {{ hasNextPage endCursor }}
+      nodes {{ {LINE_FIELDS} }}
+    }}
+  }}
+}}'''
+VARIANTS_QUERY = '''
+query VariantsBySku($q: String!, $first: Int!) {
+  productVariants(first: $first, query: $q) {
+    nodes { id sku inventoryItem { id } product { id } }
+  }
+}'''
+LOCATIONS_QUERY = '''
+query Locations { locations(first: 50) { nodes { id name } } }'''
+SET_STOCK_MUTATION = '''
+mutation SetStock($input: InventorySetQuantitiesInput!) {
+  inventorySetQuantities(input: $input) @idempotent(key: "%s") {
+    inventoryAdjustmentGroup { createdAt reason referenceDocumentUri
+      changes { name delta } }
+    userErrors { field message code }
+  }
+}'''
+
+LINES_PER_ORDER = 25  # keeps orders(first × lines) well under the budget
+LINES_PER_PAGE = 250
+SKUS_PER_LOOKUP = 50
+QUANTITIES_PER_CALL = 250  # Shopify's input-array limit
+# A retried adjustment with the same key returns the first answer; these
+# codes mean that key cannot be used again.
+STALE = 'CHANGE_FROM_QUANTITY_STALE'
+ITEM_ERRORS = {'INVALID_INVENTORY_ITEM', 'INVALID_LOCATION'}
+
+
+def shopify_time(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+class CostBudget:
+    """Shopify's leaky bucket as last reported (extensions.cost): the
+    adapter waits before a query the bucket cannot hold yet, rather than
+    spending a call on THROTTLED."""
+
+    def __init__(self, clock=time.monotonic, sleep=time.sleep):
+        self.clock, self.sleep = clock, sleep
+        self.maximum = self.available = self.restore = None
+        self.seen = 0.0
+        self.lock = threading.Lock()
+
+    def note(self, cost: dict[str, Any]) -> None:
+        status = cost.get('throttleStatus') or {}
+        if status.get('restoreRate'):
+            with self.lock:
+                self.maximum = float(status['maximumAvailable'])
+                self.available = float(status['currentlyAvailable'])
+                self.restore = float(status['restoreRate'])
+                self.seen = self.clock()
+
+    def wait_for(self, requested: float | None) -> float:
+        "Seconds until the bucket can hold `requested` points"
+        with self.lock:
+            if not requested or self.restore is None:
+                return 0.0
+            now_available = min(self.maximum, self.available
+                + (self.clock() - self.seen) * self.restore)
+            requested = min(requested, self.maximum)
+            if now_available >= requested:
+                return 0.0
+            return (requested - now_available) / self.restore
+
+    def spend(self, requested: float | None) -> None:
+        wait = self.wait_for(requested)
+        if wait > 0:
+            logger.info("shopify: waiting %.2fs for query budget", wait)
+            self.sleep(wait)
+
+
+def throttle_wait(body: dict[str, Any]) -> float | None:
+    """Seconds to wait after THROTTLED: the requested cost the bucket lacks,
+    over its restore rate (§1.2)."""
+    cost = (body.get('extensions') or {}).get('cost') or {}
+    status = cost.get('throttleStatus') or {}
+    try:
+        missing = (float(cost['requestedQueryCost'])
+            - float(status['currentlyAvailable']))
+        return max(0.0, math.ceil(missing / float(status['restoreRate'])))
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
+
+
+def is_throttled(body: dict[str, Any]) -> bool:
+    return any(((e or {}).get('extensions') or {}).get('code') == 'THROTTLED'
+        for e in body.get('errors') or [] if isinstance(e, dict))
+
+
+class ShopifyAdapter(Adapter):
+    kind = KIND
+    sorted_by_update = True
+    default_page_size = 20
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.endpoint = (f'{self.config.base_url.rstrip("/")}/admin/api/'
+            f'{self.config.api_version}/graphql.json')
+        self.budget = CostBudget(sleep=self.transport.sleep)
+        self.requested: dict[str, float] = {}
+        self.items: dict[str, str] = self.load_cache('inventory-items')
+        self.locations: dict[str, str] | None = None
+
+    # -- GraphQL --------------------------------------------------------
+
+    def graphql(self, operation: str, query: str,
+            variables: dict[str, Any]) -> dict[str, Any]:
+        "The `data` of a query, throttling waited out, errors raised"
+        self.budget.spend(self.requested.get(operation))
+        body = self.transport.call(
+            'POST', self.endpoint, self._read,
+            throttle_wait=self._throttle_wait_of,
+            json={'query': query, 'variables': variables},
+            headers={
+                'X-Shopify-Access-Token': self.credentials['token'],
+                'Content-Type': 'application/json',
+                })
+        requested = ((body.get('extensions') or {}).get('cost') or {}).get(
+            'requestedQueryCost')
+        if requested:
+            self.requested[operation] = float(requested)
+        return body['data']
+
+    def _read(self, response: requests.Response) -> dict[str, Any]:
+        body = json_body(response)
+        if not isinstance(body, dict):
+            raise Retryable(f"an answer that is not an object: {body!r:.100}")
+        self.budget.note((body.get('extensions') or {}).get('cost') or {})
+        if is_throttled(body):
+            raise Retryable("THROTTLED", wait=throttle_wait(body))
+        if body.get('errors'):
+            raise ChannelError("Shopify refused the query: " + '; '.join(
+                    str(e.get('message', e)) if isinstance(e, dict) else str(e)
+                    for e in body['errors']))
+        if not isinstance(body.get('data'), dict):
+            raise Retryable(f"an answer without data: {body!r:.100}")
+        if response.status_code >= 400:
+            raise ChannelError(f"HTTP {response.status_code}: {body!r:.200}")
+        return body
+
+    @staticmethod
+    def _throttle_wait_of(response: requests.Response) -> float | None:
+        try:
+            return throttle_wait(response.json())
+        except ValueError:
+            return None
+
+    # -- Orders ---------------------------------------------------------
+
+    def fetch_orders(self, since: dt.datetime | None
+            ) -> Iterator[OrderPage]:
+        """Pages of order nodes updated since `since`, oldest first, each
+        with all its line items."""
+        query = f"updated_at:>='{shopify_time(since)}'" if since else ''
+        after = None
+        while True:
+            data = self.graphql('orders', ORDERS_QUERY, {
+                    'first': self.page_size, 'after': after, 'q': query,
+                    'lines': LINES_PER_ORDER})
+            orders = data['orders']
+            nodes = orders.get('nodes') or [
+                e['node'] for e in orders.get('edges') or []]
+            for node in nodes:
+                self._complete_lines(node)
+            yield OrderPage(nodes)
+            page = orders.get('pageInfo') or {}
+            if not page.get('hasNextPage') or not nodes:
+                return
+            after = page['endCursor']
+
+    def _complete_lines(self, node: dict[str, Any]) -> None:
+        "Fetch the line items beyond the first page into the node"
+        lines = node.get('lineItems') or {}
+        page = lines.get('pageInfo') or {}
+        while page.get('hasNextPage'):
+            data = self.graphql('order', LINE_ITEMS_QUERY, {
+                    'id': node['id'], 'after': page['endCursor'],
+                    'first': LINES_PER_PAGE})
+            more = (data.get('order') or {}).get('lineItems') or {}
+            lines.setdefault('nodes', []).extend(more.get('nodes') or [])
+            page = more.get('pageInfo') or {}
+        lines['pageInfo'] = {'hasNextPage': False}
+
+    # -- Stock ----------------------------------------------------------
+
+    def push_stock(self, updates: list[StockUpdate]) -> list[StockResult]:
+        """Set each SKU's available quantity at its location, 250 a call,
+        compare-and-set from the quantity last pushed."""
+        results: list[StockResult] = []
+        items = self.inventory_items([u.sku for u in updates])
+        ready = []
+        for update in updates:
+            location, error = self.location(update.location)
+            if update.sku not in items:
+                error = "no Shopify variant has this SKU"
+            if error:
+                results.append(StockResult(
+                        update.sku, update.quantity, error))
+            else:
+                ready.append((update, items[update.sku], location))
+        for chunk in chunks(ready, QUANTITIES_PER_CALL):
+            results += self._set_quantities(chunk)
+        return results
+
+    def _set_quantities(self, chunk: list[tuple[StockUpdate, str, str]],
+            compare: bool = True) -> list[StockResult]:
+        quantities = [{
+                'inventoryItemId': item, 'locationId': location,
+                'quantity': update.quantity,
+                # Explicit null opts out of the check (2026-04 requires
+                # the key either way).
+                'changeFromQuantity': update.previous if compare else None,
+                } for update, item, location in chunk]
+        key = str(uuid.uuid4())  # one per logical push: retries reuse it
+        data = self.graphql('inventorySetQuantities',
+            SET_STOCK_MUTATION % key, {'input': {
+                    'name': 'available', 'reason': 'correction',
+                    'referenceDocumentUri': f'gid://oms-sync/StockPush/{key}',
+                    'quantities': quantities}})
+        errors = (data.get('inventorySetQuantities') or {}).get(
+            'userErrors') or []
+        if not errors:
+            return [StockResult(u.sku, u.quantity) for u, _, _ in chunk]
+        failed: dict[int, str] = {}
+        stale: set[int] = set()
+        for error in errors:
+            index = _quantity_index(error.get('field'))
+            code = error.get('code') or ''
+            if index is None or index >= len(chunk):
+                message = f"{code}: {error.get('message')}"
+                return [StockResult(u.sku, u.quantity, message)
+                    for u, _, _ in chunk]
+            if code == STALE and compare:
+                stale.add(index)
+            else:
+                failed[index] = f"{code}: {error.get('message')}"
+                if code == 'INVALID_INVENTORY_ITEM':
+                    self._forget(chunk[index][0].sku)
+        for index in stale:
+            update = chunk[index][0]
+            logger.warning(
+                "%s: %s changed on Shopify since the last push (expected "
+                "%s); setting it to the ERP's %d", self.config.code,
+                update.sku, update.previous, update.quantity)
+        results = [StockResult(u.sku, u.quantity, failed[i])
+            for i, (u, _, _) in enumerate(chunk) if i in failed]
+        # The mutation applies all or nothing: send the rest again, the
+        # stale ones set from the ERP's figure (the ERP owns stock).
+        rest = [c for i, c in enumerate(chunk) if i not in failed]
+        if rest:
+            results += self._set_quantities(rest, compare=False)
+        return results
+
+    def inventory_items(self, skus: list[str]) -> dict[str, str]:
+        "SKU → inventory item id, looked up once and cached across runs"
+        missing = sorted({s for s in skus if s not in self.items})
+        for chunk in chunks(missing, SKUS_PER_LOOKUP):
+            query = ' OR '.join(f'sku:{_search_value(s)}' for s in chunk)
+            data = self.graphql('productVariants', VARIANTS_QUERY, {
+                    'q': query, 'first': 250})
+            for variant in data['productVariants'].get('nodes') or []:
+                if variant.get('sku') in chunk and variant.get(
+                        'inventoryItem'):
+                    self.items[variant['sku']] = variant['inventoryItem'][
+                        'id']
+        if missing:
+            self.store_cache('inventory-items', self.items)
+        return {s: self.items[s] for s in skus if s in self.items}
+
+    def _forget(self, sku: str) -> None:
+        if self.items.pop(sku, None):
+            self.store_cache('inventory-items', self.items)
+
+    def location(self, wanted: str | None) -> tuple[str | None, str | None]:
+        "The location id for a location name or id; or why there is none"
+        if self.locations is None:
+            data = self.graphql('locations', LOCATIONS_QUERY, {})
+            self.locations = {}
+            for node in data['locations'].get('nodes') or []:
+                self.locations[node['id']] = node['id']
+                self.locations.setdefault(node['name'], node['id'])
+        ids = set(self.locations.values())
+        if wanted is None:
+            if len(ids) == 1:
+                return next(iter(ids)), None
+            return None, (
+                "the shop has several locations: map the ERP warehouse to "
+                "one in the mapping file (warehouses:)")
+        if wanted in self.locations:
+            return self.locations[wanted], None
+        return None, f"the shop has no location {wanted!r}"
+
+
+def _quantity_index(field: Any) -> int | None:
+    "The quantity a userError is about: field [input, quantities, N, …]"
+    if isinstance(field, list) and len(field) >= 3 and field[1] in {
+            'quantities', 'setQuantities'}:
+        try:
+            return int(field[2])
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _search_value(value: str) -> str:
+    "A value in Shopify's search syntax, quoted when it needs to be"
+    if value and all(c.isalnum() or c in '-_.' for c in value):
+        return value
+    return '"' + value.replace('\\', '\\\\').replace('"', '\\"') + '"'

@@ -1,0 +1,125 @@
+"""What every channel adapter offers the agent (DESIGN §4), and the values
+that cross that line. An adapter holds one marketplace's HTTP detail and
+nothing else: no mapping, no ERP, no scheduling."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..config import ChannelConfig
+from .transport import RateLimiter, Transport
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class OrderPage:
+    "Raw orders as one marketplace call returned them"
+    orders: list[dict[str, Any]]
+    total: int | None = None  # the whole scan's size, when the channel says
+
+
+@dataclasses.dataclass(frozen=True)
+class StockUpdate:
+    "A quantity to set on the channel for one SKU"
+    sku: str
+    quantity: int
+    previous: int | None = None  # what the channel last accepted
+    location: str | None = None  # the channel's location (name or id)
+    external_id: str | None = None
+    external_variant_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class StockResult:
+    "What the channel said about one SKU's update"
+    sku: str
+    quantity: int
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Adapter:
+    """The surface the agent uses. Subclasses set `kind` and implement
+    fetch_orders and push_stock; the module beside each holds
+    normalize_order, channel_status and external_id."""
+    kind: ClassVar[str]
+    # Whether orders arrive sorted by update time, so that the cursor may
+    # move after each page (else only once the whole scan is done).
+    sorted_by_update: ClassVar[bool] = False
+    default_page_size: ClassVar[int] = 50
+
+    def __init__(self, config: ChannelConfig, credentials: dict[str, str],
+            state_dir: Path | None = None,
+            transport: Transport | None = None):
+        self.config = config
+        self.credentials = credentials
+        self.state_dir = state_dir
+        self.page_size = config.page_size or self.default_page_size
+        self.transport = transport or Transport(
+            config.code,
+            RateLimiter.for_account(
+                config.account, config.rate_limit.per_second,
+                config.rate_limit.burst),
+            attempts=config.retry.attempts,
+            max_wait=config.retry.max_wait,
+            give_up_after=config.retry.give_up_after)
+
+    def __repr__(self) -> str:
+        # Credentials never show, even in a debugger's repr.
+        return f'<{type(self).__name__} {self.config.code}>'
+
+    def fetch_orders(self, since: dt.datetime | None
+            ) -> Iterator[OrderPage]:
+        raise NotImplementedError
+
+    def push_stock(self, updates: list[StockUpdate]) -> list[StockResult]:
+        raise NotImplementedError
+
+    @property
+    def calls(self) -> int:
+        return self.transport.calls
+
+    # A small JSON cache per channel (SKU → marketplace ids): resolved once,
+    # kept across runs of the agent.
+    def _cache_path(self, name: str) -> Path | None:
+        if self.state_dir is None:
+            return None
+        return self.state_dir / f'{self.config.code}.{name}.json'
+
+    def load_cache(self, name: str) -> dict[str, Any]:
+        path = self._cache_path(name)
+        if path is None or not path.exists():
+            return {}
+        try:
+            data = json.loads(path.read_text(encoding='utf-8'))
+        except ValueError:
+            logger.warning("%s: cache %s unreadable, rebuilt", self, path)
+            return {}
+        if data.get('base_url') != self.config.base_url:
+            return {}
+        return data.get('values', {})
+
+    def store_cache(self, name: str, values: dict[str, Any]) -> None:
+        path = self._cache_path(name)
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix('.tmp')
+        temporary.write_text(json.dumps(
+                {'base_url': self.config.base_url, 'values': values}),
+            encoding='utf-8')
+        temporary.replace(path)
+
+
+def chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

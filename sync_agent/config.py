@@ -1,0 +1,212 @@
+"""The agent's configuration: one YAML file, validated by pydantic.
+
+It names the ERP, the state directory and each channel (kind, code, base
+URL, mapping file, job intervals, paging and rate limits). It holds no
+secret: a channel's credentials are *names* of environment variables (or
+of entries in a secrets file kept outside the repository), resolved by
+`Secrets` when the agent starts.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .yamlfile import Problem, read_yaml
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+KINDS = ('shopify', 'woocommerce')
+
+# The credentials each kind needs, and the environment variable that holds
+# each by default ({code} is the channel's code, upper-cased).
+CREDENTIALS = {
+    'shopify': {'token': 'OMS_{code}_TOKEN'},
+    'woocommerce': {
+        'consumer_key': 'OMS_{code}_CONSUMER_KEY',
+        'consumer_secret': 'OMS_{code}_CONSUMER_SECRET',
+        },
+    }
+
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra='forbid')
+
+
+class Intervals(_Config):
+    "How often each job runs, in seconds"
+    orders: Seconds = 60
+    stock: Seconds = 15
+    fulfilments: Seconds = 120
+    reconcile: Seconds = 3600
+
+
+class RateLimit(_Config):
+    "Calls a second the agent allows itself on the channel account"
+    per_second: Annotated[float, Field(ge=0)] = 2
+    burst: Annotated[int, Field(ge=1)] = 4
+
+
+class Retry(_Config):
+    "When to give up on a failing marketplace call"
+    attempts: Annotated[int, Field(ge=1)] = 8
+    max_wait: Seconds = 60
+    give_up_after: Seconds = 600
+
+
+class ChannelConfig(_Config):
+    code: Annotated[str, Field(min_length=1)]
+    kind: Literal['shopify', 'woocommerce']
+    base_url: Annotated[str, Field(pattern=r'^https?://')]
+    mapping: Path | None = None
+    credentials: dict[str, str] = Field(default_factory=dict, description=(
+            "Credential name → environment variable (or secrets file "
+            "entry) holding it"))
+    api_version: str = '2026-01'
+    intervals: Intervals = Field(default_factory=Intervals)
+    overlap: Annotated[float, Field(ge=0)] = Field(300, description=(
+            "Seconds re-read before the cursor: marketplaces index "
+            "updates late and pages shift"))
+    page_size: Annotated[int, Field(ge=1, le=250)] | None = None
+    rate_limit: RateLimit = Field(default_factory=RateLimit)
+    retry: Retry = Field(default_factory=Retry)
+    enabled: bool = True
+
+    @model_validator(mode='after')
+    def _credential_names(self) -> ChannelConfig:
+        needed = CREDENTIALS[self.kind]
+        unknown = set(self.credentials) - set(needed)
+        if unknown:
+            raise ValueError(
+                f"{self.kind} channels take credentials "
+                f"{sorted(needed)}, not {sorted(unknown)}")
+        for name, default in needed.items():
+            self.credentials.setdefault(
+                name, default.format(code=_env_name(self.code)))
+        return self
+
+    @property
+    def account(self) -> str:
+        "What the marketplace counts calls by: the shop and its credentials"
+        names = sorted(self.credentials.items())
+        return f'{self.kind}:{self.base_url}:{names}'
+
+
+class ErpConfig(_Config):
+    url: Annotated[str, Field(pattern=r'^https?://')]
+    database: Annotated[str, Field(min_length=1)]
+    key: str = Field('OMS_ERP_KEY', description=(
+            "The environment variable holding the ERP API key"))
+    timeout: Seconds = 120
+
+
+class AgentConfig(_Config):
+    erp: ErpConfig
+    state_dir: Path = Path('~/.local/state/oms-sync')
+    secrets_file: Path | None = None
+    log_format: Literal['json', 'text'] = 'json'
+    channels: list[ChannelConfig]
+    source: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode='after')
+    def _unique_codes(self) -> AgentConfig:
+        codes = [c.code for c in self.channels]
+        twice = sorted({c for c in codes if codes.count(c) > 1})
+        if twice:
+            raise ValueError(f"channel codes appear twice: {twice}")
+        return self
+
+    def channel(self, code: str) -> ChannelConfig:
+        for channel in self.channels:
+            if channel.code == code:
+                return channel
+        raise KeyError(code)
+
+    def path(self, value: Path) -> Path:
+        "A path of the file, relative to the file's own folder"
+        value = value.expanduser()
+        if not value.is_absolute() and self.source:
+            value = self.source.parent / value
+        return value
+
+    @property
+    def state_path(self) -> Path:
+        return self.path(self.state_dir)
+
+
+def load(path: str | os.PathLike) -> AgentConfig:
+    """The configuration in a YAML file; ConfigError lists every problem
+    with its line."""
+    path = Path(path)
+    config, problems = read_yaml(path, AgentConfig)
+    if problems:
+        raise ConfigError(problems)
+    config.source = path.resolve()
+    return config
+
+
+class ConfigError(Exception):
+    "A configuration file with problems: each names its file and line"
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__('\n'.join(str(p) for p in problems))
+
+
+class Secrets:
+    """Credentials by name, from the environment first, then from a
+    secrets file (KEY=value lines) that must live outside the repository
+    and be readable by its owner only."""
+
+    def __init__(self, file: Path | None = None,
+            environ: dict[str, str] | None = None):
+        self.environ = os.environ if environ is None else environ
+        self.file_values: dict[str, str] = {}
+        if file is None and self.environ.get('OMS_SECRETS_FILE'):
+            file = Path(self.environ['OMS_SECRETS_FILE'])
+        if file is not None:
+            self.file_values = self._read(file.expanduser().resolve())
+
+    @staticmethod
+    def _read(file: Path) -> dict[str, str]:
+        if file.is_relative_to(PROJECT):
+            raise SecretError(
+                f"{file} is inside the project: keep secrets outside the "
+                "repository")
+        mode = file.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise SecretError(
+                f"{file} is readable by others: chmod 600 it")
+        values = {}
+        for line in file.read_text(encoding='utf-8').splitlines():
+            line = line.strip()
+            if not line or line.startswith('#') or '=' not in line:
+                continue
+            name, value = line.split('=', 1)
+            name = name.strip().removeprefix('export ').strip()
+            values[name] = value.strip().strip('"').strip("'")
+        return values
+
+    def get(self, name: str) -> str:
+        value = self.environ.get(name) or self.file_values.get(name)
+        if not value:
+            raise SecretError(
+                f"{name} is not set (environment or secrets file)")
+        return value
+
+    def channel(self, channel: ChannelConfig) -> dict[str, str]:
+        return {key: self.get(env)
+            for key, env in channel.credentials.items()}
+
+
+class SecretError(Exception):
+    pass
+
+
+def _env_name(code: str) -> str:
+    return ''.join(c if c.isalnum() else '_' for c in code).upper()

@@ -1,0 +1,103 @@
+"""The agent's loop: per channel, pull orders and push stock at their own
+intervals (`schedule`), plus a periodic full stock reconciliation. A job
+that fails is logged and recorded; the other jobs and channels go on. An
+import that changed orders wakes every channel's stock push at once, so a
+sale on one channel lowers the others within seconds."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+import schedule
+
+from .agent import Agent
+from .channels.transport import ChannelError
+from .erp import ErpError
+from .jobs import ChannelSync
+
+logger = logging.getLogger(__name__)
+
+JOBS: dict[str, Callable[[ChannelSync], dict[str, Any]]] = {
+    'orders': lambda sync: sync.pull_orders(),
+    'stock': lambda sync: sync.push_stock(),
+    'reconcile': lambda sync: sync.push_stock(full=True),
+    }
+
+
+class Scheduler:
+    def __init__(self, agent: Agent):
+        self.agent = agent
+        self.schedule = schedule.Scheduler()
+        self.stopping = threading.Event()
+        for sync in agent.channels.values():
+            sync.progress = sync.progress or _log_progress(sync.code)
+            intervals = sync.config.intervals
+            for job in JOBS:
+                self.schedule.every(getattr(intervals, job)).seconds.do(
+                    self.run_job, sync, job)
+
+    def run_job(self, sync: ChannelSync, job: str) -> dict[str, Any] | None:
+        "Run one job; never raises, so no failure stops the loop"
+        started = time.monotonic()
+        try:
+            summary = JOBS[job](sync)
+        except Exception as error:  # noqa: BLE001 - recorded, loop goes on
+            logger.error(
+                "%s: %s failed: %s", sync.code, job, error,
+                exc_info=not _expected(error),
+                extra={'channel': sync.code, 'job': job})
+            self.agent.state.failed(sync.code, job, str(error))
+            return None
+        summary['seconds'] = round(time.monotonic() - started, 3)
+        self.agent.state.succeeded(sync.code, job, summary)
+        logger.info("%s: %s done", sync.code, job,
+            extra={'channel': sync.code, 'job': job, **summary})
+        if job == 'orders' and (summary.get('created')
+                or summary.get('updated')):
+            self.wake_stock()
+        return summary
+
+    def wake_stock(self) -> None:
+        "Push stock on every channel now (orders changed reservations)"
+        for sync in self.agent.channels.values():
+            self.run_job(sync, 'stock')
+
+    def run_once(self, jobs: list[str], codes: list[str] | None = None
+            ) -> bool:
+        "Each job once for the channels given; True when all succeeded"
+        ok = True
+        for sync in self.agent.channels.values():
+            if codes and sync.code not in codes:
+                continue
+            for job in jobs:
+                ok &= self.run_job(sync, job) is not None
+        return ok
+
+    def run(self) -> None:
+        "Run every job now, then on schedule until stop() is called"
+        self.run_once(['orders', 'stock'])
+        while not self.stopping.is_set():
+            self.schedule.run_pending()
+            idle = self.schedule.idle_seconds
+            self.stopping.wait(min(1.0, max(0.05, idle or 1.0)))
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def _log_progress(code: str) -> Callable[[int, int | None], None]:
+    def progress(read: int, total: int | None) -> None:
+        logger.info("%s: %d%s orders read", code, read,
+            f"/{total}" if total else '',
+            extra={'channel': code, 'read': read, 'total': total})
+    return progress
+
+
+def _expected(error: Exception) -> bool:
+    "Failures the log explains by their message: no traceback needed"
+    return isinstance(error, (ChannelError, ErpError,
+            requests.ConnectionError))
