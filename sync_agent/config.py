@@ -9,11 +9,18 @@ of entries in a secrets file kept outside the repository), resolved by
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from .yamlfile import Problem, read_yaml
 
@@ -32,6 +39,20 @@ CREDENTIALS = {
     }
 
 Seconds = Annotated[float, Field(gt=0)]
+
+
+def _variable_name(value: str) -> str:
+    # Tokens and keys (shpat_…, ck_…) are not upper-case names: a value
+    # that is not one was most likely the secret itself, pasted in. The
+    # message must not repeat it.
+    if not re.fullmatch(r'[A-Z_][A-Z0-9_]*', value):
+        raise ValueError(
+            "must name an environment variable (or secrets file entry), "
+            "in capitals, digits and _: never the secret itself")
+    return value
+
+
+VariableName = Annotated[str, AfterValidator(_variable_name)]
 
 
 class _Config(BaseModel):
@@ -64,7 +85,8 @@ class ChannelConfig(_Config):
     kind: Literal['shopify', 'woocommerce']
     base_url: Annotated[str, Field(pattern=r'^https?://')]
     mapping: Path | None = None
-    credentials: dict[str, str] = Field(default_factory=dict, description=(
+    credentials: dict[str, VariableName] = Field(
+        default_factory=dict, description=(
             "Credential name → environment variable (or secrets file "
             "entry) holding it"))
     api_version: str = '2026-01'
@@ -100,7 +122,7 @@ class ChannelConfig(_Config):
 class ErpConfig(_Config):
     url: Annotated[str, Field(pattern=r'^https?://')]
     database: Annotated[str, Field(min_length=1)]
-    key: str = Field('OMS_ERP_KEY', description=(
+    key: VariableName = Field('OMS_ERP_KEY', description=(
             "The environment variable holding the ERP API key"))
     timeout: Seconds = 120
 

@@ -141,6 +141,8 @@ def check(path: Path, channel: str | None = None, kind: str | None = None,
                         f"statuses: {status!r} is not a {kind} status "
                         f"(known: {', '.join(sorted(known_statuses))})")))
     skus = dict(data.skus)
+    # Where each SKU is mapped: its key in this file, or its CSV row.
+    where = {sku: (str(path), lines.get(sku)) for sku in skus}
     if data.sku_file:
         sku_path = data.sku_file
         if not sku_path.is_absolute():
@@ -152,12 +154,13 @@ def check(path: Path, channel: str | None = None, kind: str | None = None,
                 problems.append(Problem(str(sku_path), from_csv.line[sku], (
                             f"{sku!r} maps to {erp_sku!r} here but to "
                             f"{skus[sku]!r} in {path.name} (skus:)")))
+            where.setdefault(sku, (str(sku_path), from_csv.line[sku]))
             skus.setdefault(sku, erp_sku)
     by_erp: dict[str, str] = {}
     for sku, erp_sku in skus.items():
         if erp_sku in by_erp:
             # Stock levels could not tell which channel SKU to update.
-            problems.append(Problem(str(path), lines.get(sku), (
+            problems.append(Problem(*where[sku], (
                         f"ERP SKU {erp_sku!r} is mapped from both "
                         f"{by_erp[erp_sku]!r} and {sku!r}")))
         by_erp[erp_sku] = sku

@@ -447,9 +447,12 @@ class ShopifyAdapter(Adapter):
         if is_throttled(body):
             raise Retryable("THROTTLED", wait=throttle_wait(body))
         if body.get('errors'):
+            errors = body['errors']
+            if not isinstance(errors, list):
+                errors = [errors]  # REST-style: "Not Found", {field: […]}
             raise ChannelError("Shopify refused the query: " + '; '.join(
                     str(e.get('message', e)) if isinstance(e, dict) else str(e)
-                    for e in body['errors']))
+                    for e in errors))
         if not isinstance(body.get('data'), dict):
             raise Retryable(f"an answer without data: {body!r:.100}")
         if response.status_code >= 400:
@@ -520,14 +523,60 @@ class ShopifyAdapter(Adapter):
             results += self._set_quantities(chunk)
         return results
 
-    def _set_quantities(self, chunk: list[tuple[StockUpdate, str, str]],
-            compare: bool = True) -> list[StockResult]:
+    def _set_quantities(self, chunk: list[tuple[StockUpdate, str, str]]
+            ) -> list[StockResult]:
+        """One call for the chunk; when Shopify refuses some items (the
+        mutation applies all or nothing), the refused ones are reported and
+        the rest sent again: stale ones set from the ERP's figure (the ERP
+        owns stock), the others still compare-and-set."""
+        results: list[StockResult] = []
+        unchecked: set[str] = set()
+        fresh_keys = 1
+        while chunk:
+            errors = self._set_call(chunk, unchecked)
+            if not errors:
+                return results + [StockResult(u.sku, u.quantity)
+                    for u, _, _ in chunk]
+            failed: dict[int, str] = {}
+            for error in errors:
+                index = _quantity_index(error.get('field'))
+                code = error.get('code') or ''
+                message = f"{code}: {error.get('message')}"
+                if index is None or index >= len(chunk):
+                    if code.startswith('IDEMPOTENCY_') and fresh_keys:
+                        # An earlier attempt with that key failed or is in
+                        # flight: one more try under a new key.
+                        fresh_keys -= 1
+                        break
+                    return results + [StockResult(u.sku, u.quantity, message)
+                        for u, _, _ in chunk]
+                update = chunk[index][0]
+                if code == STALE and update.sku not in unchecked:
+                    logger.warning(
+                        "%s: %s changed on Shopify since the last push "
+                        "(expected %s); setting it to the ERP's %d",
+                        self.config.code, update.sku, update.previous,
+                        update.quantity, extra={'channel': self.config.code})
+                    unchecked.add(update.sku)
+                else:
+                    failed[index] = message
+                    if code == 'INVALID_INVENTORY_ITEM':
+                        self._forget(update.sku)
+            results += [StockResult(chunk[i][0].sku, chunk[i][0].quantity,
+                    message) for i, message in failed.items()]
+            chunk = [c for i, c in enumerate(chunk) if i not in failed]
+        return results
+
+    def _set_call(self, chunk: list[tuple[StockUpdate, str, str]],
+            unchecked: set[str]) -> list[dict[str, Any]]:
+        "One inventorySetQuantities call; its userErrors"
         quantities = [{
                 'inventoryItemId': item, 'locationId': location,
                 'quantity': update.quantity,
                 # Explicit null opts out of the check (2026-04 requires
                 # the key either way).
-                'changeFromQuantity': update.previous if compare else None,
+                'changeFromQuantity': None if update.sku in unchecked
+                else update.previous,
                 } for update, item, location in chunk]
         key = str(uuid.uuid4())  # one per logical push: retries reuse it
         data = self.graphql('inventorySetQuantities',
@@ -535,39 +584,8 @@ class ShopifyAdapter(Adapter):
                     'name': 'available', 'reason': 'correction',
                     'referenceDocumentUri': f'gid://oms-sync/StockPush/{key}',
                     'quantities': quantities}})
-        errors = (data.get('inventorySetQuantities') or {}).get(
+        return (data.get('inventorySetQuantities') or {}).get(
             'userErrors') or []
-        if not errors:
-            return [StockResult(u.sku, u.quantity) for u, _, _ in chunk]
-        failed: dict[int, str] = {}
-        stale: set[int] = set()
-        for error in errors:
-            index = _quantity_index(error.get('field'))
-            code = error.get('code') or ''
-            if index is None or index >= len(chunk):
-                message = f"{code}: {error.get('message')}"
-                return [StockResult(u.sku, u.quantity, message)
-                    for u, _, _ in chunk]
-            if code == STALE and compare:
-                stale.add(index)
-            else:
-                failed[index] = f"{code}: {error.get('message')}"
-                if code == 'INVALID_INVENTORY_ITEM':
-                    self._forget(chunk[index][0].sku)
-        for index in stale:
-            update = chunk[index][0]
-            logger.warning(
-                "%s: %s changed on Shopify since the last push (expected "
-                "%s); setting it to the ERP's %d", self.config.code,
-                update.sku, update.previous, update.quantity)
-        results = [StockResult(u.sku, u.quantity, failed[i])
-            for i, (u, _, _) in enumerate(chunk) if i in failed]
-        # The mutation applies all or nothing: send the rest again, the
-        # stale ones set from the ERP's figure (the ERP owns stock).
-        rest = [c for i, c in enumerate(chunk) if i not in failed]
-        if rest:
-            results += self._set_quantities(rest, compare=False)
-        return results
 
     def inventory_items(self, skus: list[str]) -> dict[str, str]:
         "SKU → inventory item id, looked up once and cached across runs"
@@ -601,6 +619,8 @@ class ShopifyAdapter(Adapter):
         if wanted is None:
             if len(ids) == 1:
                 return next(iter(ids)), None
+            if not ids:
+                return None, "the shop has no location"
             return None, (
                 "the shop has several locations: map the ERP warehouse to "
                 "one in the mapping file (warehouses:)")

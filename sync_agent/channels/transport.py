@@ -148,8 +148,9 @@ class Transport:
         except Retryable as error:
             logger.error(
                 "%s: gave up on %s %s after %d attempts: %s", self.channel,
-                method, _path(url), self.attempts, error,
-                extra={'channel': self.channel})
+                method, _path(url),
+                retrying.statistics.get('attempt_number', self.attempts),
+                error, extra={'channel': self.channel})
             raise GaveUp(
                 f"{self.channel}: gave up on {method} {_path(url)}: "
                 f"{error}") from error
@@ -183,7 +184,8 @@ class Transport:
         asked = getattr(error, 'wait', None)
         if asked is not None:
             # The marketplace said how long; a little more is harmless.
-            return min(self.max_wait * 5, asked + 0.05)
+            # Longer than the whole bound: the stop condition gives up.
+            return min(self.give_up_after, asked + 0.05)
         return wait_random_exponential(multiplier=0.25, max=self.max_wait)(
             state)
 
@@ -197,11 +199,15 @@ class Transport:
 
 
 def json_body(response: requests.Response) -> Any:
-    """The response's JSON; a garbled body (proxies, truncated answers) is
-    worth another try."""
+    """The response's JSON; a garbled success (proxies, truncated answers)
+    is worth another try, an error page (wrong URL) is not."""
     try:
         return response.json()
     except ValueError:
+        if not response.ok:
+            raise ChannelError(
+                f"HTTP {response.status_code}: {response.text[:100]!r}"
+                ) from None
         raise Retryable(
             f"HTTP {response.status_code} with a body that is not JSON: "
             f"{response.text[:100]!r}") from None
