@@ -350,6 +350,12 @@ def test_skus_are_looked_up_once_with_a_variation_fallback(
     assert cache['values'] == {'MUG': ['product', 93],
         'TEE-S': ['variation', 22, 733]}
 
+    # An unknown SKU is not searched for again at every push (a push runs
+    # every few seconds; the catalogue walk would run with it).
+    calls_before = len(mock.calls)
+    second = by_sku(adapter.push_stock([StockUpdate('GHOST', 3)]))
+    assert second['GHOST'].error and len(mock.calls) == calls_before
+
     # Found SKUs are not looked up again, by this adapter or the next run.
     restarted = make_adapter(tmp_path, sleeps)
     calls_before = len(mock.calls)

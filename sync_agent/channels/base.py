@@ -7,7 +7,8 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -56,6 +57,9 @@ class Adapter:
     # move after each page (else only once the whole scan is done).
     sorted_by_update: ClassVar[bool] = False
     default_page_size: ClassVar[int] = 50
+    # A SKU the channel does not know is looked up again only after this
+    # long: a stock push every few seconds must not scan the catalogue.
+    unknown_sku_retry: ClassVar[float] = 600
 
     def __init__(self, config: ChannelConfig, credentials: dict[str, str],
             state_dir: Path | None = None,
@@ -64,6 +68,7 @@ class Adapter:
         self.credentials = credentials
         self.state_dir = state_dir
         self.page_size = config.page_size or self.default_page_size
+        self.unknown: dict[str, float] = {}
         self.transport = transport or Transport(
             config.code,
             RateLimiter.for_account(
@@ -83,6 +88,16 @@ class Adapter:
 
     def push_stock(self, updates: list[StockUpdate]) -> list[StockResult]:
         raise NotImplementedError
+
+    def to_look_up(self, skus: Iterable[str]) -> list[str]:
+        "Those of the SKUs not found lately"
+        now = time.monotonic()
+        return sorted({s for s in skus
+                if now - self.unknown.get(s, -1e18) > self.unknown_sku_retry})
+
+    def not_found(self, skus: Iterable[str]) -> None:
+        now = time.monotonic()
+        self.unknown.update((s, now) for s in skus)
 
     @property
     def calls(self) -> int:

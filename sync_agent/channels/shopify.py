@@ -589,7 +589,7 @@ class ShopifyAdapter(Adapter):
 
     def inventory_items(self, skus: list[str]) -> dict[str, str]:
         "SKU → inventory item id, looked up once and cached across runs"
-        missing = sorted({s for s in skus if s not in self.items})
+        missing = self.to_look_up(s for s in skus if s not in self.items)
         for chunk in chunks(missing, SKUS_PER_LOOKUP):
             query = ' OR '.join(f'sku:{_search_value(s)}' for s in chunk)
             data = self.graphql('productVariants', VARIANTS_QUERY, {
@@ -600,6 +600,7 @@ class ShopifyAdapter(Adapter):
                     self.items[variant['sku']] = variant['inventoryItem'][
                         'id']
         if missing:
+            self.not_found(s for s in missing if s not in self.items)
             self.store_cache('inventory-items', self.items)
         return {s: self.items[s] for s in skus if s in self.items}
 

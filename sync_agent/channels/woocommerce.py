@@ -261,10 +261,11 @@ class WooCommerceAdapter(Adapter):
                     int(update.external_id), int(update.external_variant_id)]
             elif update.external_id:
                 targets[update.sku] = ['product', int(update.external_id)]
-        missing = sorted({u.sku for u in updates
-                if u.sku not in targets and u.sku not in self.targets})
+        missing = self.to_look_up(u.sku for u in updates
+            if u.sku not in targets and u.sku not in self.targets)
         if missing:
             self._look_up(missing)
+            self.not_found(s for s in missing if s not in self.targets)
             self.store_cache('products', self.targets)
         for update in updates:
             if update.sku not in targets and update.sku in self.targets:
