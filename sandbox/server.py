@@ -95,8 +95,10 @@ class Sandbox:
         server.sandbox = self
         self.port = server.server_address[1]
         self._server = server
+        # A short poll keeps stop() quick (tests start one per test).
         self._thread = threading.Thread(target=server.serve_forever,
-            name=f'sandbox:{self.port}', daemon=True)
+            kwargs={'poll_interval': 0.05}, name=f'sandbox:{self.port}',
+            daemon=True)
         self._thread.start()
         return self
 

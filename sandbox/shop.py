@@ -202,6 +202,10 @@ class Shop:
                 status=status, spread_hours=0, many_lines_share=0,
                 country=country,
                 lines=None if lines is None else self._lines(lines))
+            if status is not None:
+                # A status asked for is taken in the marketplace's own
+                # words first ('pending' stays pending, not on-hold).
+                draft.extra['status_given'] = True
             if created_at is not None:
                 draft.created_at = draft.updated_at = _second(created_at)
             if updated_at is not None:

@@ -435,7 +435,8 @@ class ShopifyShop(Shop):
         self._fulfilments[number] = []
         self._open_fulfillment_order(number)
         self._set_status(number, draft.status, when=draft.updated_at,
-            payment_method=draft.payment_method)
+            payment_method=None if draft.extra.get('status_given')
+            else draft.payment_method)
         return number
 
     def _line_node(self, line: DraftLine, currency: str) -> dict[str, Any]:
@@ -494,7 +495,7 @@ class ShopifyShop(Shop):
 
     def _set_status(self, order_id: int, status: str, *,
             when: dt.datetime | None = None,
-            payment_method: str = 'card') -> None:
+            payment_method: str | None = None) -> None:
         """Move an order to a generic status (paid, pending, cancelled,
         fulfilled, refunded, closed) or a Shopify financial or fulfillment
         status"""
@@ -504,7 +505,8 @@ class ShopifyShop(Shop):
         if status == 'paid':
             node['displayFinancialStatus'] = 'PAID'
         elif status == 'pending':
-            # Card payments are authorised first; transfers just wait.
+            # Card payments are authorised first; transfers just wait
+            # (and a pending asked for is PENDING).
             node['displayFinancialStatus'] = (
                 'AUTHORIZED' if payment_method == 'card' else 'PENDING')
         elif status == 'cancelled':
@@ -937,7 +939,7 @@ class ShopifyShop(Shop):
 
     # -- mutations -----------------------------------------------------------
 
-    def _idempotent(self, call: Call, run: Callable[[], dict[str, Any]],
+    def _once(self, call: Call, run: Callable[[], dict[str, Any]],
             empty: dict[str, Any], required: bool) -> dict[str, Any]:
         """Run a mutation once per idempotency key: the same key with the
         same variables answers what the first call answered."""
@@ -997,7 +999,7 @@ class ShopifyShop(Shop):
                         f"quantities.{n}.{field} (Could not coerce value "
                         f"{json.dumps(value)} to Int)")
         empty = {'inventoryAdjustmentGroup': None}
-        result = self._idempotent(call,
+        result = self._once(call,
             lambda: self._set_quantities(values, quantities), empty,
             required=True)
         return result, MUTATION_COST
@@ -1076,7 +1078,7 @@ class ShopifyShop(Shop):
             raise _invalid_variable('fulfillment', 'FulfillmentInput!',
                 "Expected value to not be null")
         message = call.arg('message')
-        result = self._idempotent(call,
+        result = self._once(call,
             lambda: self._create_fulfilment(values, message),
             {'fulfillment': None}, required=False)
         return result, MUTATION_COST

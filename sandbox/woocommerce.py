@@ -160,7 +160,7 @@ class WooCommerceShop(Shop):
     def _local(self, when: dt.datetime) -> str:
         return iso_naive(when, self.site_tz)
 
-    # -- catalogue and stock: Python API ------------------------------------
+    # -- catalogue and stock: Python API --------------------------------------
 
     def add_product(self, sku: str, title: str, price: Decimal | str,
             stock: int = 0, variant_of: str | None = None) -> dict:
@@ -240,7 +240,7 @@ class WooCommerceShop(Shop):
             return (self._variation_json(record) if record.parent_id
                 else self._product_json(record))
 
-    # -- orders: writing the draft -------------------------------------------
+    # -- orders: writing the draft --------------------------------------------
 
     def _id_of(self, raw: dict[str, Any]) -> int:
         return int(raw['id'])
@@ -250,7 +250,11 @@ class WooCommerceShop(Shop):
         raw['date_modified'] = self._local(updated)
         raw['date_modified_gmt'] = iso_naive(updated)
 
-    def _status_word(self, status: str, payment: str) -> str:
+    def _status_word(self, status: str, payment: str | None) -> str:
+        """WooCommerce's status for a generic or WooCommerce word;
+        payment None: a status asked for, read as WooCommerce's first"""
+        if payment is None and status in STATUSES:
+            return status
         generic = {'paid': 'processing', 'fulfilled': 'completed',
             'shipped': 'completed', 'cancelled': 'cancelled',
             'refunded': 'refunded',
@@ -266,7 +270,8 @@ class WooCommerceShop(Shop):
     def _store(self, draft: Draft, now: dt.datetime) -> int:
         order_id = self._post_id()
         person, place = draft.customer, draft.address
-        status = self._status_word(draft.status, draft.payment_method)
+        status = self._status_word(draft.status, None
+            if draft.extra.get('status_given') else draft.payment_method)
         rate = draft.tax_rate
         tax_rate_id = 70 + sorted(generator.COUNTRIES).index(place.country)
         lines = [self._line_json(line, rate, tax_rate_id)
@@ -410,8 +415,7 @@ class WooCommerceShop(Shop):
 
     def _set_status(self, order_id: int, status: str) -> None:
         raw = self._orders[order_id]
-        word = self._status_word(status, {'bacs': 'bank_transfer'}.get(
-                raw['payment_method'], 'card'))
+        word = self._status_word(status, None)
         self._apply_status(raw, word, self.now())
 
     def _apply_status(self, raw: dict[str, Any], word: str,
@@ -438,7 +442,7 @@ class WooCommerceShop(Shop):
         elif kind == 'bad_quantity':
             raw['line_items'][0]['quantity'] = 'two'
 
-    # -- notes, refunds, trackings: Python API -------------------------------
+    # -- notes, refunds, trackings: Python API --------------------------------
 
     def notes(self, order_id: int | str) -> list[dict[str, Any]]:
         "The order's notes, oldest first"
@@ -521,7 +525,7 @@ class WooCommerceShop(Shop):
                 self._apply_status(raw, 'refunded', when)
             return copy.deepcopy(refund)
 
-    # -- HTTP ----------------------------------------------------------------
+    # -- HTTP -----------------------------------------------------------------
 
     def operation(self, request: Request) -> str:
         route = _route(request)
@@ -571,7 +575,7 @@ class WooCommerceShop(Shop):
                     'message': 'Invalid JSON body passed.',
                     'data': {'status': 400}}, 400)
 
-    # -- orders --------------------------------------------------------------
+    # -- orders ---------------------------------------------------------------
 
     def _date_param(self, request: Request, name: str) -> tuple | None:
         value = request.param(name)
@@ -625,7 +629,7 @@ class WooCommerceShop(Shop):
             headers['Link'] = ', '.join(links)
         return Response.json(body, 200, headers)
 
-    def list_orders(self, request: Request) -> Response:
+    def http_list_orders(self, request: Request) -> Response:
         page, per_page, offset = self._paging(request)
         statuses = _list_param(request, 'status') or ['any']
         for status in statuses:
@@ -697,11 +701,11 @@ class WooCommerceShop(Shop):
             raise invalid_id()
         return raw
 
-    def get_order(self, request: Request, order_id: str) -> Response:
+    def http_get_order(self, request: Request, order_id: str) -> Response:
         return Response.json(_fields(self._order_json(
                     self._order(order_id)['id']), request.param('_fields')))
 
-    def update_order(self, request: Request, order_id: str) -> Response:
+    def http_update_order(self, request: Request, order_id: str) -> Response:
         raw = self._order(order_id)
         self._update_order(raw, _object(request.json()))
         return Response.json(self._order_json(raw['id']))
@@ -726,7 +730,7 @@ class WooCommerceShop(Shop):
             self._apply_status(raw, status, now)
         self._bump(raw['id'])
 
-    def batch_orders(self, request: Request) -> Response:
+    def http_batch_orders(self, request: Request) -> Response:
         values = _batch(request)
         result: dict[str, list] = {'create': [], 'update': [], 'delete': []}
         for _ in values.get('create', []):
@@ -749,14 +753,14 @@ class WooCommerceShop(Shop):
                         'delete')})
         return Response.json(result)
 
-    def list_notes(self, request: Request, order_id: str) -> Response:
+    def http_list_notes(self, request: Request, order_id: str) -> Response:
         raw = self._order(order_id)
         kind = request.param('type') or 'any'
         notes = [n for n in reversed(self._notes[raw['id']])
             if kind == 'any' or n['customer_note'] == (kind == 'customer')]
         return Response.json(notes)
 
-    def add_note(self, request: Request, order_id: str) -> Response:
+    def http_add_note(self, request: Request, order_id: str) -> Response:
         raw = self._order(order_id)
         values = _object(request.json())
         text = values.get('note')
@@ -774,15 +778,15 @@ class WooCommerceShop(Shop):
         self._notes[raw['id']].append(note)
         return Response.json(note, 201)
 
-    def list_refunds(self, request: Request, order_id: str) -> Response:
+    def http_list_refunds(self, request: Request, order_id: str) -> Response:
         raw = self._order(order_id)
         return Response.json(copy.deepcopy(self._refunds[raw['id']]))
 
-    def list_trackings(self, request: Request, order_id: str) -> Response:
+    def http_list_trackings(self, request: Request, order_id: str) -> Response:
         raw = self._order(order_id)
         return Response.json(copy.deepcopy(self._trackings[raw['id']]))
 
-    def add_tracking(self, request: Request, order_id: str) -> Response:
+    def http_add_tracking(self, request: Request, order_id: str) -> Response:
         raw = self._order(order_id)
         values = _object(request.json())
         tracking_number = values.get('tracking_number')
@@ -807,7 +811,7 @@ class WooCommerceShop(Shop):
         self._bump(raw['id'])
         return Response.json(tracking, 201)
 
-    # -- products ------------------------------------------------------------
+    # -- products -------------------------------------------------------------
 
     def _stock_status(self, record: Product) -> str:
         if record.type == 'variable':
@@ -882,7 +886,7 @@ class WooCommerceShop(Shop):
             return self._variation_json(self._variations[record_id])
         return self._product_json(self._products[record_id])
 
-    def list_products(self, request: Request) -> Response:
+    def http_list_products(self, request: Request) -> Response:
         page, per_page, offset = self._paging(request)
         skus = _list_param(request, 'sku')
         kind = request.param('type')
@@ -916,10 +920,11 @@ class WooCommerceShop(Shop):
             raise invalid_id('product')
         return record
 
-    def get_product(self, request: Request, product_id: str) -> Response:
+    def http_get_product(self, request: Request, product_id: str) -> Response:
         return Response.json(self._product_json(self._product(product_id)))
 
-    def update_product(self, request: Request, product_id: str) -> Response:
+    def http_update_product(self, request: Request,
+            product_id: str) -> Response:
         record = self._product(product_id)
         self._update_stocked(record, _object(request.json()))
         return Response.json(self._product_json(record))
@@ -973,7 +978,7 @@ class WooCommerceShop(Shop):
             record.name = values['name']
         record.modified = self.now()
 
-    def batch_products(self, request: Request) -> Response:
+    def http_batch_products(self, request: Request) -> Response:
         values = _batch(request)
         result: dict[str, list] = {'create': [], 'update': [], 'delete': []}
         for item in values.get('create', []):
@@ -1009,7 +1014,8 @@ class WooCommerceShop(Shop):
             return {'id': record.id, 'error': error.body}
         return serialize(record)
 
-    def list_variations(self, request: Request, product_id: str) -> Response:
+    def http_list_variations(self, request: Request,
+            product_id: str) -> Response:
         record = self._product(product_id)
         page, per_page, offset = self._paging(request)
         skus = _list_param(request, 'sku')
@@ -1026,18 +1032,19 @@ class WooCommerceShop(Shop):
             raise invalid_id('product_variation')
         return record
 
-    def get_variation(self, request: Request, product_id: str,
+    def http_get_variation(self, request: Request, product_id: str,
             variation_id: str) -> Response:
         return Response.json(self._variation_json(
                 self._variation(product_id, variation_id)))
 
-    def update_variation(self, request: Request, product_id: str,
+    def http_update_variation(self, request: Request, product_id: str,
             variation_id: str) -> Response:
         record = self._variation(product_id, variation_id)
         self._update_stocked(record, _object(request.json()))
         return Response.json(self._variation_json(record))
 
-    def batch_variations(self, request: Request, product_id: str) -> Response:
+    def http_batch_variations(self, request: Request,
+            product_id: str) -> Response:
         parent = self._product(product_id)
         values = _batch(request)
         result: dict[str, list] = {'create': [], 'update': [], 'delete': []}
@@ -1134,25 +1141,25 @@ def _not_here(action: str) -> dict[str, Any]:
 
 # (handler name, route pattern, method(s)): the first match wins.
 ROUTES: list[tuple[str, str, str, str]] = [
-    ('list_orders', 'GET', API, '/orders'),
-    ('batch_orders', 'POST', API, '/orders/batch'),
-    ('get_order', 'GET', API, '/orders/{id}'),
-    ('update_order', 'PUT|POST|PATCH', API, '/orders/{id}'),
-    ('list_notes', 'GET', API, '/orders/{id}/notes'),
-    ('add_note', 'POST', API, '/orders/{id}/notes'),
-    ('list_refunds', 'GET', API, '/orders/{id}/refunds'),
-    ('list_products', 'GET', API, '/products'),
-    ('batch_products', 'POST', API, '/products/batch'),
-    ('get_product', 'GET', API, '/products/{id}'),
-    ('update_product', 'PUT|POST|PATCH', API, '/products/{id}'),
-    ('list_variations', 'GET', API, '/products/{id}/variations'),
-    ('batch_variations', 'POST', API, '/products/{id}/variations/batch'),
-    ('get_variation', 'GET', API, '/products/{id}/variations/{id}'),
-    ('update_variation', 'PUT|POST|PATCH', API,
+    ('http_list_orders', 'GET', API, '/orders'),
+    ('http_batch_orders', 'POST', API, '/orders/batch'),
+    ('http_get_order', 'GET', API, '/orders/{id}'),
+    ('http_update_order', 'PUT|POST|PATCH', API, '/orders/{id}'),
+    ('http_list_notes', 'GET', API, '/orders/{id}/notes'),
+    ('http_add_note', 'POST', API, '/orders/{id}/notes'),
+    ('http_list_refunds', 'GET', API, '/orders/{id}/refunds'),
+    ('http_list_products', 'GET', API, '/products'),
+    ('http_batch_products', 'POST', API, '/products/batch'),
+    ('http_get_product', 'GET', API, '/products/{id}'),
+    ('http_update_product', 'PUT|POST|PATCH', API, '/products/{id}'),
+    ('http_list_variations', 'GET', API, '/products/{id}/variations'),
+    ('http_batch_variations', 'POST', API, '/products/{id}/variations/batch'),
+    ('http_get_variation', 'GET', API, '/products/{id}/variations/{id}'),
+    ('http_update_variation', 'PUT|POST|PATCH', API,
         '/products/{id}/variations/{id}'),
-    ('list_trackings', 'GET', TRACKING_API,
+    ('http_list_trackings', 'GET', TRACKING_API,
         '/orders/{id}/shipment-trackings'),
-    ('add_tracking', 'POST', TRACKING_API,
+    ('http_add_tracking', 'POST', TRACKING_API,
         '/orders/{id}/shipment-trackings'),
     ]
 COMPILED = [(handler, methods.split('|'), prefix, template,
