@@ -144,6 +144,9 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.1: keep-alive, so a requests.Session reuses its connection.
     protocol_version = 'HTTP/1.1'
+    # Headers and body go out in two writes: without TCP_NODELAY the body
+    # waits ~40 ms for the client's delayed ACK on every kept-alive call.
+    disable_nagle_algorithm = True
     server: _Server
 
     def _serve(self) -> None:

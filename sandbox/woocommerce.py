@@ -132,6 +132,7 @@ class WooCommerceShop(Shop):
         self._products: dict[int, Product] = {}
         self._variations: dict[int, Product] = {}
         self._product_skus: dict[str, int] = {}
+        self._variation_skus: dict[str, int] = {}
         self._customers: dict[str, int] = {}
         self._notes: dict[int, list[dict[str, Any]]] = {}
         self._refunds: dict[int, list[dict[str, Any]]] = {}
@@ -194,16 +195,16 @@ class WooCommerceShop(Shop):
                 record.parent_id = parent_id
                 parent.variations.append(record.id)
                 self._variations[record.id] = record
+                if sku:
+                    self._variation_skus[sku] = record.id
             self._add_catalog(sku, title, record.price, record)
             return {'sku': sku, 'title': title, 'price': str(record.price),
                 'product_id': record.parent_id or record.id,
                 'variation_id': record.id if record.parent_id else 0}
 
     def _variation_by_sku(self, sku: str) -> Product | None:
-        for variation in self._variations.values():
-            if variation.sku == sku:
-                return variation
-        return None
+        number = self._variation_skus.get(sku)
+        return self._variations[number] if number is not None else None
 
     def _stocked(self, sku: str) -> Product:
         if sku in self._product_skus:
@@ -896,8 +897,8 @@ class WooCommerceShop(Shop):
             ids = [self._product_skus[s] for s in dict.fromkeys(skus)
                 if s in self._product_skus]
             if self.sku_lookup_includes_variations:
-                ids += [v.id for v in self._variations.values()
-                    if v.sku in skus]
+                ids += [self._variation_skus[s] for s in dict.fromkeys(skus)
+                    if s in self._variation_skus]
         else:
             ids = list(self._products)
         ids = [i for i in ids if (not kind or (i in self._products
@@ -965,10 +966,11 @@ class WooCommerceShop(Shop):
         # WooCommerce drops stock_quantity unless stock is managed.
         record.stock_quantity = quantity if manage else None
         if sku != record.sku:
-            if not record.parent_id:
-                self._product_skus.pop(record.sku, None)
-                if sku:
-                    self._product_skus[sku] = record.id
+            skus = (self._variation_skus if record.parent_id
+                else self._product_skus)
+            skus.pop(record.sku, None)
+            if sku:
+                skus[sku] = record.id
             self._remove_catalog(record.sku)
             record.sku = sku
             self._add_catalog(sku, record.name, record.price, record)
