@@ -897,7 +897,7 @@ class ShopifyShop(Shop):
         for number, name in self._locations.items():
             quantity = self._levels[(item, number)]
             levels.append({
-                'id': (f'gid://shopify/InventoryLevel/{item}'
+                'id': (f'gid://shopify/InventoryLevel/{number}'
                     f'?inventory_item_id={item}'),
                 'location': {'id': gid('Location', number), 'name': name},
                 'quantities': [{'name': 'available', 'quantity': quantity},

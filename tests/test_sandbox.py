@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
@@ -298,6 +299,49 @@ def test_shopify_throttle_knob_and_429(shopify):
     answer = gql(shopify, LOCATIONS)
     assert answer.status_code == 200 and 'data' in answer.json()
     assert shopify.faults.fired['throttle_next'] == 2
+
+
+def test_shopify_routes_on_the_root_field_only(shopify):
+    order = shopify.create_order(lines=[('MUG-RED', 1), ('TEE 1', 1)])
+    # Fragments and aliases: the selection set is not read.
+    body = gql(shopify, """
+        fragment Lines on Order { lineItems(first: $n) { nodes { sku } } }
+        query Q($n: Int!) { recent: orders(first: 5) { nodes { ...Lines } } }
+        """, {'n': 1}).json()
+    node = body['data']['orders']['nodes'][0]
+    assert node['id'] == order['id'] and 'fulfillmentOrders' in node
+    assert len(node['lineItems']['nodes']) == 1
+    unknown = gql(shopify, '{ products(first: 1) { nodes { id } } }').json()
+    assert unknown['errors'][0]['extensions']['code'] == 'undefinedField'
+    bad = gql(shopify, ORDERS_SINCE, {'first': 5, 'q': '', 'lines': 5,
+            'after': 'not-a-cursor'}).json()
+    assert 'data' not in bad
+    answer = requests.post(f'{shopify.base_url}/admin/api/2026-01/'
+        'graphql.json', data='{', headers={'X-Shopify-Access-Token': TOKEN})
+    assert answer.status_code == 400
+    assert gql(shopify, '{ shop { currencyCode } }').json()['data'][
+        'shop']['currencyCode'] == 'EUR'
+
+
+def test_one_lock_keeps_concurrent_clients_consistent(shopify, woo):
+    def work(n):
+        session = requests.Session()
+        for _ in range(15):
+            shopify.create_order(seed=n)
+            woo.create_order(seed=n)
+            assert session.get(f'{woo.api_url}/orders', auth=(KEY, SECRET),
+                params={'per_page': 5}).status_code == 200
+            assert 'data' in session.post(
+                f'{shopify.base_url}/admin/api/2026-01/graphql.json',
+                json={'query': ORDERS_SINCE, 'variables': {
+                        'first': 5, 'q': '', 'lines': 5}},
+                headers={'X-Shopify-Access-Token': TOKEN}).json()
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(work, range(4)))
+    assert len(shopify.orders()) == len(woo.orders()) == 60
+    assert len({o['name'] for o in shopify.orders()}) == 60
+    assert shopify.calls['orders'] == woo.calls['GET /orders'] == 60
 
 
 # -- Shopify stock ------------------------------------------------------------
@@ -730,6 +774,39 @@ def test_generated_orders_are_read_by_the_normalizers(sandbox):
         if not n['lineItems']['pageInfo']['hasNextPage'])
     assert shopify_channel.normalize_order(short).lines == (
         shopify_channel.normalize_order(shopify.order(short['id'])).lines)
+
+
+FIXTURES = Path(os.environ.get('OMS_MARKETPLACE_FIXTURES',
+        ROOT.parent / 'shared' / 'fixtures' / 'marketplace-payloads'))
+
+
+@pytest.mark.skipif(not FIXTURES.exists(), reason="no marketplace fixtures")
+def test_generated_orders_have_the_published_shape(shopify, woo):
+    "Every field of the marketplaces' own examples is there, same types"
+    published = json.loads((FIXTURES / 'woocommerce'
+            / 'retrieve_order_727.json').read_text())
+    ours = woo.create_order(status='paid',
+        lines=[('MUG-RED', 2), ('TEE-M', 1)])
+    assert set(published) <= set(ours)
+    for key in ('billing', 'shipping'):
+        assert set(published[key]) <= set(ours[key])
+    for key in ('line_items', 'shipping_lines'):
+        assert set(published[key][0]) <= set(ours[key][0])
+    for key, value in published.items():
+        if value is not None and key not in ('_links', 'meta_data'):
+            assert type(ours[key]) is type(value), key
+    assert ours['line_items'][1]['variation_id'] > 0
+    node = json.loads((FIXTURES / 'shopify' / 'gql_2025-07_query_orders_'
+            'specific_order_details.json').read_text())['orders']['edges'][
+        0]['node']
+    shopify.create_order(lines=[('MUG-RED', 2)])
+    served = gql(shopify, ORDERS_SINCE, {'first': 1, 'q': '', 'lines': 5}
+        ).json()['data']['orders']['nodes'][0]
+    assert set(node) - {'lineItems'} <= set(served)
+    assert set(node['lineItems']['edges'][0]['node']) - {'variant'} <= set(
+        served['lineItems']['nodes'][0])
+    for key in ('totalPriceSet', 'subtotalPriceSet'):
+        assert set(served[key]['shopMoney']) == {'amount', 'currencyCode'}
 
 
 def test_generator_is_deterministic(sandbox):
