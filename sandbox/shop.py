@@ -145,11 +145,12 @@ class Shop:
 
     def _iter_from(self, position: int,
             stop: tuple | None = None) -> Iterator[tuple[dt.datetime, int]]:
-        "Index entries from a position, while below stop"
-        for key in self._index[position:]:
-            if stop is not None and key >= stop:
+        "Index entries from a position, while below stop (no copying)"
+        index = self._index
+        for i in range(position, len(index)):
+            if stop is not None and index[i] >= stop:
                 return
-            yield key
+            yield index[i]
 
     # -- products ----------------------------------------------------------
 

@@ -658,8 +658,7 @@ class WooCommerceShop(Shop):
         else:
             start = 0
         matches = []
-        for updated, order_id in self._iter_from(
-                start, before if before is not None else None):
+        for updated, order_id in self._iter_from(start, before):
             raw = self._orders[order_id]
             status = raw['status']
             if 'any' in statuses:
@@ -673,7 +672,10 @@ class WooCommerceShop(Shop):
                     raw['customer_id']) != customer:
                 continue
             if created_after or created_before:
-                created = parse_time(raw['date_created_gmt'])
+                try:
+                    created = parse_time(raw['date_created_gmt'])
+                except ValueError:      # a malformed order: no date
+                    continue
                 if created_after and not created > created_after[0]:
                     continue
                 if created_before and not created < created_before[0]:
