@@ -1,0 +1,66 @@
+"""Sandbox: simulated Shopify and WooCommerce shops on 127.0.0.1.
+
+For the end-to-end tests, the demo and the benchmarks: each shop keeps its
+catalogue, stock, orders, fulfilments, notes and refunds, serves its
+marketplace's API under ``{sandbox.url}/shops/{name}``, generates believable
+orders, and misbehaves on demand.
+
+    from sandbox import Sandbox
+    with Sandbox() as sandbox:                      # a free port
+        shop = sandbox.add_shopify('eu', token='shpat_x')
+        shop.add_product('MUG-RED', 'Mug – red', '12.50', stock=10)
+        shop.generate_orders(200, seed=1)
+        shop.faults.set(throttle_next=2)
+
+    python -m sandbox --port 8010 --config sandbox.yaml   # until Ctrl-C
+
+Modules: ``server`` (Sandbox, HTTP), ``shopify`` (Admin GraphQL subset,
+marketplace-apis.md §1), ``woocommerce`` (REST v3 subset, §2),
+``generator`` (orders, catalogues), ``faults`` (knobs), ``control`` (the
+``/_sandbox/`` JSON API), ``graphql`` (routing a document on its root
+field), ``shop`` (what both kinds share).
+
+Simulated as documented: Shopify's cost bucket and THROTTLED body, cursor
+paging by (updatedAt, id) with nested line-item paging, the 250-item input
+limit, ``inventorySetQuantities`` with compare-and-swap, atomicity and
+``@idempotent`` keys, fulfillment orders and ``fulfillmentCreate``;
+WooCommerce's page paging with ``X-WP-Total``/``X-WP-TotalPages``/``Link``,
+``modified_after`` with ``dates_are_gmt``, ``*_gmt`` dates without offset,
+money strings but ``line_items[].price`` a number, notes, refunds, batches
+with per-item errors and the 100-item limit (413).
+
+**Unconfirmed** in the real APIs (marketplace-apis.md §9), so chosen here
+and not to be relied on by the agent beyond what the adapters must handle
+anyway:
+
+- Shopify: THROTTLED's HTTP status (200 here, 429 with a knob, both with
+  the same body); bucket size and restore rate (1000 and 50/s here, settable;
+  read ``throttleStatus``); the 1000-point single-query cap and its
+  ``MAX_COST_EXCEEDED`` error (here: over min(1000, bucket size)); the
+  mutation cost (10); the cost formula itself (here ``first × (lines + 3)``
+  for orders — see shopify.py); ``@idempotent(key:)`` given as a variable
+  (accepted here) and the error when it is missing (a top-level error
+  here, as 2026-04 makes it mandatory); ``changeFromQuantity`` is required
+  here on every version (2026-04 strictness); userError ``field`` paths and
+  messages (match on ``code``); inventory reasons other than ``correction``
+  (a list here, else ``INVALID_REASON``); the search warnings extension;
+  ``EXPIRED``; ``IDEMPOTENCY_CONCURRENT_REQUEST`` and
+  ``IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED`` are not produced (a stored answer,
+  errors included, is replayed for its key).
+- WooCommerce: no rate limit in core (the knobs play a host's 429/503);
+  ``orderby=modified``; ``/products?sku=`` finding variations (not by
+  default; ``shop.sku_lookup_includes_variations``); the batch invalid-id
+  codes; negative refund totals and quantities (served negative);
+  ``stock_quantity`` dropped unless ``manage_stock``; exclusive
+  ``modified_after``/``modified_before``; 401 bodies (always
+  ``woocommerce_rest_cannot_view`` here); state codes (ISO 3166-2 suffixes
+  here, where WooCommerce has its own for some countries, e.g. China).
+
+Not simulated: webhooks, bulk operations, returns, Shopify's legacy REST
+API and 60-day order window, OAuth 1.0a, ``last``/``before``/``reverse``
+and sort keys other than ``UPDATED_AT``, more than one root field per
+document, ``created_at`` search terms.
+"""
+from .server import Sandbox
+
+__all__ = ['Sandbox']

@@ -1,0 +1,247 @@
+"""The control API (JSON, under ``/_sandbox/``) for processes that cannot
+call the shops' Python API: the demo, the benchmarks, a shell.
+
+=====  ==========================================  =======================
+GET    /shops                                      ``{"shops": [...]}``
+POST   /shops                                      add one: ``{kind, name,
+                                                   token | consumer_key,
+                                                   consumer_secret, ...}``
+GET    /shops/{name}                               the shop
+POST   /shops/{name}/products                      ``[{sku, title, price,
+                                                   stock, variant_of}]`` or
+                                                   ``{generate, seed,
+                                                   stock, prefix}``
+POST   /shops/{name}/orders/generate               ``{count, seed, status,
+                                                   spread_hours,
+                                                   many_lines_share}``
+POST   /shops/{name}/orders                        one order's overrides
+POST   /shops/{name}/orders/malformed              ``{kind, ...}``
+GET    /shops/{name}/orders/{id}                   the stored order
+POST   /shops/{name}/orders/{id}                   ``{status, ...fields}``
+POST   /shops/{name}/orders/{id}/refund            ``{amount, lines, ...}``
+GET    /shops/{name}/inventory                     ``{sku: quantity}``
+POST   /shops/{name}/inventory                     set: ``{sku: quantity}``
+GET    /shops/{name}/faults                        the knobs
+POST   /shops/{name}/faults                        set some knobs
+GET    /shops/{name}/calls                         ``{operation: count}``
+POST   /shops/{name}/calls/reset
+GET    /shops/{name}/rate-limit                    Shopify's bucket
+POST   /shops/{name}/rate-limit                    ``{maximum_available,
+                                                   restore_rate}``
+=====  ==========================================  =======================
+
+Errors are ``{"error": "..."}`` with 400 (bad input) or 404.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import generator
+from .shop import Shop
+from .web import BadJSON, Request, Response, parse_time
+
+if TYPE_CHECKING:
+    from .server import Sandbox
+
+
+class ControlError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def handle(sandbox: Sandbox, request: Request) -> Response:
+    for method, pattern, action in ROUTES:
+        match = pattern.match(request.path)
+        if match and request.method == method:
+            try:
+                if match.groupdict().get('shop') is not None:
+                    shop = sandbox.shops.get(match['shop'])
+                    if shop is None:
+                        raise ControlError(404, f"no shop {match['shop']!r}")
+                    args = [v for k, v in match.groupdict().items()
+                        if k != 'shop']
+                    return action(shop, request, *args)
+                return action(sandbox, request)
+            except ControlError as error:
+                return Response.json({'error': str(error)}, error.status)
+            except BadJSON as error:
+                return Response.json({'error': f'bad JSON: {error}'}, 400)
+            except KeyError as error:
+                return Response.json({'error': f'not found: {error}'}, 404)
+            except (TypeError, ValueError) as error:
+                return Response.json({'error': str(error)}, 400)
+    return Response.json({'error': f'no control route {request.method} '
+            f'{request.path}'}, 404)
+
+
+def _body(request: Request, kind: type = dict) -> Any:
+    value = request.json() if request.body.strip() else kind()
+    if not isinstance(value, kind):
+        raise ControlError(400, f"the body must be a JSON {kind.__name__}")
+    return value
+
+
+def list_shops(sandbox: Sandbox, request: Request) -> Response:
+    return Response.json({'shops': [shop.describe()
+                for shop in sandbox.shops.values()]})
+
+
+def add_shop(sandbox: Sandbox, request: Request) -> Response:
+    values = _body(request)
+    kind = values.pop('kind', None)
+    name = values.pop('name', None)
+    if not name:
+        raise ControlError(400, "a shop needs a name")
+    if kind == 'shopify':
+        shop: Shop = sandbox.add_shopify(name, **values)
+    elif kind == 'woocommerce':
+        shop = sandbox.add_woocommerce(name, **values)
+    else:
+        raise ControlError(400, "kind must be shopify or woocommerce")
+    return Response.json(shop.describe(), 201)
+
+
+def get_shop(shop: Shop, request: Request) -> Response:
+    return Response.json(shop.describe())
+
+
+def add_products(shop: Shop, request: Request) -> Response:
+    values = request.json()
+    if isinstance(values, dict) and 'generate' in values:
+        values = generator.catalog(int(values['generate']),
+            values.get('seed', 0), stock=values.get('stock'),
+            prefix=values.get('prefix', 'SKU'))
+    elif isinstance(values, dict):
+        values = values.get('products')
+    if not isinstance(values, list):
+        raise ControlError(400, "send a list of products, or "
+            '{"generate": count}')
+    return Response.json({'products': shop.add_products(values)}, 201)
+
+
+def _times(values: dict[str, Any]) -> dict[str, Any]:
+    "created_at/updated_at as ISO text → datetimes"
+    for key in ('created_at', 'updated_at'):
+        if isinstance(values.get(key), str):
+            values[key] = parse_time(values[key])
+    return values
+
+
+def generate_orders(shop: Shop, request: Request) -> Response:
+    values = _body(request)
+    count = values.pop('count', 1)
+    orders = shop.generate_orders(int(count), **values)
+    return Response.json({'created': [_order_ref(shop, o) for o in orders]},
+        201)
+
+
+def _order_ref(shop: Shop, order: dict[str, Any]) -> dict[str, Any]:
+    if shop.kind == 'shopify':
+        return {'id': order['id'], 'name': order['name'],
+            'updated_at': order['updatedAt']}
+    return {'id': order['id'], 'number': order['number'],
+        'updated_at': order['date_modified_gmt']}
+
+
+def create_order(shop: Shop, request: Request) -> Response:
+    return Response.json(shop.create_order(**_times(_body(request))), 201)
+
+
+def create_malformed(shop: Shop, request: Request) -> Response:
+    return Response.json(
+        shop.create_malformed_order(**_times(_body(request))), 201)
+
+
+def get_order(shop: Shop, request: Request, order_id: str) -> Response:
+    result: dict[str, Any] = {'order': shop.order(order_id)}
+    for name in ('fulfilments', 'notes', 'refunds'):
+        method = getattr(shop, name, None)
+        if method is not None:
+            result[name] = method(order_id)
+    return Response.json(result)
+
+
+def update_order(shop: Shop, request: Request, order_id: str) -> Response:
+    return Response.json(shop.update_order(order_id, **_body(request)))
+
+
+def refund(shop: Shop, request: Request, order_id: str) -> Response:
+    return Response.json(shop.refund(order_id, **_body(request)), 201)
+
+
+def get_inventory(shop: Shop, request: Request) -> Response:
+    return Response.json(shop.inventory_levels())
+
+
+def set_inventory(shop: Shop, request: Request) -> Response:
+    values = _body(request)
+    for sku, quantity in values.items():
+        shop.set_inventory(sku, int(quantity))
+    return Response.json(shop.inventory_levels())
+
+
+def get_faults(shop: Shop, request: Request) -> Response:
+    return Response.json(shop.faults.as_dict())
+
+
+def set_faults(shop: Shop, request: Request) -> Response:
+    values = _body(request)
+    values.pop('fired', None)
+    shop.faults.set(**values)
+    return Response.json(shop.faults.as_dict())
+
+
+def get_calls(shop: Shop, request: Request) -> Response:
+    with shop.lock:
+        return Response.json(dict(shop.calls))
+
+
+def reset_calls(shop: Shop, request: Request) -> Response:
+    shop.reset_calls()
+    return Response.json({})
+
+
+def _bucket_shop(shop: Shop) -> Any:
+    if not hasattr(shop, 'set_rate_limit'):
+        raise ControlError(404, f"{shop.name} has no cost bucket")
+    return shop
+
+
+def get_rate_limit(shop: Shop, request: Request) -> Response:
+    with shop.lock:
+        return Response.json(_bucket_shop(shop).bucket.status())
+
+
+def set_rate_limit(shop: Shop, request: Request) -> Response:
+    values = _body(request)
+    return Response.json(_bucket_shop(shop).set_rate_limit(
+            values.get('maximum_available'), values.get('restore_rate')))
+
+
+SHOP = r'^/shops/(?P<shop>[^/]+)'
+ORDER = SHOP + r'/orders/(?P<order>\d+)'
+ROUTES: list[tuple[str, re.Pattern, Callable[..., Response]]] = [
+    (method, re.compile(pattern + '/?$'), action)
+    for method, pattern, action in [
+        ('GET', r'^/shops', list_shops),
+        ('POST', r'^/shops', add_shop),
+        ('GET', SHOP, get_shop),
+        ('POST', SHOP + '/products', add_products),
+        ('POST', SHOP + '/orders/generate', generate_orders),
+        ('POST', SHOP + '/orders/malformed', create_malformed),
+        ('POST', SHOP + '/orders', create_order),
+        ('GET', ORDER, get_order),
+        ('POST', ORDER, update_order),
+        ('POST', ORDER + '/refund', refund),
+        ('GET', SHOP + '/inventory', get_inventory),
+        ('POST', SHOP + '/inventory', set_inventory),
+        ('GET', SHOP + '/faults', get_faults),
+        ('POST', SHOP + '/faults', set_faults),
+        ('GET', SHOP + '/calls', get_calls),
+        ('POST', SHOP + '/calls/reset', reset_calls),
+        ('GET', SHOP + '/rate-limit', get_rate_limit),
+        ('POST', SHOP + '/rate-limit', set_rate_limit),
+        ]]
