@@ -13,19 +13,25 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get('OMS_E2E_CACHE', ROOT / '.cache' / 'e2e'))
 
 
-@pytest.fixture(scope='session')
-def erp(tmp_path_factory):
-    "A running ERP: .url, .database, .keys (the world's API keys)"
+def running_erp(tmp_path_factory, world):
+    """A trytond serving a fresh copy of the world's cached database; its
+    .world is what the world's function returned (keys, ids)"""
     uri = server.database_uri()
-    template, world = server.cached_database(
-        CACHE, 'oms_connector.tests.tools.e2e_world', uri)
+    template, answer = server.cached_database(
+        CACHE, f'oms_connector.tests.tools.{world}', uri)
     directory = tmp_path_factory.mktemp('erp')
-    database = f'oms_e2e_{os.getpid()}'
+    database = f'oms_{world}_{os.getpid()}'
     server.copy_database(uri, CACHE, template, directory, database)
     with server.Server(directory, database, uri) as running:
-        running.world = world
+        running.world = answer
         yield running
     server.drop_database(uri, directory, database)
+
+
+@pytest.fixture(scope='session')
+def erp(tmp_path_factory):
+    "A running ERP: .url, .database, .world (the world's API keys)"
+    yield from running_erp(tmp_path_factory, 'e2e_world')
 
 
 @pytest.fixture

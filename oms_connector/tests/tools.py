@@ -132,3 +132,31 @@ def e2e_world():
         'other_key': create_api_key([other]),
         'products': {'TSHIRT': tshirt.id, 'MUG': mug.id},
         }
+
+
+# The sandbox marketplace's catalogue in the sync tests and the demo:
+# code (= SKU on both channels), name, price, units in stock.
+SYNC_CATALOGUE = [
+    ('TEE-BLK-S', "Black T-shirt, S", '19.90', 60),
+    ('TEE-BLK-M', "Black T-shirt, M", '19.90', 60),
+    ('MUG-STONE', "Stoneware Mug", '14.50', 80),
+    ('KETTLE-1L', "Enamel Kettle 1 L", '39.90', 40),
+    ('TOWEL-SET', "Linen Towel Set", '32.00', 50),
+    ('LAMP-DESK', "Desk Lamp", '45.00', 30),
+    ]
+
+
+def sync_world():
+    """The world of the agent's end-to-end tests: the catalogue in stock,
+    a Shopify channel (EUR) and a WooCommerce channel (USD) listing every
+    product under its code, and one agent key for both."""
+    from trytond.modules.company.tests.tools import create_company
+    create_company()
+    shopify = create_channel('shopify', kind='shopify', currency='EUR',
+        name="Sandbox Shopify")
+    woo = create_channel('woo', kind='woocommerce', name="Sandbox Woo")
+    for code, name, price, stock in SYNC_CATALOGUE:
+        product = create_product(name, code, price, quantity=stock)
+        create_listing(shopify, product, code)
+        create_listing(woo, product, code)
+    return {'agent_key': create_api_key([shopify, woo])}

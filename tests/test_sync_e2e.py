@@ -1,0 +1,169 @@
+"""End to end: a real trytond (the ERP), the sandbox marketplace with a
+Shopify and a WooCommerce shop, and the agent's own command line
+(`oms-sync once` in a process of its own), asserting what lands on each
+side."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from oms_connector.tests.tools import SYNC_CATALOGUE
+from sandbox.server import Sandbox
+from sync_agent.erp import ErpClient
+
+from .conftest import running_erp
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = 'shpat_e2e_0123456789'
+CONSUMER_KEY, CONSUMER_SECRET = 'ck_e2e_0123456789', 'cs_e2e_0123456789'
+
+
+@pytest.fixture(scope='module')
+def sync_erp(tmp_path_factory):
+    yield from running_erp(tmp_path_factory, 'sync_world')
+
+
+@pytest.fixture(scope='module')
+def marketplace():
+    with Sandbox() as sandbox:
+        shopify = sandbox.add_shopify('shopify', token=TOKEN,
+            currency='EUR', restore_rate=1000)
+        woo = sandbox.add_woocommerce('woo', consumer_key=CONSUMER_KEY,
+            consumer_secret=CONSUMER_SECRET)
+        for shop in (shopify, woo):
+            for code, name, price, _ in SYNC_CATALOGUE:
+                shop.add_product(code, name, price, stock=0)
+        yield sandbox
+
+
+@pytest.fixture(scope='module')
+def agent(sync_erp, marketplace, tmp_path_factory):
+    "Runs oms-sync with a configuration for both sandbox shops"
+    directory = tmp_path_factory.mktemp('agent')
+    (directory / 'shopify.yaml').write_text(
+        "kind: shopify\nwarehouses:\n  WH: Main warehouse\n")
+    (directory / 'woo.yaml').write_text("kind: woocommerce\n")
+    config = directory / 'oms-sync.yaml'
+    config.write_text(json.dumps({
+                'erp': {'url': sync_erp.url, 'database': sync_erp.database},
+                'state_dir': str(directory / 'state'),
+                'channels': [{
+                        'code': 'shopify', 'kind': 'shopify',
+                        'base_url': marketplace.shop('shopify').base_url,
+                        'mapping': 'shopify.yaml', 'page_size': 10,
+                        'rate_limit': {'per_second': 0},
+                        'retry': {'max_wait': 1},
+                        }, {
+                        'code': 'woo', 'kind': 'woocommerce',
+                        'base_url': marketplace.shop('woo').base_url,
+                        'mapping': 'woo.yaml', 'page_size': 10,
+                        'rate_limit': {'per_second': 0},
+                        'retry': {'max_wait': 1},
+                        }],
+                }))
+    env = {**os.environ,
+        'OMS_ERP_KEY': sync_erp.world['agent_key'],
+        'OMS_SHOPIFY_TOKEN': TOKEN,
+        'OMS_WOO_CONSUMER_KEY': CONSUMER_KEY,
+        'OMS_WOO_CONSUMER_SECRET': CONSUMER_SECRET,
+        'PYTHONPATH': str(ROOT)}
+
+    def oms_sync(*args):
+        return subprocess.run(
+            [sys.executable, '-m', 'sync_agent.cli', '--config', str(config),
+                '--log-format', 'text', *args],
+            env=env, capture_output=True, text=True, timeout=300)
+    oms_sync.state = directory / 'state' / 'state.json'
+    return oms_sync
+
+
+@pytest.fixture
+def erp_client(sync_erp):
+    return ErpClient(sync_erp.url, sync_erp.database,
+        sync_erp.world['agent_key'])
+
+
+def ids(orders):
+    return {str(o['id']) for o in orders}
+
+
+def test_orders_land_once_and_stock_reaches_both_shops(
+        agent, marketplace, erp_client):
+    shopify, woo = marketplace.shop('shopify'), marketplace.shop('woo')
+    shopify.generate_orders(25, seed=1, status='paid', many_lines_share=0.1)
+    woo.generate_orders(25, seed=2, status='paid')
+    broken = shopify.create_malformed_order('missing_currency')
+    unknown = woo.create_order(status='paid',
+        lines=[{'sku': 'NOT-IN-ERP', 'quantity': 1, 'price': '5.00'}])
+
+    run = agent('once')
+    assert run.returncode == 0, run.stderr
+
+    for code, shop in (('shopify', shopify), ('woo', woo)):
+        summary = erp_client.summary(code)
+        assert summary['orders'] == len(shop.orders()), code
+        assert summary['external_ids'] is None or set(
+            summary['external_ids']) == ids(shop.orders())
+    held = {e['external_id']: e for e in
+        erp_client.summary('shopify')['exceptions']
+        + erp_client.summary('woo')['exceptions']}
+    assert 'currency' in held[str(broken['id'])]['reason']
+    assert 'NOT-IN-ERP' in held[str(unknown['id'])]['reason']
+
+    # Every shop shows what the ERP can sell: stock minus reservations.
+    for code, shop in (('shopify', shopify), ('woo', woo)):
+        levels = erp_client.stock_levels(code, all=True)['levels']
+        assert {lv['sku']: lv['quantity'] for lv in levels} == {
+            sku: shop.inventory(sku) for sku, *_ in SYNC_CATALOGUE}
+        assert erp_client.stock_levels(code)['pending'] == 0
+    assert shopify.inventory('TEE-BLK-S') < 60 or woo.inventory(
+        'TEE-BLK-S') < 60  # some order reserved some
+
+    # Again: nothing new anywhere, nothing pushed.
+    before = {code: erp_client.summary(code)['orders']
+        for code in ('shopify', 'woo')}
+    shopify.reset_calls()
+    woo.reset_calls()
+    again = agent('once')
+    assert again.returncode == 0, again.stderr
+    assert {code: erp_client.summary(code)['orders']
+        for code in ('shopify', 'woo')} == before
+    state = json.loads(agent.state.read_text())
+    assert 'created' not in state['shopify']['last_success']['orders']
+    assert shopify.calls['inventorySetQuantities'] == 0
+    assert not any('batch' in call for call in woo.calls)
+
+
+def test_a_throttle_storm_and_5xx_bursts_lose_nothing(
+        agent, marketplace, erp_client):
+    shopify, woo = marketplace.shop('shopify'), marketplace.shop('woo')
+    shopify.generate_orders(30, seed=3, status='paid', spread_hours=0)
+    woo.generate_orders(30, seed=4, status='paid', spread_hours=0)
+    shopify.faults.set(throttle_next=3, throttle_http_status=429,
+        error_next=3, error_status=502, malformed_next=1)
+    woo.faults.set(throttle_next=2, retry_after_s=0.2, error_next=3,
+        error_status=503, duplicate_pages=True)
+
+    run = agent('once')
+    woo.faults.clear()
+    assert run.returncode == 0, run.stderr
+    assert shopify.faults.fired['throttle_next'] == 3
+    assert woo.faults.fired['error_next'] == 3
+
+    for code, shop in (('shopify', shopify), ('woo', woo)):
+        assert erp_client.summary(code)['orders'] == len(shop.orders())
+
+
+def test_status_shows_each_channel(agent):
+    run = agent('status')
+    assert run.returncode == 0, run.stderr
+    assert 'shopify (shopify' in run.stdout and 'woo (woocommerce' in (
+        run.stdout)
+    assert 'pending stock pushes: 0' in run.stdout
+    assert 'last orders:' in run.stdout
+    # The agent's secrets never reach its output or its logs.
+    for secret in (TOKEN, CONSUMER_KEY, CONSUMER_SECRET):
+        assert secret not in run.stdout + run.stderr
