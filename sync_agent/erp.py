@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+from pydantic import BaseModel
 
-from .models import Order
+from .models import Order, StockFailure, StockPushed
 
 
 class ErpError(Exception):
@@ -32,9 +33,11 @@ class ErpClient:
         # Never show the key.
         return f'<ErpClient {self.base}>'
 
-    def _call(self, method: str, path: str, json: Any = None) -> dict:
+    def _call(self, method: str, path: str, json: Any = None,
+            params: dict | None = None) -> dict:
         response = self.session.request(
-            method, self.base + path, json=json, timeout=self.timeout)
+            method, self.base + path, json=json, params=params,
+            timeout=self.timeout)
         try:
             body = response.json()
         except ValueError:
@@ -59,10 +62,34 @@ class ErpClient:
             cursor: str | None) -> dict:
         """Import orders and store the cursor in one transaction; returns
         the ERP's answer with one result per order."""
-        payload = {
-            'orders': [
-                o.model_dump(mode='json') if isinstance(o, Order) else o
-                for o in orders],
-            'cursor': cursor,
-            }
+        payload = {'orders': [_json(o) for o in orders], 'cursor': cursor}
         return self._call('POST', f'/channels/{channel}/orders', payload)
+
+    def stock_levels(self, channel: str, all: bool = False,
+            limit: int | None = None) -> dict:
+        """The channel's stock levels that differ from what it last
+        accepted (every level with all, for a full reconciliation), sorted
+        by SKU: {"levels": [...], "pending": how many differ in all}."""
+        params: dict[str, int] = {'all': int(all)}
+        if limit is not None:
+            params['limit'] = limit
+        return self._call(
+            'GET', f'/channels/{channel}/stock', params=params)
+
+    def ack_stock(self, channel: str, pushed: list[StockPushed | dict],
+            failed: list[StockFailure | dict]) -> dict:
+        """Tell the ERP which quantities the channel accepted ({"sku",
+        "quantity"}) and which SKUs it refused ({"sku", "error"});
+        returns how many were recorded and how many are still pending."""
+        payload = {
+            'pushed': [_json(p) for p in pushed],
+            'failed': [_json(f) for f in failed],
+            }
+        return self._call('POST', f'/channels/{channel}/stock/ack', payload)
+
+
+def _json(item: BaseModel | dict) -> dict:
+    "A canonical model as JSON data; plain dicts pass as they are"
+    if isinstance(item, BaseModel):
+        return item.model_dump(mode='json')
+    return item
