@@ -9,17 +9,21 @@ from pathlib import Path
 
 import yaml
 
-from sync_agent.models import OrderBatch
+from sync_agent.models import OrderBatch, StockAck, StockLevel
 
 DOCUMENT = Path(__file__).with_name('openapi.yaml')
 REF = '#/components/schemas/{model}'
+# The bodies the agent sends and the stock level it reads.
+CANONICAL = [OrderBatch, StockAck, StockLevel]
 
 
 def canonical_schemas():
-    "The JSON schemas of the canonical order and its parts, by name"
-    schema = OrderBatch.model_json_schema(ref_template=REF)
-    schemas = schema.pop('$defs')
-    schemas['OrderBatch'] = schema
+    "The JSON schemas of the canonical models and their parts, by name"
+    schemas = {}
+    for model in CANONICAL:
+        schema = model.model_json_schema(ref_template=REF)
+        schemas.update(schema.pop('$defs', {}))
+        schemas[model.__name__] = schema
     return schemas
 
 

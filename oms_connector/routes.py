@@ -25,7 +25,7 @@ from trytond.protocols.wrappers import (
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
-from sync_agent.models import OrderBatch
+from sync_agent.models import OrderBatch, StockAck
 
 logger = logging.getLogger(__name__)
 PREFIX = '/<database_name>/oms/v1'
@@ -134,16 +134,32 @@ def read_json(request, model):
             HTTPStatus.BAD_REQUEST, 'invalid_json',
             "The request body is not valid JSON.",
             {'error': str(error)}) from None
+    return validated(model, data, "The request body does not follow the "
+        "schema.")
+
+
+def read_query(request, model):
+    "The query string validated against a pydantic model, else a 400"
+    return validated(model, request.args.to_dict(),
+        "The query string is not valid.")
+
+
+def validated(model, data, message):
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as error:
         raise ApiError(
-            HTTPStatus.BAD_REQUEST, 'invalid_request',
-            "The request body does not follow the schema.",
+            HTTPStatus.BAD_REQUEST, 'invalid_request', message,
             {'errors': [{
                         'location': '.'.join(str(p) for p in e['loc']),
                         'message': e['msg'],
                         } for e in error.errors()]}) from None
+
+
+class StockQuery(pydantic.BaseModel):
+    "The query string of GET .../stock"
+    all: bool = False
+    limit: int | None = pydantic.Field(None, ge=0)
 
 
 def cursor_answer(channel):
@@ -202,6 +218,74 @@ def post_orders(request, pool, application, channel):
     answer = cursor_answer(channel)
     answer['results'] = results
     return answer
+
+
+@app.route(PREFIX + '/channels/<channel_code>/stock', methods=['GET'])
+@with_pool
+@json_errors
+@with_transaction()
+@api_key
+def get_stock(request, pool, application, channel):
+    """The channel's stock levels that differ from what it shows (every
+    level with all=1, for a full reconciliation), by SKU"""
+    Listing = pool.get('oms.listing')
+    query = read_query(request, StockQuery)
+    listings = Listing.search(
+        [('channel', '=', channel.id)], order=[('sku', 'ASC'), ('id', 'ASC')])
+    available, pending = Listing.push_state(listings)
+    if not query.all:
+        listings = [listing for listing in listings if listing.id in pending]
+    warehouse = channel.warehouse.code
+    return {
+        'levels': [{
+                'sku': listing.sku,
+                'quantity': available[listing.id],
+                'previous': listing.pushed_quantity,
+                'warehouse': warehouse,
+                'external_id': listing.external_id,
+                'external_variant_id': listing.external_variant_id,
+                } for listing in listings[:query.limit]],
+        'pending': len(pending),
+        }
+
+
+@app.route(PREFIX + '/channels/<channel_code>/stock/ack', methods=['POST'])
+@with_pool
+@json_errors
+@with_transaction()
+@api_key
+def ack_stock(request, pool, application, channel):
+    """Record what the channel accepted and refused of a stock push, in one
+    transaction: an unknown SKU writes nothing."""
+    Listing = pool.get('oms.listing')
+    ack = read_json(request, StockAck)
+    pushed = {i.sku: i.quantity for i in ack.pushed}
+    failed = {i.sku: i.error for i in ack.failed}
+    if both := sorted(pushed.keys() & failed.keys()):
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, 'invalid_request',
+            "A SKU was both pushed and failed.",
+            {'errors': [{'location': 'failed', 'message': (
+                                f"SKU '{sku}' is also pushed")}
+                    for sku in both]})
+    skus = pushed.keys() | failed.keys()
+    listings = Listing.by_sku(channel, skus)
+    if unknown := sorted(skus - listings.keys()):
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, 'unknown_sku',
+            f"Channel '{channel.code}' has no listing for: "
+            f"{', '.join(unknown)}. Nothing was recorded.",
+            {'channel': channel.code, 'skus': unknown})
+    Listing.record_push(
+        {listings[sku]: quantity for sku, quantity in pushed.items()},
+        {listings[sku]: error for sku, error in failed.items()})
+    _, pending = Listing.push_state(
+        Listing.search([('channel', '=', channel.id)]))
+    return {
+        'acknowledged': len(pushed),
+        'failed': len(failed),
+        'pending': len(pending),
+        }
 
 
 @app.route(PREFIX + '/openapi.json', methods=['GET'])

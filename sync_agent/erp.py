@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import requests
+from pydantic import BaseModel
 from tenacity import (
     Retrying,
     retry_if_exception,
@@ -14,7 +15,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from .models import Order
+from .models import Order, StockFailure, StockPushed
 
 logger = logging.getLogger(__name__)
 
@@ -92,12 +93,7 @@ class ErpClient:
         not read) and store the cursor in one transaction; returns the
         ERP's answer with one result per order. A dry run answers the same
         and keeps nothing."""
-        payload = {
-            'orders': [
-                o.model_dump(mode='json') if isinstance(o, Order) else o
-                for o in orders],
-            'cursor': cursor,
-            }
+        payload = {'orders': [_json(o) for o in orders], 'cursor': cursor}
         if rejected:
             payload['rejected'] = rejected
         return self._call('POST', f'/channels/{channel}/orders', payload,
@@ -106,21 +102,34 @@ class ErpClient:
     def stock_levels(self, channel: str, all: bool = False,
             limit: int | None = None) -> dict:
         """The channel's stock levels that differ from what it last
-        accepted (every level with `all`), and how many are pending."""
-        params: dict[str, Any] = {'all': int(all)}
+        accepted (every level with all, for a full reconciliation), sorted
+        by SKU: {"levels": [...], "pending": how many differ in all}."""
+        params: dict[str, int] = {'all': int(all)}
         if limit is not None:
             params['limit'] = limit
         return self._call(
             'GET', f'/channels/{channel}/stock', params=params)
 
-    def ack_stock(self, channel: str, pushed: list[dict],
-            failed: list[dict]) -> dict:
-        "Record what the channel accepted ({sku, quantity}) and refused"
-        return self._call('POST', f'/channels/{channel}/stock/ack',
-            {'pushed': pushed, 'failed': failed})
+    def ack_stock(self, channel: str, pushed: list[StockPushed | dict],
+            failed: list[StockFailure | dict]) -> dict:
+        """Tell the ERP which quantities the channel accepted ({"sku",
+        "quantity"}) and which SKUs it refused ({"sku", "error"});
+        returns how many were recorded and how many are still pending."""
+        payload = {
+            'pushed': [_json(p) for p in pushed],
+            'failed': [_json(f) for f in failed],
+            }
+        return self._call('POST', f'/channels/{channel}/stock/ack', payload)
 
 
 def _transient(error: BaseException) -> bool:
     if isinstance(error, (requests.ConnectionError, requests.Timeout)):
         return True
     return isinstance(error, ErpError) and error.status in TRANSIENT
+
+
+def _json(item: BaseModel | dict) -> dict:
+    "A canonical model as JSON data; plain dicts pass as they are"
+    if isinstance(item, BaseModel):
+        return item.model_dump(mode='json')
+    return item

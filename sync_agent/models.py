@@ -103,3 +103,57 @@ class OrderBatch(_Canonical):
     cursor: str | None = Field(None, description=(
             "The channel's cursor to store with these orders; null keeps "
             "the stored one."))
+
+
+# Stock: what the ERP gives the agent to push to a channel, and what the
+# agent acknowledges once the channel has answered.
+
+class StockLevel(_Canonical):
+    "A listing's quantity for the channel to show"
+    sku: NonEmpty
+    quantity: int = Field(ge=0, description=(
+            "What the channel may sell: stock on hand in its warehouses "
+            "less what orders have reserved."))
+    previous: int | None = Field(description=(
+            "What the channel last accepted; null if never pushed."))
+    warehouse: str | None = Field(description=(
+            "The code of the warehouse that ships the channel's orders."))
+    external_id: str | None = Field(
+        description="The channel's id of the product.")
+    external_variant_id: str | None = Field(
+        description="The channel's id of the variant.")
+
+
+class StockPushed(_Canonical):
+    "A quantity the channel accepted"
+    sku: NonEmpty
+    quantity: int = Field(ge=0)
+
+
+class StockFailure(_Canonical):
+    "A quantity the channel refused, with its reason"
+    sku: NonEmpty
+    error: NonEmpty
+
+
+def _each_sku_once(
+        items: list[StockPushed] | list[StockFailure],
+        ) -> list[StockPushed] | list[StockFailure]:
+    seen, twice = set(), set()
+    for item in items:
+        (twice if item.sku in seen else seen).add(item.sku)
+    if twice:
+        raise ValueError(
+            f"lists SKU(s) more than once: {', '.join(sorted(twice))}")
+    return items
+
+
+class StockAck(_Canonical):
+    """What the agent acknowledges after pushing stock to a channel: the
+    quantities it accepted and the SKUs it refused."""
+    pushed: Annotated[
+        list[StockPushed], AfterValidator(_each_sku_once)] = Field(
+            default_factory=list)
+    failed: Annotated[
+        list[StockFailure], AfterValidator(_each_sku_once)] = Field(
+            default_factory=list)

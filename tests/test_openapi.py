@@ -55,6 +55,8 @@ def test_answers_follow_the_document(erp, shop):
     validate(imported, 'ImportAnswer')
     validate(shop._call('GET', '/channels/shop/cursor'), 'Cursor')
     validate(shop._call('GET', '/channels'), 'ChannelList')
+    validate(shop.stock_levels('shop', all=True), 'StockLevels')
+    validate(shop.ack_stock('shop', [], []), 'StockAckAnswer')
     error = requests.get(
         f'{erp.url}/{erp.database}/oms/v1/channels/shop/cursor', timeout=10)
     validate(error.json(), 'Error')

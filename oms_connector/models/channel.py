@@ -115,6 +115,11 @@ class Channel(DeactivableMixin, ModelSQL, ModelView):
         channels = cls.search([('code', '=', code)], limit=1)
         return channels[0] if channels else None
 
+    @property
+    def sellable_warehouses(self):
+        "The warehouses whose stock the channel may sell"
+        return list(self.warehouses) or [self.warehouse]
+
     def store_cursor(self, cursor):
         self.cursor = cursor
         self.cursor_updated = dt.datetime.now()

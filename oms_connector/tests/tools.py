@@ -46,9 +46,10 @@ def create_channel(code, kind='other', name=None, currency='USD',
     return channel
 
 
-def create_listing(channel, product, sku, config=None):
+def create_listing(channel, product, sku, config=None, **values):
+    "A listing of product on channel; values are its other fields"
     Listing = Model.get('oms.listing', config=config)
-    listing = Listing(channel=channel, product=product, sku=sku)
+    listing = Listing(channel=channel, product=product, sku=sku, **values)
     listing.save()
     return listing
 
@@ -116,21 +117,24 @@ def order_payload(channel, external_id, status='awaiting_shipment',
 
 def e2e_world():
     """The world of the end-to-end route tests: a company, a T-shirt (100 in
-    stock) and a mug (1 in stock), channel "shop" with their SKUs mapped,
-    channel "other", and a key for each (the "shop" key may not use
-    "other")."""
+    stock), a mug (1 in stock) and a lamp (10 in stock, left to the stock
+    tests), channel "shop" with their SKUs mapped, channel "other", and a
+    key for each (the "shop" key may not use "other")."""
     from trytond.modules.company.tests.tools import create_company
     create_company()
     tshirt = create_product("T-shirt", "TSHIRT", "20", quantity=100)
     mug = create_product("Mug", 'MUG', '8', quantity=1)
+    lamp = create_product("Lamp", 'LAMP', '30', quantity=10)
     shop = create_channel('shop', kind='shopify', name="Shopify Shop")
     other = create_channel('other', kind='woocommerce', name="Woo Shop")
     create_listing(shop, tshirt, 'TS-RED-M')
     create_listing(shop, mug, 'MUG-01')
+    create_listing(shop, lamp, 'LAMP-01', external_id='gid://Product/7',
+        external_variant_id='gid://ProductVariant/71')
     return {
         'shop_key': create_api_key([shop]),
         'other_key': create_api_key([other]),
-        'products': {'TSHIRT': tshirt.id, 'MUG': mug.id},
+        'products': {'TSHIRT': tshirt.id, 'MUG': mug.id, 'LAMP': lamp.id},
         }
 
 
