@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pydantic
 import yaml
+from sql import Literal
+from sql.aggregate import Count
 from werkzeug.wrappers import Response
 
 from trytond.protocols.jsonrpc import JSONEncoder
@@ -156,6 +158,16 @@ def validated(model, data, message):
                         } for e in error.errors()]}) from None
 
 
+class OrdersQuery(pydantic.BaseModel):
+    "The query string of POST .../orders"
+    dry_run: bool = False
+
+
+class SummaryQuery(pydantic.BaseModel):
+    "The query string of GET .../summary"
+    external_ids: bool = False
+
+
 class StockQuery(pydantic.BaseModel):
     "The query string of GET .../stock"
     all: bool = False
@@ -205,8 +217,10 @@ def get_cursor(request, pool, application, channel):
 @api_key
 def post_orders(request, pool, application, channel):
     """Import a batch of orders and store the channel's new cursor, all in
-    one transaction: a failure writes nothing and leaves the cursor."""
+    one transaction: a failure writes nothing and leaves the cursor. A dry
+    run answers the same and then rolls everything back."""
     Importer = pool.get('oms.order.importer')
+    query = read_query(request, OrdersQuery)
     batch = read_json(request, OrderBatch)
     foreign = sorted({o.channel for o in batch.orders} - {channel.code})
     if foreign:
@@ -217,6 +231,58 @@ def post_orders(request, pool, application, channel):
     results = Importer.import_batch(channel, batch)
     answer = cursor_answer(channel)
     answer['results'] = results
+    if query.dry_run:
+        transaction = Transaction()
+        transaction.rollback()
+        transaction.tasks.clear()
+        answer['dry_run'] = True
+    return answer
+
+
+@app.route(PREFIX + '/channels/<channel_code>/summary', methods=['GET'])
+@with_pool
+@json_errors
+@with_transaction()
+@api_key
+def get_summary(request, pool, application, channel):
+    """The channel's orders in the ERP: how many, by OMS state, and those
+    on hold with their reasons (the newest 100)"""
+    Sale = pool.get('sale.sale')
+    query = read_query(request, SummaryQuery)
+    sale = Sale.__table__()
+    cursor = Transaction().connection.cursor()
+    cursor.execute(*sale.select(
+            sale.oms_state, Count(Literal('*')),
+            where=sale.oms_channel == channel.id,
+            group_by=[sale.oms_state]))
+    states = dict(cursor)
+    held = Sale.search([
+            ('oms_channel', '=', channel.id),
+            ('oms_exception', '=', True),
+            ], order=[('id', 'DESC')], limit=100)
+    held_count = Sale.search_count([
+            ('oms_channel', '=', channel.id),
+            ('oms_exception', '=', True),
+            ])
+    answer = {
+        'channel': channel.code,
+        'orders': sum(states.values()),
+        'states': states,
+        'held': held_count,
+        'exceptions': [{
+                'external_id': s.oms_external_id,
+                'number': s.reference,
+                'sale': s.number,
+                'kind': s.oms_exception_kind,
+                'reason': s.oms_exception_reason,
+                } for s in held],
+        'external_ids': None,
+        }
+    if query.external_ids:
+        cursor.execute(*sale.select(sale.oms_external_id,
+                where=sale.oms_channel == channel.id,
+                order_by=[sale.id.asc]))
+        answer['external_ids'] = [r for r, in cursor]
     return answer
 
 

@@ -99,6 +99,12 @@ class ErpClient:
         return self._call('POST', f'/channels/{channel}/orders', payload,
             params={'dry_run': '1'} if dry_run else None)
 
+    def summary(self, channel: str, external_ids: bool = False) -> dict:
+        """The channel's orders in the ERP: how many, by state, those on
+        hold with their reasons (and every channel id, when asked)"""
+        return self._call('GET', f'/channels/{channel}/summary',
+            params={'external_ids': int(external_ids)})
+
     def stock_levels(self, channel: str, all: bool = False,
             limit: int | None = None) -> dict:
         """The channel's stock levels that differ from what it last

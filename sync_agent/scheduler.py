@@ -54,8 +54,8 @@ class Scheduler:
             return None
         summary['seconds'] = round(time.monotonic() - started, 3)
         self.agent.state.succeeded(sync.code, job, summary)
-        logger.info("%s: %s done", sync.code, job,
-            extra={'channel': sync.code, 'job': job, **summary})
+        logger.info("%s: %s done: %s", sync.code, job, _counts(summary),
+            extra={'channel': sync.code, 'job': job, 'summary': summary})
         if job == 'orders' and (summary.get('created')
                 or summary.get('updated')):
             self.wake_stock()
@@ -87,6 +87,10 @@ class Scheduler:
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+def _counts(summary: dict[str, Any]) -> str:
+    return ', '.join(f'{k} {v}' for k, v in summary.items())
 
 
 def _log_progress(code: str) -> Callable[[int, int | None], None]:

@@ -38,3 +38,9 @@ def erp(tmp_path_factory):
 def shop(erp):
     "The ERP client of the agent that owns channel 'shop'"
     return ErpClient(erp.url, erp.database, erp.world['shop_key'])
+
+
+@pytest.fixture(scope='module')
+def sync_erp(tmp_path_factory):
+    "A running ERP with the sandbox marketplace's channels (sync_world)"
+    yield from running_erp(tmp_path_factory, 'sync_world')

@@ -57,6 +57,18 @@ def test_answers_follow_the_document(erp, shop):
     validate(shop._call('GET', '/channels'), 'ChannelList')
     validate(shop.stock_levels('shop', all=True), 'StockLevels')
     validate(shop.ack_stock('shop', [], []), 'StockAckAnswer')
+    summary = shop.summary('shop', external_ids=True)
+    validate(summary, 'ChannelSummary')
+    assert 'doc-1' in summary['external_ids']
+    assert {e['external_id']: e['kind'] for e in summary['exceptions']}[
+        'doc-1'] == 'unknown_sku'
+    dry = order_payload('shop', 'doc-dry', lines=[('TS-RED-M', 1, '9.00')])
+    answer = shop.post_orders('shop', [dry], 'c-dry', dry_run=True)
+    validate(answer, 'ImportAnswer')
+    assert [r['result'] for r in answer['results']] == ['created']
+    # The dry run kept nothing: neither the order nor the cursor.
+    assert 'doc-dry' not in shop.summary('shop', True)['external_ids']
+    assert shop.cursor('shop') == 'c-doc'
     error = requests.get(
         f'{erp.url}/{erp.database}/oms/v1/channels/shop/cursor', timeout=10)
     validate(error.json(), 'Error')
