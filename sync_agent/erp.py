@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from .models import Order
+from .models import Order, RejectedOrder
 
 
 class ErpError(Exception):
@@ -56,13 +56,21 @@ class ErpClient:
         return self._call('GET', f'/channels/{channel}/cursor')['cursor']
 
     def post_orders(self, channel: str, orders: list[Order | dict],
-            cursor: str | None) -> dict:
-        """Import orders and store the cursor in one transaction; returns
-        the ERP's answer with one result per order."""
+            cursor: str | None,
+            rejected: list[RejectedOrder | dict] = ()) -> dict:
+        """Import orders, and the orders the agent could not read, and store
+        the cursor in one transaction; returns the ERP's answer with one
+        result per order (the readable ones first)."""
         payload = {
-            'orders': [
-                o.model_dump(mode='json') if isinstance(o, Order) else o
-                for o in orders],
+            'orders': [_json(o) for o in orders],
             'cursor': cursor,
             }
+        if rejected:
+            payload['rejected'] = [_json(r) for r in rejected]
         return self._call('POST', f'/channels/{channel}/orders', payload)
+
+
+def _json(model: Order | RejectedOrder | dict) -> dict:
+    if isinstance(model, dict):
+        return model
+    return model.model_dump(mode='json')
