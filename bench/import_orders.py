@@ -8,6 +8,7 @@ one JSON object of figures. Not a test: it asserts nothing about time.
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -39,10 +40,12 @@ def world():
 
 
 def run(orders, batch, uri):
+    # Names of its own: the PostgreSQL server is shared with test runs,
+    # which drop oms_tpl_* and test-* templates when they reset.
     template, world_ = server.cached_database(
-        CACHE, 'bench.import_orders.world', uri)
+        CACHE, 'bench.import_orders.world', uri, prefix='oms_bench_tpl_')
     directory = Path(tempfile.mkdtemp(prefix='oms-bench-'))
-    database = 'oms_bench'
+    database = f'oms_bench_{os.getpid()}'
     server.copy_database(uri, CACHE, template, directory, database)
     try:
         with server.Server(directory, database, uri) as erp:

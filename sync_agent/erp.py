@@ -15,7 +15,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from .models import Order, StockFailure, StockPushed
+from .models import Order, RejectedOrder, StockFailure, StockPushed
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,8 @@ class ErpClient:
         return self._call('GET', f'/channels/{channel}/cursor')['cursor']
 
     def post_orders(self, channel: str, orders: list[Order | dict],
-            cursor: str | None, rejected: list[dict] | None = None,
+            cursor: str | None,
+            rejected: list[RejectedOrder | dict] | None = None,
             dry_run: bool = False) -> dict:
         """Import orders (and hold the rejected ones, which the agent could
         not read) and store the cursor in one transaction; returns the
@@ -95,7 +96,7 @@ class ErpClient:
         and keeps nothing."""
         payload = {'orders': [_json(o) for o in orders], 'cursor': cursor}
         if rejected:
-            payload['rejected'] = rejected
+            payload['rejected'] = [_json(r) for r in rejected]
         return self._call('POST', f'/channels/{channel}/orders', payload,
             params={'dry_run': '1'} if dry_run else None)
 

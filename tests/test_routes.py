@@ -50,6 +50,35 @@ def test_one_bad_order_is_held_and_the_rest_imported(shop):
     assert shop.cursor('shop') == 'c-mixed'
 
 
+def test_unreadable_orders_are_held_beside_the_others(shop):
+    good = new_order()
+    unreadable = {
+        'external_id': str(next(ids)), 'number': '#broken',
+        'reason': "currency: missing", 'raw': {'id': 'broken', 'total': 5},
+        }
+
+    answer = shop.post_orders('shop', [good], 'c-rejected', [unreadable])
+    again = shop.post_orders('shop', [good], 'c-rejected', [unreadable])
+
+    results = answer['results']
+    assert [r['result'] for r in results] == ['created', 'exception']
+    assert results[1]['external_id'] == unreadable['external_id']
+    assert results[1]['exception'] == {
+        'kind': 'invalid_order', 'reason': "currency: missing"}
+    assert results[1]['sale']  # numbered like any order
+    assert [r['result'] for r in again['results']] == [
+        'unchanged', 'unchanged']
+    assert shop.cursor('shop') == 'c-rejected'
+
+    # The channel sends a readable copy: the held order goes ahead.
+    readable = new_order(updated_at='2026-11-11T05:00:00+00:00')
+    readable['external_id'] = unreadable['external_id']
+    fixed, = shop.post_orders('shop', [readable], None)['results']
+    assert (fixed['result'], fixed['state'], fixed['exception']) == (
+        'updated', 'awaiting_shipment', None)
+    assert fixed['sale_id'] == results[1]['sale_id']
+
+
 def test_concurrent_copies_of_an_order_make_one_sale(erp):
     "Two agents (or a retry racing the original) send the same new order"
     order = new_order()

@@ -2,6 +2,7 @@
 site, ...) and how its orders enter the ERP."""
 import datetime as dt
 
+from trytond.i18n import gettext
 from trytond.model import DeactivableMixin, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval, If
@@ -58,6 +59,14 @@ class Channel(DeactivableMixin, ModelSQL, ModelView):
             ], "Invoice Method", required=True,
         help="How the channel's sales are invoiced (Tryton's sale setting). "
         "Anything but Manual needs the products' revenue accounts.")
+    unknown_customer = fields.Many2One(
+        'party.party', "Unknown Customer", readonly=True, ondelete='RESTRICT',
+        context={
+            'company': Eval('company', -1),
+            },
+        depends={'company'},
+        help="The party of the orders the agent could not read, until a "
+        "readable copy names their customer.")
     cursor = fields.Char(
         "Cursor", readonly=True,
         help="Where the next pull of orders starts; stored with the orders.")
@@ -110,6 +119,12 @@ class Channel(DeactivableMixin, ModelSQL, ModelView):
         return Pool().get('stock.location').get_default_warehouse()
 
     @classmethod
+    def copy(cls, channels, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('unknown_customer', None)
+        return super().copy(channels, default=default)
+
+    @classmethod
     def by_code(cls, code):
         "The active channel with that code, or None"
         channels = cls.search([('code', '=', code)], limit=1)
@@ -119,6 +134,16 @@ class Channel(DeactivableMixin, ModelSQL, ModelView):
     def sellable_warehouses(self):
         "The warehouses whose stock the channel may sell"
         return list(self.warehouses) or [self.warehouse]
+    def get_unknown_customer(self):
+        "The channel's placeholder party, created the first time it is needed"
+        Party = Pool().get('party.party')
+        if not self.unknown_customer:
+            party = Party(name=gettext(
+                    'oms_connector.msg_unknown_customer', channel=self.name))
+            party.save()
+            self.unknown_customer = party
+            self.save()
+        return self.unknown_customer
 
     def store_cursor(self, cursor):
         self.cursor = cursor

@@ -186,10 +186,14 @@ class Sale(metaclass=PoolMeta):
 
     @property
     def oms_order(self):
-        "The canonical order the channel last sent, or None"
+        """The canonical order the channel last sent; None for hand-keyed
+        orders and for those the agent could not read (whose payload is a
+        RejectedOrder's)"""
         from sync_agent.models import Order
         if self.oms_payload:
-            return Order.model_validate_json(self.oms_payload)
+            payload = json.loads(self.oms_payload)
+            if 'reason' not in payload:
+                return Order.model_validate(payload)
 
     @property
     def oms_shipped_anything(self):

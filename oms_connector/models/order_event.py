@@ -15,6 +15,7 @@ class OrderEvent(ModelSQL, ModelView):
             ('transition', "Transition"),
             ('hold', "Hold"),
             ('release', "Release"),
+            ('unreadable', "Unreadable Copy"),
             ], "Kind", required=True)
     from_state = fields.Selection(
         [(None, "")] + OMS_STATES, "From", readonly=True)

@@ -57,6 +57,8 @@ class OrderImporter(Model):
                 company=channel.company.id):
             for order in batch.orders:
                 imported.append(cls.import_order(channel, order))
+            for rejected in batch.rejected:
+                imported.append(cls.import_rejected(channel, rejected))
             # New orders go through Tryton's sale workflow together: its
             # checks cost per call far more than per record.
             cls.enact([s for s, result in imported if result == 'created'])
@@ -128,47 +130,123 @@ class OrderImporter(Model):
             logger.info(
                 "order %s/%s held: %s", channel.code, order.external_id,
                 error.message)
-            sale = cls.create(
-                channel, order,
-                hold=('invalid_order', gettext(
-                        'oms_connector.msg_order_refused',
-                        error=error.message)))
+            hold = ('invalid_order', gettext(
+                    'oms_connector.msg_order_refused', error=error.message))
+            sale = Sale.search_oms(channel, order.external_id)
+            if sale:
+                cls.hold(sale, [hold])
+            else:
+                sale = cls.create(channel, order, hold=hold)
             result = 'exception'
         return sale, result
+
+    @classmethod
+    def import_rejected(cls, channel, rejected):
+        """Record an order the agent could not read (a RejectedOrder): held
+        with its reason and raw payload until a readable copy arrives. An
+        order already imported is kept as it is; its history notes the
+        unreadable copy."""
+        Sale = Pool().get('sale.sale')
+        logger.info(
+            "order %s/%s unreadable: %s", channel.code, rejected.external_id,
+            rejected.reason)
+        sale = Sale.search_oms(channel, rejected.external_id)
+        if sale is None:
+            return cls.create_rejected(channel, rejected), 'exception'
+        if sale.oms_order is not None:
+            cls._note_unreadable(sale, rejected.reason)
+            return sale, 'unchanged'
+        stored = sale.oms_channel_updated
+        updated = (rejected.updated_at.replace(tzinfo=None)
+            if rejected.updated_at else None)
+        payload = dump_order(rejected)
+        if (sale.oms_payload == payload
+                or (stored and updated and updated < stored)):
+            return sale, 'unchanged'
+        sale.reference = rejected.number
+        sale.oms_channel_updated = updated
+        sale.oms_payload = payload
+        sale.save()
+        cls.hold(sale, [('invalid_order', rejected.reason)])
+        return sale, 'updated'
 
     @classmethod
     def create(cls, channel, order, hold=None):
         """A new draft sale for the order, in the channel's status; held when
         it cannot go ahead. `enact` brings the others in step."""
-        pool = Pool()
-        Sale = pool.get('sale.sale')
-        Event = pool.get('oms.order.event')
-        Binding = pool.get('oms.customer')
-
-        sale = Sale(
-            company=channel.company,
-            oms_channel=channel,
-            oms_external_id=order.external_id,
-            oms_state=order.status.value,
-            currency=channel.currency,
-            lines=[])
-        sale.party = Binding.party_for(channel, order.customer)
-        sale.on_change_party()
-        sale.warehouse = channel.warehouse
-        sale.invoice_method = channel.invoice_method
-        sale.shipment_method = 'order'
+        Binding = Pool().get('oms.customer')
+        sale = cls._new_sale(channel, order.external_id,
+            Binding.party_for(channel, order.customer))
+        sale.oms_state = order.status.value
         cls._write_order(sale, order, new=True)
         holds = [hold] if hold else cls._fill(sale, order)
         if sale.oms_state in {'cancelled', 'refunded'}:
             # Arrived closed: kept for the record, nothing for staff to fix.
             holds = []
+        cls._save_new(sale, holds)
+        return sale
+
+    @classmethod
+    def create_rejected(cls, channel, rejected):
+        """A held draft sale without lines for an unreadable order, of the
+        channel's unknown customer"""
+        sale = cls._new_sale(
+            channel, rejected.external_id, channel.get_unknown_customer())
+        sale.reference = rejected.number
+        sale.oms_channel_updated = (rejected.updated_at.replace(tzinfo=None)
+            if rejected.updated_at else None)
+        sale.oms_payload = dump_order(rejected)
+        cls._save_new(sale, [('invalid_order', rejected.reason)])
+        return sale
+
+    @classmethod
+    def _new_sale(cls, channel, external_id, party):
+        "A draft sale of the channel, with its settings"
+        Sale = Pool().get('sale.sale')
+        sale = Sale(
+            company=channel.company,
+            oms_channel=channel,
+            oms_external_id=external_id,
+            currency=channel.currency,
+            lines=[])
+        cls._set_party(sale, party)
+        return sale
+
+    @classmethod
+    def _set_party(cls, sale, party):
+        "Give the sale its party, keeping the channel's sale settings"
+        channel = sale.oms_channel
+        sale.party = party
+        sale.on_change_party()
+        sale.warehouse = channel.warehouse
+        sale.invoice_method = channel.invoice_method
+        sale.shipment_method = 'order'
+
+    @classmethod
+    def _save_new(cls, sale, holds):
+        "Save a new sale, number it, log its import and hold it if need be"
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        Event = pool.get('oms.order.event')
         sale.save()
         Sale.set_number([sale])
         Event.save([Sale._oms_event(
                     sale, 'import', gettext('oms_connector.msg_imported'))])
         if holds:
             cls.hold(sale, holds)
-        return sale
+
+    @classmethod
+    def _note_unreadable(cls, sale, reason):
+        "Log in the order's history that an unreadable copy came, once"
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        Event = pool.get('oms.order.event')
+        if not Event.search([
+                    ('sale', '=', sale.id),
+                    ('kind', '=', 'unreadable'),
+                    ('reason', '=', reason),
+                    ], limit=1):
+            Event.save([Sale._oms_event(sale, 'unreadable', reason)])
 
     @classmethod
     def update(cls, sale, order):
@@ -176,18 +254,24 @@ class OrderImporter(Model):
         status (payment, shipping, cancellation). Lines never change here."""
         pool = Pool()
         Sale = pool.get('sale.sale')
+        Binding = pool.get('oms.customer')
         stored = sale.oms_channel_updated
         updated = order.updated_at.replace(tzinfo=None)
-        if stored and updated < stored:
+        # Held unread until now: any readable copy is better than none.
+        unread = sale.oms_order is None
+        if not unread and stored and updated < stored:
             return 'unchanged'  # an older copy arrived late
         if (order.status.value == sale.oms_channel_status
                 and stored and updated == stored):
             return 'unchanged'
         cls._write_order(sale, order)
+        if unread:
+            cls._set_party(
+                sale, Binding.party_for(sale.oms_channel, order.customer))
         sale.save()
         if sale.oms_exception and sale.oms_exception_kind in {
                 'unknown_sku', 'invalid_address', 'invalid_order'}:
-            cls.rebuild(sale)
+            cls.rebuild(sale, keep_address=not unread)
             sale = Sale(sale.id)
         target = order.status.value
         if target == sale.oms_state:
@@ -212,20 +296,21 @@ class OrderImporter(Model):
         return 'updated'
 
     @classmethod
-    def rebuild(cls, sale):
+    def rebuild(cls, sale, keep_address=True):
         """Build a held draft sale again from its stored payload: its customer
-        address and lines. Released and brought in step when nothing is wrong
-        any more, else held with the new reasons."""
+        address (unless staff corrected it) and lines. Released and brought
+        in step when nothing is wrong any more, else held with the new
+        reasons. An order the agent could not read stays held."""
         pool = Pool()
         Sale = pool.get('sale.sale')
         Line = pool.get('sale.line')
-        if sale.state != 'draft':
-            return
         order = sale.oms_order
+        if sale.state != 'draft' or order is None:
+            return
         Line.delete(list(sale.lines))
         sale = Sale(sale.id)
         sale.lines = []
-        holds = cls._fill(sale, order, keep_address=True)
+        holds = cls._fill(sale, order, keep_address=keep_address)
         sale.save()
         if holds:
             cls.hold(sale, holds)

@@ -134,6 +134,16 @@ def copy_database(uri, source_dir, source, target_dir, target):
             Path(target_dir) / f'{target}.sqlite')
 
 
+def database_exists(uri, directory, database):
+    if not is_postgresql(uri):
+        return (Path(directory) / f'{database}.sqlite').exists()
+    import psycopg
+    with psycopg.connect(uri.rstrip('/') + '/postgres') as connection:
+        return bool(connection.execute(
+                'SELECT 1 FROM pg_database WHERE datname = %s',
+                (database,)).fetchone())
+
+
 def drop_database(uri, directory, database):
     if is_postgresql(uri):
         _postgresql(uri, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
@@ -141,17 +151,19 @@ def drop_database(uri, directory, database):
         (Path(directory) / f'{database}.sqlite').unlink(missing_ok=True)
 
 
-def cached_database(cache_dir, setup, uri=None):
+def cached_database(cache_dir, setup, uri=None, prefix='oms_tpl_'):
     """The name and setup answer of a database built with `setup`, built
     once per module source and setup, kept in cache_dir (SQLite) or as a
-    PostgreSQL template."""
+    PostgreSQL template named prefix + key."""
     uri = uri or database_uri()
     key = source_hash(setup, uri)
-    name = f'oms_tpl_{key}'
+    name = f'{prefix}{key}'
     cache_dir = Path(cache_dir)
     answer = cache_dir / f'{name}.json'
+    if answer.exists() and not database_exists(uri, cache_dir, name):
+        answer.unlink()  # dropped by someone else (a PostgreSQL reset)
     if not answer.exists():
-        for stale in cache_dir.glob('oms_tpl_*'):
+        for stale in cache_dir.glob(f'{prefix}*'):
             stale.unlink()  # older sources' databases (SQLite files)
         config = write_config(cache_dir, free_port(), uri)
         create_database(config, name, uri)

@@ -1,3 +1,4 @@
+import json
 from decimal import Decimal
 
 from lxml import etree
@@ -8,12 +9,14 @@ from trytond.modules.company.tests import (
     create_company,
     set_company,
 )
+from trytond.modules.currency.tests import create_currency
 from trytond.pool import Pool
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 from trytond.transaction import Transaction
 
 from oms_connector.exceptions import TransitionError
-from sync_agent.models import Customer
+from oms_connector.tests.tools import order_payload
+from sync_agent.models import Customer, OrderBatch
 
 
 class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
@@ -118,6 +121,114 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
             with Transaction().set_user(outsider.id), \
                     self.assertRaises(AccessError):
                 Listing.available_quantities([lamp_wide])
+    def _channel_selling(self, company, **values):
+        "A channel with SKU 'TEE' mapped to a goods product"
+        pool = Pool()
+        Channel = pool.get('oms.channel')
+        Listing = pool.get('oms.listing')
+        Template = pool.get('product.template')
+        Uom = pool.get('product.uom')
+        unit, = Uom.search([('name', '=', "Unit")])
+        template, = Template.create([{
+                    'name': "Tee",
+                    'type': 'goods',
+                    'salable': True,
+                    'list_price': Decimal(20),
+                    'default_uom': unit.id,
+                    'sale_uom': unit.id,
+                    'products': [('create', [{}])],
+                    }])
+        channel = Channel(name="Shop", code='shop', company=company,
+            currency=company.currency, **values)
+        channel.save()
+        Listing(channel=channel, product=template.products[0],
+            sku='TEE').save()
+        return channel
+
+    def _import(self, channel, orders=(), rejected=()):
+        "Import a batch as the route does; the results' (id, result) pairs"
+        Importer = Pool().get('oms.order.importer')
+        batch = OrderBatch.model_validate(
+            {'orders': list(orders), 'rejected': list(rejected)})
+        return [(r['sale_id'], r['result'])
+            for r in Importer.import_batch(channel, batch)]
+
+    @with_transaction()
+    def test_unreadable_order_is_held_until_a_readable_copy(self):
+        "An order the agent could not read waits, held, for a readable copy"
+        Sale = Pool().get('sale.sale')
+        company = create_company(currency=create_currency('USD'))
+        with set_company(company):
+            channel = self._channel_selling(
+                company, reserve_stock='payment')
+            rejected = {
+                'external_id': '7', 'number': '#7',
+                'reason': "created_at: not a date",
+                'raw': {'id': 7, 'created_at': 'yesterday'},
+                'updated_at': '2026-11-11T00:05:00Z',
+                }
+
+            (sale_id, result), = self._import(channel, rejected=[rejected])
+            again = self._import(channel, rejected=[rejected])
+            other = self._import(channel, rejected=[
+                    dict(rejected, external_id='8', number='#8')])
+
+            sale = Sale(sale_id)
+            self.assertEqual(result, 'exception')
+            self.assertEqual(again, [(sale_id, 'unchanged')])
+            self.assertEqual(
+                (sale.reference, sale.oms_exception_kind,
+                    sale.oms_exception_reason, sale.lines),
+                ('#7', 'invalid_order', "created_at: not a date", ()))
+            self.assertEqual(json.loads(sale.oms_payload)['raw'],
+                {'id': 7, 'created_at': 'yesterday'})
+            self.assertEqual(sale.party.name, "Shop – unknown customer")
+            self.assertEqual(Sale(other[0][0]).party, sale.party)
+            self.assertEqual(
+                [e.kind for e in sale.oms_events], ['hold', 'import'])
+
+            readable = order_payload('shop', 7, status='pending_payment',
+                lines=[('TEE', 2, '19.50')], name="Grace Hopper",
+                updated_at='2026-11-11T01:00:00+00:00')
+            result = self._import(channel, [readable])
+
+            sale = Sale(sale_id)
+            self.assertEqual(result, [(sale_id, 'updated')])
+            self.assertFalse(sale.oms_exception)
+            self.assertEqual(
+                (sale.state, sale.party.name, sale.shipment_address.city),
+                ('quotation', "Grace Hopper", 'London'))
+            self.assertEqual(sale.total_amount, Decimal('39.00'))
+
+    @with_transaction()
+    def test_unreadable_copy_keeps_an_imported_order(self):
+        "An unreadable copy of an order imported fine is only noted"
+        Sale = Pool().get('sale.sale')
+        company = create_company(currency=create_currency('USD'))
+        with set_company(company):
+            channel = self._channel_selling(
+                company, reserve_stock='payment')
+            order = order_payload('shop', 9, status='pending_payment',
+                lines=[('TEE', 1, '19.50')])
+            (sale_id, _), = self._import(channel, [order])
+            rejected = {'external_id': '9', 'reason': "total: not a number",
+                'raw': {'id': 9}}
+
+            results = (self._import(channel, rejected=[rejected])
+                + self._import(channel, rejected=[rejected]))
+
+            sale = Sale(sale_id)
+            self.assertEqual(
+                results, [(sale_id, 'unchanged'), (sale_id, 'unchanged')])
+            self.assertFalse(sale.oms_exception)
+            self.assertEqual(
+                (sale.state, len(sale.lines), sale.party.name),
+                ('quotation', 1, "Ada Lovelace"))
+            self.assertEqual(sale.oms_order.external_id, '9')
+            self.assertEqual(
+                [(e.kind, e.reason) for e in sale.oms_events
+                    if e.kind == 'unreadable'],
+                [('unreadable', "total: not a number")])
 
     @with_transaction()
     def test_lists_show_times_the_way_clients_can(self):
