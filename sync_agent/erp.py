@@ -3,6 +3,7 @@
 Tryton."""
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -30,7 +31,11 @@ class ErpError(Exception):
 
     def __init__(self, status: int, code: str, message: str,
             details: dict | None = None):
-        super().__init__(f"{status} {code}: {message}")
+        text = f"{status} {code}: {message}"
+        if details:
+            # What the ERP pointed at (a field, a SKU) is the useful part.
+            text += f" {json.dumps(details, default=str)[:500]}"
+        super().__init__(text)
         self.status, self.code, self.message = status, code, message
         self.details = details or {}
 

@@ -111,6 +111,9 @@ class OrderBatch(_Canonical):
     """What the agent posts to the ERP: orders and the cursor to store with
     them."""
     orders: list[Order]
+    rejected: list[RejectedOrder] = Field(default_factory=list, description=(
+            "Orders of the channel the agent could not read; each is held "
+            "in the ERP until a readable copy arrives."))
     cursor: str | None = Field(None, description=(
             "The channel's cursor to store with these orders; null keeps "
             "the stored one."))
@@ -168,6 +171,3 @@ class StockAck(_Canonical):
     failed: Annotated[
         list[StockFailure], AfterValidator(_each_sku_once)] = Field(
             default_factory=list)
-    rejected: list[RejectedOrder] = Field(default_factory=list, description=(
-            "Orders of the channel the agent could not read; each is held "
-            "in the ERP until a readable copy arrives."))
