@@ -29,8 +29,9 @@ JOBS: dict[str, Callable[[ChannelSync], dict[str, Any]]] = {
 
 
 class Scheduler:
-    def __init__(self, agent: Agent):
+    def __init__(self, agent: Agent, wake_stock: bool = True):
         self.agent = agent
+        self.wakes_stock = wake_stock
         self.schedule = schedule.Scheduler()
         self.stopping = threading.Event()
         for sync in agent.channels.values():
@@ -56,7 +57,7 @@ class Scheduler:
         self.agent.state.succeeded(sync.code, job, summary)
         logger.info("%s: %s done: %s", sync.code, job, _counts(summary),
             extra={'channel': sync.code, 'job': job, 'summary': summary})
-        if job == 'orders' and (summary.get('created')
+        if self.wakes_stock and job == 'orders' and (summary.get('created')
                 or summary.get('updated')):
             self.wake_stock()
         return summary
