@@ -1,5 +1,8 @@
-"""Build the demo ERP once (SQLite, in demo-data/) and serve it on
-127.0.0.1 until interrupted."""
+"""The whole demo, in the foreground until Ctrl-C: the ERP (trytond on a
+SQLite database built once in demo-data/), the sandbox marketplace with a
+Shopify-like and a WooCommerce-like shop taking orders, and the sync agent
+moving orders into the ERP and stock back to the shops, with a live
+summary."""
 import argparse
 import json
 import shutil
@@ -10,6 +13,8 @@ import time
 from pathlib import Path
 
 from oms_connector.tests import server
+
+from .live import Live
 
 DATABASE = 'oms_demo'
 SAO = 'tryton-sao@>=8.0 <8.1'
@@ -50,11 +55,17 @@ def install_web_client(directory):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--port', type=int, default=8000)
+    parser.add_argument('--sandbox-port', type=int, default=8010)
+    parser.add_argument('--every', type=float, default=8.0,
+        help="seconds between new orders in the sandbox shops")
     parser.add_argument('--directory', type=Path, default=Path('demo-data'))
     args = parser.parse_args()
     directory = args.directory.resolve()
     uri = 'sqlite://'
     answer = directory / 'demo.json'
+    if answer.exists() and 'agent' not in json.loads(
+            answer.read_text())['keys']:
+        answer.unlink()  # built before the demo had an agent: build again
     if not answer.exists():
         print("Building the demo database (about a minute the first "
             "time)...", flush=True)
@@ -81,39 +92,56 @@ def main():
     erp = server.Server(
         directory, DATABASE, uri, port=args.port, web_root=web_root)
     erp.start()
-    base = f'{erp.url}/{DATABASE}'
-    web_line = (f'{erp.url}/  (database {DATABASE}, admin / admin)'
-        if web_root else 'not installed (needs npm); use the Tryton client')
-    print(f"""
-The demo ERP is running (trytond, SQLite file {directory}/{DATABASE}.sqlite).
-
-  ERP API          {base}/oms/v1/   (OpenAPI: {base}/oms/v1/openapi.json)
-  JSON-RPC         {base}/
-  Web client       {web_line}
-  Tryton client    server 127.0.0.1:{args.port}, database {DATABASE},
-                   user admin, password admin
-                   (menu "Order Management": orders by state, exceptions,
-                   listings, channels and agent API keys)
-
-  Agent API keys (demo only; kept in {answer}):
-    shopify-eu  {keys['shopify-eu']}
-    woo-main    {keys['woo-main']}
-
-  Try:  curl -H 'Authorization: Bearer {keys['shopify-eu']}' \\
-          {base}/oms/v1/channels/shopify-eu/cursor
-
-Server log: {directory}/trytond.log. Press Ctrl-C to stop; `make clean`
-forgets the demo database.""", flush=True)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    live = None
     try:
+        live = Live(erp.url, DATABASE, keys['agent'], directory,
+            args.sandbox_port, every=args.every).start()
+        _explain(erp, args, directory, answer, keys, web_root, live)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         while erp.process.poll() is None:
-            time.sleep(1)
+            time.sleep(10)
+            print(live.summary(), flush=True)
         print("trytond stopped; see the server log.")
     except KeyboardInterrupt:
         pass
     finally:
+        if live:
+            live.stop()
         erp.stop()
 
+
+def _explain(erp, args, directory, answer, keys, web_root, live):
+    base = f'{erp.url}/{DATABASE}'
+    web_line = (f'{erp.url}/  (database {DATABASE}, admin / admin)'
+        if web_root else 'not installed (needs npm); use the Tryton client')
+    shops = '\n'.join(f'    {code:<11} {shop.base_url}'
+        for code, shop in live.shops.items())
+    print(f"""
+The demo is running: the ERP, two sandbox shops taking orders, and the
+sync agent between them (orders every 5 s, stock every 5 s and at once
+after an import).
+
+  Web client       {web_line}
+  Tryton client    server 127.0.0.1:{args.port}, database {DATABASE},
+                   user admin, password admin
+                   (menu "Order Management": orders by state, exceptions,
+                   listings with the quantity each shop shows, channels)
+  ERP API          {base}/oms/v1/   (OpenAPI: {base}/oms/v1/openapi.json)
+  Sandbox shops (Shopify GraphQL / WooCommerce REST subsets):
+{shops}
+    control API    {live.sandbox.url}/_sandbox/shops
+
+  Agent API keys (demo only; kept in {answer}):
+    agent       {keys['agent']}
+    shopify-eu  {keys['shopify-eu']}
+    woo-main    {keys['woo-main']}
+
+  Try:  curl -H 'Authorization: Bearer {keys['agent']}' \\
+          {base}/oms/v1/channels/shopify-eu/summary
+
+Logs: ERP {directory}/trytond.log, agent {directory}/agent.log.
+Press Ctrl-C to stop; `make clean` forgets the demo database.
+""", flush=True)
 
 if __name__ == '__main__':
     main()

@@ -22,14 +22,15 @@ from oms_connector.tests.tools import (
 
 # code, name, price, stock, Shopify SKU, WooCommerce SKU
 PRODUCTS = [
-    ('TEE-ORG-M', "Organic Cotton T-shirt, M", '24.00', 40,
+    ('TEE-ORG-M', "Organic Cotton T-shirt, M", '24.00', 120,
         'TEE-ORG-M', 'woo-tee-m'),
-    ('TEE-ORG-L', "Organic Cotton T-shirt, L", '24.00', 25,
+    ('TEE-ORG-L', "Organic Cotton T-shirt, L", '24.00', 90,
         'TEE-ORG-L', 'woo-tee-l'),
-    ('MUG-STONE', "Stoneware Mug", '14.50', 60, 'MUG-STONE', 'woo-mug'),
-    ('KETTLE-1L', "Enamel Kettle 1 L", '39.90', 8,
+    ('MUG-STONE', "Stoneware Mug", '14.50', 200, 'MUG-STONE', 'woo-mug'),
+    ('KETTLE-1L', "Enamel Kettle 1 L", '39.90', 25,
         'KETTLE-1L', 'woo-kettle'),
-    ('TOWEL-SET', "Linen Towel Set", '32.00', 3, 'TOWEL-SET', None),
+    # Few left: it sells out during the demo, and orders wait for stock.
+    ('TOWEL-SET', "Linen Towel Set", '32.00', 6, 'TOWEL-SET', None),
     ]
 # name, e-mail, country, street, city, postal code
 CUSTOMERS = [
@@ -67,6 +68,8 @@ def build():
     keys = {
         'shopify-eu': create_api_key([shopify]),
         'woo-main': create_api_key([woo]),
+        # The demo's agent syncs both shops.
+        'agent': create_api_key([shopify, woo]),
         }
     _import_orders('shopify-eu', keys['shopify-eu'], [
             p[4] for p in PRODUCTS])

@@ -1,0 +1,128 @@
+"""The demo's moving parts around the ERP: the sandbox marketplace with the
+demo's two shops taking orders, and the agent syncing them (in threads of
+this process), with a summary line every few seconds."""
+import datetime as dt
+import itertools
+import logging
+import random
+import threading
+from pathlib import Path
+
+from sandbox.server import Sandbox
+from sync_agent import config as agent_config
+from sync_agent import logs
+from sync_agent.agent import Agent
+from sync_agent.scheduler import Scheduler
+
+from .data import PRODUCTS
+
+TOKEN = 'shpat_demo_0123456789'
+KEY, SECRET = 'ck_demo_0123456789', 'cs_demo_0123456789'
+MAPPINGS = Path(__file__).resolve().parent / 'mappings'
+
+
+class Live:
+    """The sandbox shops, an order generator, and the agent's loop"""
+
+    def __init__(self, erp_url, database, agent_key, directory, port,
+            every=8.0):
+        self.directory = directory
+        self.every = every
+        self.stopping = threading.Event()
+        self.sandbox = Sandbox(port=port)
+        self.shops = {
+            'shopify-eu': self.sandbox.add_shopify(
+                'shopify-eu', token=TOKEN, currency='EUR'),
+            'woo-main': self.sandbox.add_woocommerce(
+                'woo-main', consumer_key=KEY, consumer_secret=SECRET,
+                currency='EUR'),
+            }
+        for _, name, price, stock, shopify_sku, woo_sku in PRODUCTS:
+            self.shops['shopify-eu'].add_product(
+                shopify_sku, name, price, stock=stock)
+            if woo_sku:
+                self.shops['woo-main'].add_product(
+                    woo_sku, name, price, stock=stock)
+        config = agent_config.AgentConfig.model_validate({
+                'erp': {'url': erp_url, 'database': database},
+                'state_dir': str(directory / 'agent'),
+                'channels': [{
+                        'code': code,
+                        'kind': ('shopify' if code.startswith('shopify')
+                            else 'woocommerce'),
+                        'base_url': shop.base_url,
+                        'mapping': str(MAPPINGS / f'{code}.yaml'),
+                        'intervals': {'orders': 5, 'stock': 5,
+                            'reconcile': 300},
+                        } for code, shop in self.shops.items()],
+                })
+        self.erp_key = agent_key
+        self.config = config
+        self.agent = None
+        self.scheduler = None
+        self.threads = []
+
+    def start(self):
+        self.sandbox.start()
+        # A morning's orders are already waiting when the agent starts.
+        for n, shop in enumerate(self.shops.values()):
+            shop.generate_orders(12, seed=n, spread_hours=3)
+        handler = logging.FileHandler(self.directory / 'agent.log')
+        logs.setup('json')
+        logging.getLogger().handlers[:] = [handler]
+        handler.setFormatter(logs.JsonFormatter())
+        self.agent = Agent.from_config(self.config, environ={
+                'OMS_ERP_KEY': self.erp_key,
+                'OMS_SHOPIFY_EU_TOKEN': TOKEN,
+                'OMS_WOO_MAIN_CONSUMER_KEY': KEY,
+                'OMS_WOO_MAIN_CONSUMER_SECRET': SECRET})
+        self.scheduler = Scheduler(self.agent)
+        for target in (self.scheduler.run, self._sell):
+            thread = threading.Thread(target=target, daemon=True)
+            thread.start()
+            self.threads.append(thread)
+        return self
+
+    def _sell(self):
+        "New orders now and then; now and then one that cannot be read"
+        rng = random.Random(42)
+        for n in itertools.count():
+            if self.stopping.wait(self.every):
+                return
+            for shop in self.shops.values():
+                shop.generate_orders(rng.randint(0, 2), seed=rng.random(),
+                    spread_hours=0)
+            if n % 10 == 9:
+                rng.choice(list(self.shops.values())).create_malformed_order(
+                    'bad_date')
+
+    def summary(self):
+        "One line per channel: what the shop has, what the ERP holds"
+        lines = [dt.datetime.now().strftime('%H:%M:%S')]
+        for code, shop in self.shops.items():
+            try:
+                erp = self.agent.erp.summary(code)
+                pending = self.agent.erp.stock_levels(code, limit=0)[
+                    'pending']
+            except Exception as error:  # noqa: BLE001 - shown, not fatal
+                lines.append(f"  {code}: ERP unreachable ({error})")
+                continue
+            state = self.agent.state.channel(code)
+            stock = (state.get('last_success') or {}).get('stock') or {}
+            error = state.get('last_error') or {}
+            lines.append(
+                f"  {code:<11} shop {len(shop.orders()):>4} orders · ERP "
+                f"{erp['orders']:>4} imported, {erp['held']:>3} on hold · "
+                f"stock last pushed {stock.get('pushed', 0):>3} SKU(s), "
+                f"{pending} pending"
+                + ('' if not error or error.get('resolved')
+                    else f" · last error: {error['error'][:60]}"))
+        return '\n'.join(lines)
+
+    def stop(self):
+        self.stopping.set()
+        if self.scheduler:
+            self.scheduler.stop()
+        for thread in self.threads:
+            thread.join(timeout=30)
+        self.sandbox.stop()
