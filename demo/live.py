@@ -37,6 +37,8 @@ class Live:
                 'woo-main', consumer_key=KEY, consumer_secret=SECRET,
                 currency='EUR'),
             }
+        for shop in self.shops.values():
+            shop.sells_out_of_stock = False
         for _, name, price, stock, shopify_sku, woo_sku in PRODUCTS:
             self.shops['shopify-eu'].add_product(
                 shopify_sku, name, price, stock=stock)

@@ -49,6 +49,9 @@ class Shop:
         # Marketplaces take ordered goods off the shelf as orders arrive.
         self.decrement_stock = True
         self._catalog: list[CatalogItem] = []
+        # Whether generated orders may take products shown as sold out
+        # (tests of oversold orders turn it on).
+        self.sells_out_of_stock = True
         self._catalog_by_sku: dict[str, CatalogItem] = {}
         self._orders: dict[int, dict[str, Any]] = {}
         self._updated: dict[int, dt.datetime] = {}
@@ -237,7 +240,12 @@ class Shop:
             now = self.now()
             share = (self.many_lines_share if many_lines_share is None
                 else many_lines_share)
-            drafts = [generator.draft(rng, self._catalog, self.currency,
+            catalog = self._catalog
+            if not self.sells_out_of_stock:
+                # A shop's checkout refuses what it shows as sold out.
+                catalog = [item for item in catalog
+                    if (self.inventory(item.sku) or 0) > 0] or catalog
+            drafts = [generator.draft(rng, catalog, self.currency,
                     now, status=status, spread_hours=spread_hours,
                     many_lines_share=share) for _ in range(n)]
             drafts.sort(key=lambda d: d.created_at)

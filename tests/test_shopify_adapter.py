@@ -448,7 +448,7 @@ def test_a_stale_quantity_is_set_from_the_erp_all_the_same(
     updates = [StockUpdate('A', 5, previous=4), StockUpdate('B', 6,
             previous=9), StockUpdate('C', 7, previous=None)]
 
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         results = adapter.push_stock(updates)
 
     assert {r.sku: (r.quantity, r.error) for r in results} == {

@@ -4,8 +4,10 @@ Shopify and a WooCommerce shop, and the agent's own command line
 side."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -48,12 +50,14 @@ def agent(sync_erp, marketplace, tmp_path_factory):
                         'base_url': marketplace.shop('shopify').base_url,
                         'mapping': 'shopify.yaml', 'page_size': 10,
                         'rate_limit': {'per_second': 0},
+                        'intervals': {'orders': 1, 'stock': 30},
                         'retry': {'max_wait': 1},
                         }, {
                         'code': 'woo', 'kind': 'woocommerce',
                         'base_url': marketplace.shop('woo').base_url,
                         'mapping': 'woo.yaml', 'page_size': 10,
                         'rate_limit': {'per_second': 0},
+                        'intervals': {'orders': 1, 'stock': 30},
                         'retry': {'max_wait': 1},
                         }],
                 }))
@@ -64,11 +68,17 @@ def agent(sync_erp, marketplace, tmp_path_factory):
         'OMS_WOO_CONSUMER_SECRET': CONSUMER_SECRET,
         'PYTHONPATH': str(ROOT)}
 
+    command = [sys.executable, '-m', 'sync_agent.cli', '--config',
+        str(config), '--log-format', 'text']
+
     def oms_sync(*args):
-        return subprocess.run(
-            [sys.executable, '-m', 'sync_agent.cli', '--config', str(config),
-                '--log-format', 'text', *args],
+        return subprocess.run([*command, *args],
             env=env, capture_output=True, text=True, timeout=300)
+
+    def start(*args):
+        return subprocess.Popen([*command, *args], env=env, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    oms_sync.start = start
     oms_sync.state = directory / 'state' / 'state.json'
     return oms_sync
 
@@ -95,6 +105,7 @@ def test_orders_land_once_and_stock_reaches_both_shops(
 
     run = agent('once')
     assert run.returncode == 0, run.stderr
+    assert 'woo: 26/26 orders read' in run.stderr  # a backfill's progress
 
     for code, shop in (('shopify', shopify), ('woo', woo)):
         summary = erp_client.summary(code, external_ids=True)
@@ -163,3 +174,44 @@ def test_status_shows_each_channel(agent):
     # The agent's secrets never reach its output or its logs.
     for secret in (TOKEN, CONSUMER_KEY, CONSUMER_SECRET):
         assert secret not in run.stdout + run.stderr
+
+
+def test_a_dry_run_shows_what_an_order_would_become(
+        agent, marketplace, erp_client, tmp_path):
+    woo = marketplace.shop('woo')
+    order = woo.create_order(status='paid', lines=[('MUG-STONE', 2)])
+    woo_orders_before = erp_client.summary('woo')['orders']
+    raw = tmp_path / 'order.json'
+    raw.write_text(json.dumps(order))
+
+    run = agent('dry-run', 'woo', '--file', str(raw))
+
+    assert run.returncode == 0, run.stderr
+    shown = json.loads(run.stdout)
+    assert shown['external_id'] == str(order['id'])
+    assert [line['sku'] for line in shown['lines']] == ['MUG-STONE']
+    assert shown['erp']['result'] == 'created'
+    assert erp_client.summary('woo')['orders'] == woo_orders_before
+
+
+def test_the_service_imports_and_lowers_stock_within_seconds(
+        agent, marketplace, erp_client):
+    """`oms-sync run`: an order placed on Shopify reaches the ERP at the
+    next poll, and WooCommerce shows the lower quantity right after, not
+    at its next stock interval; SIGTERM stops it cleanly."""
+    shopify, woo = marketplace.shop('shopify'), marketplace.shop('woo')
+    before = woo.inventory('LAMP-DESK')
+    process = agent.start('run')
+    try:
+        order = shopify.create_order(status='paid', lines=[('LAMP-DESK', 3)])
+        deadline = time.monotonic() + 60
+        while woo.inventory('LAMP-DESK') != before - 3:
+            assert time.monotonic() < deadline, "stock never reached woo"
+            assert process.poll() is None, process.stderr.read()
+            time.sleep(0.2)
+        assert ids([order]) <= set(
+            erp_client.summary('shopify', external_ids=True)['external_ids'])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err

@@ -60,7 +60,8 @@ def create_api_key(channels, config=None):
     User = Model.get('res.user', config=config)
     user = User(Application._config.user)
     application = Application(user=user, application='oms')
-    application.oms_channels.extend(channels)
+    # Fresh instances: proteus will not put a record in two lists.
+    application.oms_channels.extend(type(c)(c.id) for c in channels)
     application.save()
     return application.key
 

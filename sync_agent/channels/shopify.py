@@ -552,7 +552,9 @@ class ShopifyAdapter(Adapter):
                         for u, _, _ in chunk]
                 update = chunk[index][0]
                 if code == STALE and update.sku not in unchecked:
-                    logger.warning(
+                    # Usually Shopify's own sales since the last push
+                    # (it counts them down itself): no cause for alarm.
+                    logger.info(
                         "%s: %s changed on Shopify since the last push "
                         "(expected %s); setting it to the ERP's %d",
                         self.config.code, update.sku, update.previous,
