@@ -142,12 +142,12 @@ def e2e_world():
 # The sandbox marketplace's catalogue in the sync tests and the demo:
 # code (= SKU on both channels), name, price, units in stock.
 SYNC_CATALOGUE = [
-    ('TEE-BLK-S', "Black T-shirt, S", '19.90', 60),
-    ('TEE-BLK-M', "Black T-shirt, M", '19.90', 60),
-    ('MUG-STONE', "Stoneware Mug", '14.50', 80),
-    ('KETTLE-1L', "Enamel Kettle 1 L", '39.90', 40),
-    ('TOWEL-SET', "Linen Towel Set", '32.00', 50),
-    ('LAMP-DESK', "Desk Lamp", '45.00', 30),
+    ('TEE-BLK-S', "Black T-shirt, S", '19.90', 500),
+    ('TEE-BLK-M', "Black T-shirt, M", '19.90', 500),
+    ('MUG-STONE', "Stoneware Mug", '14.50', 500),
+    ('KETTLE-1L', "Enamel Kettle 1 L", '39.90', 500),
+    ('TOWEL-SET', "Linen Towel Set", '32.00', 500),
+    ('LAMP-DESK', "Desk Lamp", '45.00', 500),
     ]
 
 
