@@ -291,6 +291,12 @@ class Sale(metaclass=PoolMeta):
             else:
                 cls._oms_enact([sale])
 
+    @classmethod
+    def oms_enact_imported(cls, sales):
+        "Queued by an import: bring its new orders in step with their status"
+        Importer = Pool().get('oms.order.importer')
+        Importer.enact(sales)
+
     # The one place a transition is checked and logged.
 
     @classmethod

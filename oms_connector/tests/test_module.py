@@ -66,6 +66,43 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
             for r in Importer.import_batch(channel, batch)]
 
     @with_transaction()
+    def test_batch_makes_one_party_and_one_sale_each(self):
+        "A batch imported at once still gives a customer one party"
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        Binding = pool.get('oms.customer')
+        company = create_company(currency=create_currency('USD'))
+        with set_company(company):
+            channel = self._channel_selling(
+                company, reserve_stock='payment')
+
+            def order(external_id, **kwargs):
+                return order_payload(external_id=external_id,
+                    channel='shop', status='pending_payment',
+                    lines=[('TEE', 1, '19.50')], **kwargs)
+            batch = [
+                order(1, customer_id='C9', email='grace@example.com'),
+                order(2, customer_id='C9'),
+                order(3, email='GRACE@example.com'),
+                order(1, customer_id='C9', email='grace@example.com',
+                    updated_at='2026-11-11T01:00:00+00:00'),
+                ]
+
+            results = self._import(channel, batch)
+
+            self.assertEqual([r for _, r in results],
+                ['created', 'created', 'created', 'updated'])
+            self.assertEqual(results[0][0], results[3][0])
+            sales = Sale.browse([i for i, _ in results[:3]])
+            party, = {s.party for s in sales}
+            self.assertEqual(len(party.addresses), 1)
+            self.assertEqual(
+                {s.shipment_address for s in sales}, set(party.addresses))
+            self.assertEqual(
+                [s.state for s in sales], ['quotation'] * 3)
+            self.assertEqual(len(Binding.search([])), 1)
+
+    @with_transaction()
     def test_unreadable_order_is_held_until_a_readable_copy(self):
         "An order the agent could not read waits, held, for a readable copy"
         Sale = Pool().get('sale.sale')
