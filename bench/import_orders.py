@@ -1,7 +1,7 @@
 """How fast the ERP imports orders through its API, on a real trytond.
 
     python -m bench.import_orders --orders 1000 --batch 100 \
-        [--postgresql [--workers N]]
+        [--postgresql [--workers N]] [--rate ORDERS_PER_S]
 
 Posts new paid orders (each reserving stock) in batches with the agent's
 ERP client, then replays them all (nothing new may be created), and prints
@@ -81,7 +81,7 @@ class ReservationWatch(threading.Thread):
         self.join()
 
 
-def run(orders, batch, uri, workers=0):
+def run(orders, batch, uri, workers=0, rate=None):
     # Names of its own: the PostgreSQL server is shared with test runs,
     # which drop oms_tpl_* and test-* templates when they reset.
     template, world_ = server.cached_database(
@@ -101,9 +101,13 @@ def run(orders, batch, uri, workers=0):
             batches = [payloads[i:i + batch]
                 for i in range(0, len(payloads), batch)]
 
-            def post_all():
+            def post_all(rate=None):
                 durations, results, sent = [], [], {}
+                begin = time.perf_counter()
                 for n, chunk in enumerate(batches):
+                    if rate:  # as orders would arrive: rate a second
+                        time.sleep(max(0, begin + n * batch / rate
+                                - time.perf_counter()))
                     start = time.perf_counter()
                     answer = client.post_orders('shop', chunk, f'c{n}')
                     durations.append(time.perf_counter() - start)
@@ -116,7 +120,7 @@ def run(orders, batch, uri, workers=0):
 
             if watch:
                 watch.start()
-            first, created, sent = post_all()
+            first, created, sent = post_all(rate)
             if watch:
                 watch.wait_for(orders)
                 reserved = {i: watch.seen.get(i) for i in sent}
@@ -131,6 +135,7 @@ def run(orders, batch, uri, workers=0):
     return {
         'backend': 'postgresql' if server.is_postgresql(uri) else 'sqlite',
         'workers': workers,
+        'rate': rate,
         'orders': orders,
         'batch_size': batch,
         'created': created.count('created'),
@@ -163,11 +168,15 @@ def main():
         help=f"run on PostgreSQL at {PG_URI} instead of SQLite")
     parser.add_argument('--workers', type=int, default=0,
         help="trytond-worker processes reserving the goods (PostgreSQL)")
+    parser.add_argument('--rate', type=float,
+        help="send the orders at this many a second instead of at once")
     args = parser.parse_args()
     if args.workers and not args.postgresql:
         parser.error("trytond-worker needs --postgresql")
     uri = PG_URI if args.postgresql else 'sqlite://'
-    json.dump(run(args.orders, args.batch, uri, args.workers), sys.stdout)
+    json.dump(
+        run(args.orders, args.batch, uri, args.workers, args.rate),
+        sys.stdout)
     print()
 
 
