@@ -1,8 +1,10 @@
 import json
 from decimal import Decimal
+from unittest.mock import patch
 
 from lxml import etree
 
+import trytond.config as config
 from trytond.model.exceptions import SQLConstraintError
 from trytond.modules.company.tests import (
     CompanyTestMixin,
@@ -101,6 +103,37 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
             self.assertEqual(
                 [s.state for s in sales], ['quotation'] * 3)
             self.assertEqual(len(Binding.search([])), 1)
+
+    @with_transaction()
+    def test_queue_workers_enact_imported_orders(self):
+        "Where queue workers run, a batch is answered before its workflow"
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        Queue = pool.get('ir.queue')
+        company = create_company(currency=create_currency('USD'))
+        getboolean = config.getboolean
+
+        def with_workers(section, option, default=None):
+            if (section, option) == ('queue', 'worker'):
+                return True
+            return getboolean(section, option, default=default)
+        with set_company(company):
+            channel = self._channel_selling(
+                company, reserve_stock='payment')
+            order = order_payload('shop', 5, status='pending_payment',
+                lines=[('TEE', 1, '19.50')])
+
+            with patch.object(config, 'getboolean', with_workers):
+                (sale_id, result), = self._import(channel, [order])
+
+            self.assertEqual(
+                (result, Sale(sale_id).state), ('created', 'draft'))
+            task, = Queue.search([])
+            self.assertEqual(
+                (task.data['method'], task.data['instances']),
+                ('oms_enact_imported', (sale_id,)))
+            task.run()
+            self.assertEqual(Sale(sale_id).state, 'quotation')
 
     @with_transaction()
     def test_unreadable_order_is_held_until_a_readable_copy(self):
