@@ -105,6 +105,31 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
             self.assertEqual(len(Binding.search([])), 1)
 
     @with_transaction()
+    def test_order_tryton_refuses_is_held_and_the_rest_created(self):
+        "One order Tryton refuses does not stop the batch created with it"
+        Sale = Pool().get('sale.sale')
+        company = create_company(currency=create_currency('USD'))
+        with set_company(company):
+            channel = self._channel_selling(
+                company, reserve_stock='payment')
+            good = order_payload('shop', 1, status='pending_payment',
+                lines=[('TEE', 1, '19.50')])
+            # more decimals than Tryton keeps for a unit price
+            odd = order_payload('shop', 2, status='pending_payment',
+                lines=[('TEE', 1, '19.1234567')])
+
+            results = self._import(channel, [good, odd])
+
+            self.assertEqual(
+                [r for _, r in results], ['created', 'exception'])
+            good, odd = Sale.browse([i for i, _ in results])
+            self.assertEqual((good.state, good.oms_exception),
+                ('quotation', False))
+            self.assertEqual(odd.oms_exception_kind, 'invalid_order')
+            self.assertIn("refused", odd.oms_exception_reason)
+            self.assertEqual(odd.lines, ())
+
+    @with_transaction()
     def test_queue_workers_enact_imported_orders(self):
         "Where queue workers run, a batch is answered before its workflow"
         pool = Pool()
