@@ -156,17 +156,20 @@ def drop_database(uri, directory, database):
 def cached_database(cache_dir, setup, uri=None, prefix='oms_tpl_'):
     """The name and setup answer of a database built with `setup`, built
     once per module source and setup, kept in cache_dir (SQLite) or as a
-    PostgreSQL template named prefix + key."""
+    PostgreSQL template, named after prefix, backend and key."""
     uri = uri or database_uri()
-    key = source_hash(setup, uri)
-    name = f'{prefix}{key}'
+    prefix += 'pg_' if is_postgresql(uri) else 'lite_'
+    name = prefix + source_hash(setup, uri)
     cache_dir = Path(cache_dir)
     answer = cache_dir / f'{name}.json'
     if answer.exists() and not database_exists(uri, cache_dir, name):
         answer.unlink()  # dropped by someone else (a PostgreSQL reset)
     if not answer.exists():
+        # The databases of older sources built here, on this backend
+        for stale in cache_dir.glob(f'{prefix}*.json'):
+            drop_database(uri, cache_dir, stale.stem)
         for stale in cache_dir.glob(f'{prefix}*'):
-            stale.unlink()  # older sources' databases (SQLite files)
+            stale.unlink()
         config = write_config(cache_dir, free_port(), uri)
         create_database(config, name, uri)
         populate(config, name, setup, cache_dir / f'{name}.tmp', uri)
