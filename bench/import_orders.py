@@ -1,7 +1,7 @@
 """How fast the ERP imports orders through its API, on a real trytond.
 
     python -m bench.import_orders --orders 1000 --batch 100 \
-        [--postgresql [--workers N]] [--rate ORDERS_PER_S]
+        [--postgresql [--workers N]] [--rate ORDERS_PER_S] [--customers N]
 
 Posts new paid orders (each reserving stock) in batches with the agent's
 ERP client, then replays them all (nothing new may be created), and prints
@@ -81,7 +81,7 @@ class ReservationWatch(threading.Thread):
         self.join()
 
 
-def run(orders, batch, uri, workers=0, rate=None):
+def run(orders, batch, uri, workers=0, rate=None, customers=50):
     # Names of its own: the PostgreSQL server is shared with test runs,
     # which drop oms_tpl_* and test-* templates when they reset.
     template, world_ = server.cached_database(
@@ -93,10 +93,12 @@ def run(orders, batch, uri, workers=0, rate=None):
         with server.Server(directory, database, uri, workers=workers) as erp:
             client = ErpClient(erp.url, erp.database, world_['shop_key'])
             watch = ReservationWatch(uri, database) if workers else None
+            # `customers` buyers order in turn; 0: a new one every order
+            buyers = customers or orders
             payloads = [order_payload(
                     'shop', f'bench-{n}', lines=[('TS-RED-M', 1, '19.50')],
-                    email=f'buyer{n % 50}@example.com',
-                    customer_id=f'B{n % 50}')
+                    email=f'buyer{n % buyers}@example.com',
+                    customer_id=f'B{n % buyers}')
                 for n in range(orders)]
             batches = [payloads[i:i + batch]
                 for i in range(0, len(payloads), batch)]
@@ -136,6 +138,7 @@ def run(orders, batch, uri, workers=0, rate=None):
         'backend': 'postgresql' if server.is_postgresql(uri) else 'sqlite',
         'workers': workers,
         'rate': rate,
+        'customers': customers,
         'orders': orders,
         'batch_size': batch,
         'created': created.count('created'),
@@ -170,12 +173,15 @@ def main():
         help="trytond-worker processes reserving the goods (PostgreSQL)")
     parser.add_argument('--rate', type=float,
         help="send the orders at this many a second instead of at once")
+    parser.add_argument('--customers', type=int, default=50,
+        help="how many buyers order in turn (0: a new one every order)")
     args = parser.parse_args()
     if args.workers and not args.postgresql:
         parser.error("trytond-worker needs --postgresql")
     uri = PG_URI if args.postgresql else 'sqlite://'
     json.dump(
-        run(args.orders, args.batch, uri, args.workers, args.rate),
+        run(args.orders, args.batch, uri, args.workers, args.rate,
+            args.customers),
         sys.stdout)
     print()
 
