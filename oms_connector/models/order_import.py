@@ -320,7 +320,7 @@ class OrderImporter(Model):
                 and stored and updated == stored):
             return 'unchanged'
         cls._write_order(sale, order)
-        if unread:
+        if unread and sale.state == 'draft':
             cls._set_party(
                 sale, Binding.party_for(sale.oms_channel, order.customer))
         sale.save()
