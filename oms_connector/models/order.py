@@ -502,8 +502,8 @@ class Queue(metaclass=PoolMeta):
     def push(cls, name, data, scheduled_at=None, expected_at=None):
         # Tryton's confirm queues the processing of the sales; those the OMS
         # processes at once (see processing_now) need no second pass.
-        now = set(data['context'].pop('_oms_processing_now', ()))
-        instances = data['instances']
+        now = set((data.get('context') or {}).pop('_oms_processing_now', ()))
+        instances = data.get('instances')
         if (now and data['model'] == 'sale.sale'
                 and data['method'] == 'process'
                 and ({instances} if isinstance(instances, int)
