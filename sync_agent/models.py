@@ -96,17 +96,6 @@ class Order(_Canonical):
         return value
 
 
-class RejectedOrder(_Canonical):
-    """A channel order the agent could not read into an Order (its
-    normalizer refused the payload). The ERP still records it, held with
-    the reason and the raw payload, so that nothing is lost silently."""
-    external_id: NonEmpty
-    number: str | None = None
-    reason: NonEmpty
-    raw: dict[str, Any] = Field(default_factory=dict)
-    updated_at: UTCDateTime | None = None
-
-
 class OrderBatch(_Canonical):
     """What the agent posts to the ERP: orders and the cursor to store with
     them."""
@@ -117,3 +106,14 @@ class OrderBatch(_Canonical):
     rejected: list[RejectedOrder] = Field(default_factory=list, description=(
             "Orders of the channel the agent could not read; each is held "
             "in the ERP until a readable copy arrives."))
+
+
+class RejectedOrder(_Canonical):
+    """A channel order the agent could not read into an Order (its
+    normalizer refused the payload). The ERP still records it, held with
+    the reason and the raw payload, so that nothing is lost silently."""
+    external_id: NonEmpty
+    number: str | None = None
+    reason: NonEmpty
+    raw: dict[str, Any] = Field(default_factory=dict)
+    updated_at: UTCDateTime | None = None
