@@ -33,46 +33,80 @@ class CustomerBinding(ModelSQL, ModelView):
     def party_for(cls, channel, customer):
         """The party of an order's customer (a canonical Customer), found by
         the channel's matching policy or created."""
+        party, = cls.parties_for(channel, [customer])
+        return party
+
+    @classmethod
+    def parties_for(cls, channel, customers):
+        """The parties of orders' customers, in order, each found by the
+        channel's matching policy or created; looked up and created all at
+        once, a customer ordering twice getting one party."""
         pool = Pool()
         Party = pool.get('party.party')
         ContactMechanism = pool.get('party.contact_mechanism')
-
         policy = channel.customer_matching
-        if policy in {'id', 'id_email'} and customer.external_id:
-            bindings = cls.search([
-                    ('channel', '=', channel.id),
-                    ('external_id', '=', customer.external_id),
-                    ], limit=1)
-            if bindings:
-                return bindings[0].party
-        party = None
-        if policy == 'id_email' and customer.email:
+
+        by_id = {}
+        if policy in {'id', 'id_email'}:
+            ids = {c.external_id for c in customers if c.external_id}
+            for binding in cls.search([
+                        ('channel', '=', channel.id),
+                        ('external_id', 'in', list(ids)),
+                        ]):
+                by_id[binding.external_id] = binding.party
+        by_email = {}
+        emails = {c.email.lower() for c in customers
+            if c.email and c.external_id not in by_id}
+        if policy == 'id_email' and emails:
             mechanisms = ContactMechanism.search([
                     ('type', '=', 'email'),
                     # e-mails are case-blind; '_' and '%' are literal
-                    ('value', 'ilike', escape_wildcard(customer.email)),
+                    ['OR', *(('value', 'ilike', escape_wildcard(e))
+                            for e in emails)],
                     ('party.active', '=', True),
-                    ], order=[('id', 'ASC')], limit=1)
-            if mechanisms:
-                party = mechanisms[0].party
-        if party is None:
-            party = Party(name=customer.name)
-            mechanisms = []
-            if customer.email:
-                mechanisms.append(
-                    ContactMechanism(type='email', value=customer.email))
-            if customer.phone:
-                mechanisms.append(
-                    ContactMechanism(type='phone', value=customer.phone))
-            party.contact_mechanisms = mechanisms
-            party.addresses = []
-            party.save()
-        if policy != 'none' and customer.external_id:
+                    ], order=[('id', 'DESC')])
+            # the oldest contact wins, as one search per e-mail would
+            by_email = {m.value.lower(): m.party for m in mechanisms}
+
+        parties, new, bindings = [], [], []
+        for customer in customers:
+            party = by_id.get(customer.external_id)
+            if party is None and policy == 'id_email' and customer.email:
+                party = by_email.get(customer.email.lower())
+            if party is None:
+                party = cls._new_party(customer)
+                new.append(party)
+                if customer.email:
+                    by_email.setdefault(customer.email.lower(), party)
+            if (policy != 'none' and customer.external_id
+                    and customer.external_id not in by_id):
+                by_id[customer.external_id] = party
+                bindings.append((customer.external_id, party))
+            parties.append(party)
+        Party.save(new)
+        if bindings:
             cls.create([{
                         'channel': channel.id,
-                        'external_id': customer.external_id,
+                        'external_id': external_id,
                         'party': party.id,
-                        }])
+                        } for external_id, party in bindings])
+        return parties
+
+    @classmethod
+    def _new_party(cls, customer):
+        pool = Pool()
+        Party = pool.get('party.party')
+        ContactMechanism = pool.get('party.contact_mechanism')
+        party = Party(name=customer.name)
+        mechanisms = []
+        if customer.email:
+            mechanisms.append(
+                ContactMechanism(type='email', value=customer.email))
+        if customer.phone:
+            mechanisms.append(
+                ContactMechanism(type='phone', value=customer.phone))
+        party.contact_mechanisms = mechanisms
+        party.addresses = []
         return party
 
     @classmethod
@@ -80,31 +114,64 @@ class CustomerBinding(ModelSQL, ModelView):
         """The party's address matching a canonical Address, created when the
         party has none like it. Raises OrderHold when it cannot be shipped
         to."""
-        pool = Pool()
-        Address = pool.get('party.address')
-        missing = [name for name in ('street', 'city', 'country_code')
-            if not getattr(address, name)]
-        if missing:
-            raise OrderHold(gettext(
-                    'oms_connector.msg_address_incomplete',
-                    fields=', '.join(missing)))
-        country = country_for_code(address.country_code)
-        for existing in party.addresses:
-            if (existing.street_unstructured == address.street
-                    and existing.city == address.city
-                    and (existing.postal_code or '') == (address.zip or '')
-                    and existing.country == country):
-                return existing
-        new = Address(
-            party=party,
-            party_name=address.name if address.name != party.name else None,
-            street_unstructured=address.street,
-            city=address.city,
-            postal_code=address.zip or None,
-            country=country,
-            subdivision=subdivision_for(country, address.subdivision))
-        new.save()
-        return new
+        found, = cls.addresses_for([(party, address)])
+        if isinstance(found, OrderHold):
+            raise found
+        return found
+
+    @classmethod
+    def addresses_for(cls, wanted):
+        """The addresses of (party, canonical Address) pairs, in order: the
+        party's address like it, else a new one, created all at once. An
+        OrderHold stands for an address that cannot be shipped to."""
+        Address = Pool().get('party.address')
+        countries, subdivisions = {}, {}
+        known = {}  # the addresses of each party, new ones included
+        found, new = [], []
+        for party, address in wanted:
+            missing = [name for name in ('street', 'city', 'country_code')
+                if not getattr(address, name)]
+            if missing:
+                found.append(OrderHold(gettext(
+                            'oms_connector.msg_address_incomplete',
+                            fields=', '.join(missing))))
+                continue
+            code = address.country_code.strip().upper()
+            if code not in countries:
+                try:
+                    countries[code] = country_for_code(code)
+                except OrderHold as hold:
+                    countries[code] = hold
+            country = countries[code]
+            if isinstance(country, OrderHold):
+                found.append(country)
+                continue
+            addresses = known.setdefault(party, list(party.addresses))
+            for existing in addresses:
+                if (existing.street_unstructured == address.street
+                        and existing.city == address.city
+                        and (existing.postal_code or '') == (address.zip or '')
+                        and existing.country == country):
+                    found.append(existing)
+                    break
+            else:
+                key = country, address.subdivision
+                if key not in subdivisions:
+                    subdivisions[key] = subdivision_for(*key)
+                record = Address(
+                    party=party,
+                    party_name=(address.name
+                        if address.name != party.name else None),
+                    street_unstructured=address.street,
+                    city=address.city,
+                    postal_code=address.zip or None,
+                    country=country,
+                    subdivision=subdivisions[key])
+                addresses.append(record)
+                new.append(record)
+                found.append(record)
+        Address.save(new)
+        return found
 
 
 def country_for_code(code):

@@ -73,6 +73,14 @@ def oms_source():
     return f'user: {User(Transaction().user).rec_name}'
 
 
+def processing_now(sales):
+    "Within it, confirming the sales queues no processing of them"
+    context = Transaction().context
+    return Transaction().set_context(_oms_processing_now=[
+            *context.get('_oms_processing_now', ()),
+            *(s.id for s in sales)])
+
+
 def oms_reason(default):
     def decorator(func):
         @wraps(func)
@@ -291,6 +299,12 @@ class Sale(metaclass=PoolMeta):
             else:
                 cls._oms_enact([sale])
 
+    @classmethod
+    def oms_enact_imported(cls, sales):
+        "Queued by an import: bring its new orders in step with their status"
+        Importer = Pool().get('oms.order.importer')
+        Importer.enact(sales)
+
     # The one place a transition is checked and logged.
 
     @classmethod
@@ -349,9 +363,10 @@ class Sale(metaclass=PoolMeta):
         "Confirm and process the sales, which reserves their goods"
         cls.quote([s for s in sales if s.state == 'draft'])
         sales = cls.browse(sales)
-        cls.confirm([s for s in sales if s.state == 'quotation'])
         # Process now rather than from the queue: the goods must be reserved
         # before the import answers (process is idempotent).
+        with processing_now(sales):
+            cls.confirm([s for s in sales if s.state == 'quotation'])
         cls.process(cls.browse(sales))
 
     @classmethod
@@ -415,7 +430,10 @@ class Sale(metaclass=PoolMeta):
 
     @classmethod
     def confirm(cls, sales):
-        super().confirm(sales)
+        with processing_now([s for s in sales
+                    if not s.oms_channel
+                    and s.oms_state == 'pending_payment']):
+            super().confirm(sales)
         manual = [s for s in cls.browse(sales)
             if s.state == 'confirmed' and not s.oms_channel
             and s.oms_state == 'pending_payment']
@@ -475,6 +493,24 @@ class Sale(metaclass=PoolMeta):
                 ('oms_external_id', '=', external_id),
                 ], limit=1)
         return sales[0] if sales else None
+
+
+class Queue(metaclass=PoolMeta):
+    __name__ = 'ir.queue'
+
+    @classmethod
+    def push(cls, name, data, scheduled_at=None, expected_at=None):
+        # Tryton's confirm queues the processing of the sales; those the OMS
+        # processes at once (see processing_now) need no second pass.
+        now = set((data.get('context') or {}).pop('_oms_processing_now', ()))
+        instances = data.get('instances')
+        if (now and data['model'] == 'sale.sale'
+                and data['method'] == 'process'
+                and ({instances} if isinstance(instances, int)
+                    else set(instances)) <= now):
+            return None
+        return super().push(
+            name, data, scheduled_at=scheduled_at, expected_at=expected_at)
 
 
 class SaleLine(metaclass=PoolMeta):

@@ -3,11 +3,12 @@ new cursor in one transaction. Each order is bound to its sale by
 (channel, external id); a bad order is held with its reason, never blocking
 the others or the cursor."""
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from contextlib import contextmanager
 
 from sql import Literal
 
+import trytond.config as config
 from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model import Model
@@ -48,23 +49,39 @@ class OrderImporter(Model):
     @classmethod
     def import_batch(cls, channel, batch):
         """Import the orders of a batch (sync_agent.models.OrderBatch) and
-        store its cursor. Returns one result per order, in order."""
+        store its cursor. Returns one result per order, in order, then one
+        per rejected order."""
         Sale = Pool().get('sale.sale')
         cls._lock_channel(channel)
-        imported = []
         with Transaction().set_context(
                 oms_source=f'channel: {channel.code}',
                 company=channel.company.id):
+            # Orders seen for the first time are created together: Tryton's
+            # checks cost per call far more than per record.
+            known = {s.oms_external_id for s in Sale.search([
+                        ('oms_channel', '=', channel.id),
+                        ('oms_external_id', 'in',
+                            [o.external_id for o in batch.orders]),
+                        ])}
+            new = {}
             for order in batch.orders:
-                imported.append(cls.import_order(channel, order))
+                if order.external_id not in known:
+                    new.setdefault(order.external_id, order)
+            created = dict(zip(new, cls.create_orders(
+                        channel, list(new.values())), strict=True))
+            imported = []
+            for order in batch.orders:
+                if new.get(order.external_id) is order:
+                    imported.append(created[order.external_id])
+                else:
+                    imported.append(cls.import_order(channel, order))
             for rejected in batch.rejected:
                 imported.append(cls.import_rejected(channel, rejected))
-            # New orders go through Tryton's sale workflow together: its
-            # checks cost per call far more than per record.
-            cls.enact([s for s, result in imported if result == 'created'])
+            cls.enact_soon(
+                [s for s, result in imported if result == 'created'])
         results = []
-        for sale, result in imported:
-            sale = Sale(sale.id)
+        sales = Sale.browse([s.id for s, _ in imported])
+        for sale, (_, result) in zip(sales, imported, strict=True):
             if sale.oms_exception and result != 'unchanged':
                 result = 'exception'
             results.append(sale.oms_result(result))
@@ -87,6 +104,20 @@ class OrderImporter(Model):
         cursor.execute(*table.update(
                 [table.cursor], [table.cursor],
                 where=table.id == Literal(channel.id)))
+
+    @classmethod
+    def enact_soon(cls, sales):
+        """Enact new sales in this transaction, or, where queue workers run,
+        in a task of their own right after it commits: the batch is then
+        answered as soon as its orders are safely stored, and the workers
+        confirm them and reserve their goods meanwhile."""
+        Sale = Pool().get('sale.sale')
+        if not sales:
+            return
+        if config.getboolean('queue', 'worker', default=False):
+            Sale.__queue__.oms_enact_imported(sales)
+        else:
+            cls.enact(sales)
 
     @classmethod
     def enact(cls, sales):
@@ -113,6 +144,20 @@ class OrderImporter(Model):
                         error=error.message))
 
     @classmethod
+    def create_orders(cls, channel, orders):
+        """Create the sales of orders new to the ERP, all at once; when
+        Tryton refuses, one by one, holding those it refuses. Returns a
+        (sale, result) pair per order."""
+        if not orders:
+            return []
+        try:
+            with savepoint('oms_orders'):
+                return [(s, 'created') for s in cls.create(channel, orders)]
+        except UserError:
+            pass
+        return [cls.import_order(channel, order) for order in orders]
+
+    @classmethod
     def import_order(cls, channel, order):
         """Create or update one order's sale; returns it and the result.
         New sales are left for `enact`."""
@@ -123,7 +168,8 @@ class OrderImporter(Model):
                 if sale:
                     result = cls.update(sale, order)
                 else:
-                    sale, result = cls.create(channel, order), 'created'
+                    sale, = cls.create(channel, [order])
+                    result = 'created'
         except UserError as error:
             # Tryton refused something the checks did not foresee: the
             # order's own writes are undone and it is held as invalid.
@@ -134,9 +180,9 @@ class OrderImporter(Model):
                     'oms_connector.msg_order_refused', error=error.message))
             sale = Sale.search_oms(channel, order.external_id)
             if sale:
-                cls.hold(sale, [hold])
+                cls.hold([(sale, [hold])])
             else:
-                sale = cls.create(channel, order, hold=hold)
+                sale, = cls.create(channel, [order], hold=hold)
             result = 'exception'
         return sale, result
 
@@ -167,24 +213,32 @@ class OrderImporter(Model):
         sale.oms_channel_updated = updated
         sale.oms_payload = payload
         sale.save()
-        cls.hold(sale, [('invalid_order', rejected.reason)])
+        cls.hold([(sale, [('invalid_order', rejected.reason)])])
         return sale, 'updated'
 
     @classmethod
-    def create(cls, channel, order, hold=None):
-        """A new draft sale for the order, in the channel's status; held when
-        it cannot go ahead. `enact` brings the others in step."""
+    def create(cls, channel, orders, hold=None):
+        """New draft sales for the orders, in the channel's status; held when
+        they cannot go ahead, or all with `hold` when given. `enact` brings
+        the others in step."""
         Binding = Pool().get('oms.customer')
-        sale = cls._new_sale(channel, order.external_id,
-            Binding.party_for(channel, order.customer))
-        sale.oms_state = order.status.value
-        cls._write_order(sale, order, new=True)
-        holds = [hold] if hold else cls._fill(sale, order)
-        if sale.oms_state in {'cancelled', 'refunded'}:
-            # Arrived closed: kept for the record, nothing for staff to fix.
-            holds = []
-        cls._save_new(sale, holds)
-        return sale
+        parties = Binding.parties_for(channel, [o.customer for o in orders])
+        sales = [cls._new_sale(channel, o.external_id, p)
+            for o, p in zip(orders, parties, strict=True)]
+        lookup = Lookup(channel)
+        holds = []
+        addresses = cls._addresses(sales, orders)
+        for sale, order, address in zip(
+                sales, orders, addresses, strict=True):
+            sale.oms_state = order.status.value
+            cls._write_order(sale, order, new=True)
+            found = [hold] if hold else cls._fill(sale, order, address, lookup)
+            if sale.oms_state in {'cancelled', 'refunded'}:
+                # Arrived closed: kept for the record, nothing to fix.
+                found = []
+            holds.append(found)
+        cls._save_new(sales, holds)
+        return sales
 
     @classmethod
     def create_rejected(cls, channel, rejected):
@@ -196,7 +250,7 @@ class OrderImporter(Model):
         sale.oms_channel_updated = (rejected.updated_at.replace(tzinfo=None)
             if rejected.updated_at else None)
         sale.oms_payload = dump_order(rejected)
-        cls._save_new(sale, [('invalid_order', rejected.reason)])
+        cls._save_new([sale], [[('invalid_order', rejected.reason)]])
         return sale
 
     @classmethod
@@ -223,17 +277,18 @@ class OrderImporter(Model):
         sale.shipment_method = 'order'
 
     @classmethod
-    def _save_new(cls, sale, holds):
-        "Save a new sale, number it, log its import and hold it if need be"
+    def _save_new(cls, sales, holds):
+        """Save new sales with their numbers, log their import and hold those
+        with reasons to, all at once"""
         pool = Pool()
         Sale = pool.get('sale.sale')
         Event = pool.get('oms.order.event')
-        sale.save()
-        Sale.set_number([sale])
+        Sale.save(sales)
+        Sale.set_number(sales)
         Event.save([Sale._oms_event(
-                    sale, 'import', gettext('oms_connector.msg_imported'))])
-        if holds:
-            cls.hold(sale, holds)
+                    s, 'import', gettext('oms_connector.msg_imported'))
+                for s in sales])
+        cls.hold([(s, h) for s, h in zip(sales, holds, strict=True) if h])
 
     @classmethod
     def _note_unreadable(cls, sale, reason):
@@ -265,7 +320,7 @@ class OrderImporter(Model):
                 and stored and updated == stored):
             return 'unchanged'
         cls._write_order(sale, order)
-        if unread:
+        if unread and sale.state == 'draft':
             cls._set_party(
                 sale, Binding.party_for(sale.oms_channel, order.customer))
         sale.save()
@@ -310,23 +365,44 @@ class OrderImporter(Model):
         Line.delete(list(sale.lines))
         sale = Sale(sale.id)
         sale.lines = []
-        holds = cls._fill(sale, order, keep_address=keep_address)
+        if keep_address and sale.shipment_address:
+            address = sale.shipment_address  # staff corrected it
+        else:
+            address, = cls._addresses([sale], [order])
+        holds = cls._fill(sale, order, address, Lookup(sale.oms_channel))
         sale.save()
         if holds:
-            cls.hold(sale, holds)
+            cls.hold([(sale, holds)])
         else:
             Sale.oms_release([sale], gettext('oms_connector.msg_reprocessed'))
             Sale._oms_enact([Sale(sale.id)])
 
     @classmethod
-    def hold(cls, sale, holds):
-        "Hold the sale with every reason found; the first names the kind"
+    def hold(cls, held):
+        """Hold sales with every reason found for each, given as (sale,
+        [(kind, reason), ...]) pairs; the first reason names the kind"""
         Sale = Pool().get('sale.sale')
-        kind = holds[0][0]
-        reason = '\n'.join(r for _, r in holds)
-        if sale.oms_exception and sale.oms_exception_reason == reason:
-            return
-        Sale.oms_hold([sale], kind, reason)
+        groups = defaultdict(list)
+        for sale, holds in held:
+            kind = holds[0][0]
+            reason = '\n'.join(r for _, r in holds)
+            if not (sale.oms_exception
+                    and sale.oms_exception_reason == reason):
+                groups[kind, reason].append(sale)
+        for (kind, reason), sales in groups.items():
+            Sale.oms_hold(sales, kind, reason)
+
+    @classmethod
+    def _addresses(cls, sales, orders):
+        """The shipping address of each order for its sale's party: an
+        address, an OrderHold when it cannot be shipped to, or None when
+        the order has none"""
+        Binding = Pool().get('oms.customer')
+        found = iter(Binding.addresses_for([
+                    (s.party, o.shipping_address)
+                    for s, o in zip(sales, orders, strict=True)
+                    if o.shipping_address]))
+        return [next(found) if o.shipping_address else None for o in orders]
 
     @classmethod
     def _write_order(cls, sale, order, new=False):
@@ -340,43 +416,31 @@ class OrderImporter(Model):
             sale.comment = order.notes
 
     @classmethod
-    def _fill(cls, sale, order, keep_address=False):
-        """Set the sale's currency, address and lines from the order. Returns
-        the reasons to hold it, as (kind, message) pairs: empty when fine."""
-        pool = Pool()
-        Binding = pool.get('oms.customer')
-        Currency = pool.get('currency.currency')
-        Listing = pool.get('oms.listing')
-        Line = pool.get('sale.line')
-        channel = sale.oms_channel
+    def _fill(cls, sale, order, address, lookup):
+        """Set the sale's currency, shipping address (see `_addresses`) and
+        lines from the order. Returns the reasons to hold it, as (kind,
+        message) pairs: empty when fine."""
+        Line = Pool().get('sale.line')
         holds = []
 
-        currencies = Currency.search([('code', '=', order.currency)], limit=1)
-        if currencies:
-            sale.currency = currencies[0]
-        else:
-            sale.currency = channel.currency
+        sale.currency = lookup.currency(order.currency)
+        if not sale.currency:
+            sale.currency = sale.oms_channel.currency
             holds.append(('invalid_order', gettext(
                         'oms_connector.msg_unknown_currency',
                         currency=order.currency)))
 
-        if keep_address and sale.shipment_address:
-            pass  # staff corrected it on the held order
-        elif order.shipping_address is None:
+        if address is None:
             sale.shipment_address = None
             holds.append(('invalid_address', gettext(
                         'oms_connector.msg_no_shipping_address')))
+        elif isinstance(address, OrderHold):
+            sale.shipment_address = None
+            holds.append(('invalid_address', address.message))
         else:
-            try:
-                address = Binding.address_for(
-                    sale.party, order.shipping_address)
-            except OrderHold as hold:
-                sale.shipment_address = None
-                holds.append(('invalid_address', hold.message))
-            else:
-                sale.shipment_address = address
-                if not sale.invoice_address:
-                    sale.invoice_address = address
+            sale.shipment_address = address
+            if not sale.invoice_address:
+                sale.invoice_address = address
 
         lines = []
         if not order.lines:
@@ -388,7 +452,7 @@ class OrderImporter(Model):
                             'oms_connector.msg_missing_sku',
                             line=position, title=ordered.title)))
                 continue
-            product = Listing.product_for_sku(channel, ordered.sku)
+            product = lookup.product(ordered.sku)
             if product is None:
                 holds.append(('unknown_sku', gettext(
                             'oms_connector.msg_unknown_sku',
@@ -411,3 +475,26 @@ class OrderImporter(Model):
         # Held orders keep the lines that resolved, so staff see their shape.
         sale.lines = lines
         return holds
+
+
+class Lookup:
+    "What a batch's orders refer to, each looked up once per batch"
+
+    def __init__(self, channel):
+        self.channel = channel
+        self._currencies, self._products = {}, {}
+
+    def currency(self, code):
+        "The currency of an ISO 4217 code, or None"
+        if code not in self._currencies:
+            Currency = Pool().get('currency.currency')
+            currencies = Currency.search([('code', '=', code)], limit=1)
+            self._currencies[code] = currencies[0] if currencies else None
+        return self._currencies[code]
+
+    def product(self, sku):
+        "The product of the channel's SKU, or None"
+        if sku not in self._products:
+            Listing = Pool().get('oms.listing')
+            self._products[sku] = Listing.product_for_sku(self.channel, sku)
+        return self._products[sku]

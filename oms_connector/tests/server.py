@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -38,8 +39,9 @@ def is_postgresql(uri):
     return uri.startswith('postgresql')
 
 
-def write_config(directory, port, uri=None, web_root=None):
-    "A trytond.conf in directory; web_root serves a web client (sao)"
+def write_config(directory, port, uri=None, web_root=None, worker=False):
+    """A trytond.conf in directory; web_root serves a web client (sao);
+    worker leaves queued tasks to trytond-worker (PostgreSQL only)"""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -50,7 +52,7 @@ def write_config(directory, port, uri=None, web_root=None):
         f'listen = 127.0.0.1:{port}',
         *([f'root = {web_root}'] if web_root else []),
         '[queue]',
-        'worker = False',
+        f'worker = {worker}',
         '[session]',
         'authentications = password',
         ]
@@ -154,17 +156,20 @@ def drop_database(uri, directory, database):
 def cached_database(cache_dir, setup, uri=None, prefix='oms_tpl_'):
     """The name and setup answer of a database built with `setup`, built
     once per module source and setup, kept in cache_dir (SQLite) or as a
-    PostgreSQL template named prefix + key."""
+    PostgreSQL template, named after prefix, backend and key."""
     uri = uri or database_uri()
-    key = source_hash(setup, uri)
-    name = f'{prefix}{key}'
+    prefix += 'pg_' if is_postgresql(uri) else 'lite_'
+    name = prefix + source_hash(setup, uri)
     cache_dir = Path(cache_dir)
     answer = cache_dir / f'{name}.json'
     if answer.exists() and not database_exists(uri, cache_dir, name):
         answer.unlink()  # dropped by someone else (a PostgreSQL reset)
     if not answer.exists():
+        # The databases of older sources built here, on this backend
+        for stale in cache_dir.glob(f'{prefix}*.json'):
+            drop_database(uri, cache_dir, stale.stem)
         for stale in cache_dir.glob(f'{prefix}*'):
-            stale.unlink()  # older sources' databases (SQLite files)
+            stale.unlink()
         config = write_config(cache_dir, free_port(), uri)
         create_database(config, name, uri)
         populate(config, name, setup, cache_dir / f'{name}.tmp', uri)
@@ -173,17 +178,20 @@ def cached_database(cache_dir, setup, uri=None, prefix='oms_tpl_'):
 
 
 class Server:
-    "trytond serving one database on loopback, as a context manager"
+    """trytond serving one database on loopback, as a context manager; with
+    `workers` processes of trytond-worker running its queued tasks"""
 
     def __init__(self, directory, database, uri=None, port=None,
-            web_root=None):
+            web_root=None, workers=0):
         self.directory = Path(directory)
         self.database = database
         self.uri = uri or database_uri()
         self.port = port or free_port()
+        self.workers = workers
         self.config = write_config(
-            self.directory, self.port, self.uri, web_root)
-        self.process = None
+            self.directory, self.port, self.uri, web_root,
+            worker=bool(workers))
+        self.process = self.worker = None
 
     @property
     def url(self):
@@ -195,6 +203,11 @@ class Server:
             [str(BIN / 'trytond'), '-c', str(self.config),
                 '-d', self.database],
             stdout=self.log, stderr=subprocess.STDOUT)
+        if self.workers:
+            self.worker = subprocess.Popen(
+                [str(BIN / 'trytond-worker'), '-c', str(self.config),
+                    '-d', self.database, '-n', str(self.workers)],
+                stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -211,13 +224,16 @@ class Server:
         raise RuntimeError("trytond did not answer in time")
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        # SIGINT lets trytond-worker stop its pool's children too.
+        for process, stop in [
+                (self.worker, signal.SIGINT), (self.process, signal.SIGTERM)]:
+            if process and process.poll() is None:
+                process.send_signal(stop)
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
         if self.process:
             self.log.close()
 

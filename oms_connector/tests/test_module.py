@@ -1,8 +1,10 @@
 import json
 from decimal import Decimal
+from unittest.mock import patch
 
 from lxml import etree
 
+import trytond.config as config
 from trytond.model.exceptions import AccessError, SQLConstraintError
 from trytond.modules.company.tests import (
     CompanyTestMixin,
@@ -152,6 +154,99 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
             {'orders': list(orders), 'rejected': list(rejected)})
         return [(r['sale_id'], r['result'])
             for r in Importer.import_batch(channel, batch)]
+
+    @with_transaction()
+    def test_batch_makes_one_party_and_one_sale_each(self):
+        "A batch imported at once still gives a customer one party"
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        Binding = pool.get('oms.customer')
+        company = create_company(currency=create_currency('USD'))
+        with set_company(company):
+            channel = self._channel_selling(
+                company, reserve_stock='payment')
+
+            def order(external_id, **kwargs):
+                return order_payload(external_id=external_id,
+                    channel='shop', status='pending_payment',
+                    lines=[('TEE', 1, '19.50')], **kwargs)
+            batch = [
+                order(1, customer_id='C9', email='grace@example.com'),
+                order(2, customer_id='C9'),
+                order(3, email='GRACE@example.com'),
+                order(1, customer_id='C9', email='grace@example.com',
+                    updated_at='2026-11-11T01:00:00+00:00'),
+                ]
+
+            results = self._import(channel, batch)
+
+            self.assertEqual([r for _, r in results],
+                ['created', 'created', 'created', 'updated'])
+            self.assertEqual(results[0][0], results[3][0])
+            sales = Sale.browse([i for i, _ in results[:3]])
+            party, = {s.party for s in sales}
+            self.assertEqual(len(party.addresses), 1)
+            self.assertEqual(
+                {s.shipment_address for s in sales}, set(party.addresses))
+            self.assertEqual(
+                [s.state for s in sales], ['quotation'] * 3)
+            self.assertEqual(len(Binding.search([])), 1)
+
+    @with_transaction()
+    def test_order_tryton_refuses_is_held_and_the_rest_created(self):
+        "One order Tryton refuses does not stop the batch created with it"
+        Sale = Pool().get('sale.sale')
+        company = create_company(currency=create_currency('USD'))
+        with set_company(company):
+            channel = self._channel_selling(
+                company, reserve_stock='payment')
+            good = order_payload('shop', 1, status='pending_payment',
+                lines=[('TEE', 1, '19.50')])
+            # more decimals than Tryton keeps for a unit price
+            odd = order_payload('shop', 2, status='pending_payment',
+                lines=[('TEE', 1, '19.1234567')])
+
+            results = self._import(channel, [good, odd])
+
+            self.assertEqual(
+                [r for _, r in results], ['created', 'exception'])
+            good, odd = Sale.browse([i for i, _ in results])
+            self.assertEqual((good.state, good.oms_exception),
+                ('quotation', False))
+            self.assertEqual(odd.oms_exception_kind, 'invalid_order')
+            self.assertIn("refused", odd.oms_exception_reason)
+            self.assertEqual(odd.lines, ())
+
+    @with_transaction()
+    def test_queue_workers_enact_imported_orders(self):
+        "Where queue workers run, a batch is answered before its workflow"
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        Queue = pool.get('ir.queue')
+        company = create_company(currency=create_currency('USD'))
+        getboolean = config.getboolean
+
+        def with_workers(section, option, default=None):
+            if (section, option) == ('queue', 'worker'):
+                return True
+            return getboolean(section, option, default=default)
+        with set_company(company):
+            channel = self._channel_selling(
+                company, reserve_stock='payment')
+            order = order_payload('shop', 5, status='pending_payment',
+                lines=[('TEE', 1, '19.50')])
+
+            with patch.object(config, 'getboolean', with_workers):
+                (sale_id, result), = self._import(channel, [order])
+
+            self.assertEqual(
+                (result, Sale(sale_id).state), ('created', 'draft'))
+            task, = Queue.search([])
+            self.assertEqual(
+                (task.data['method'], task.data['instances']),
+                ('oms_enact_imported', (sale_id,)))
+            task.run()
+            self.assertEqual(Sale(sale_id).state, 'quotation')
 
     @with_transaction()
     def test_unreadable_order_is_held_until_a_readable_copy(self):
