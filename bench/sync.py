@@ -1,14 +1,18 @@
 """How fast orders flow from the marketplaces into the ERP through the
 agent, and whether any is lost or doubled:
 
-    python -m bench.sync --orders 1000 [--db postgresql] [--skus 200]
+    python -m bench.sync --orders 1000 [--db postgresql [--workers N]]
+        [--skus 200]
 
 A real trytond serves a database with a Shopify and a WooCommerce channel
 listing --skus products; the sandbox marketplace holds --orders new paid
 orders split between the two shops; the agent (in this process, one thread
 per channel, as `oms-sync run` would) pulls them all into the ERP, then
-pushes the stock levels the orders changed. Prints one JSON object. Not a
-test: nothing here asserts a time.
+pushes the stock levels the orders changed. With --workers, trytond-worker
+processes reserve the goods after the ERP has stored the orders (see
+docs/architecture.md, the import); the stock push then waits until every
+order is reserved. Prints one JSON object. Not a test: nothing here
+asserts a time.
 """
 import argparse
 import datetime as dt
@@ -21,6 +25,7 @@ import threading
 import time
 from pathlib import Path
 
+from bench.import_orders import ReservationWatch
 from oms_connector.tests import server
 from sandbox.server import Sandbox
 from sync_agent import config as agent_config
@@ -61,7 +66,7 @@ def world():
     return {'agent_key': create_api_key([shopify, woo])}
 
 
-def run(orders, uri, skus):
+def run(orders, uri, skus, workers=0):
     # The world's size travels to its builder's process by environment;
     # its own template name keeps one per size.
     os.environ['OMS_BENCH_SKUS'] = str(skus)
@@ -72,14 +77,17 @@ def run(orders, uri, skus):
     database = f'oms_bench_sync_{os.getpid()}'
     server.copy_database(uri, CACHE, template, directory, database)
     try:
-        with server.Server(directory, database, uri) as erp, \
-                Sandbox() as sandbox:
-            return measure(orders, skus, erp, answer, sandbox, directory)
+        with server.Server(directory, database, uri, workers=workers
+                ) as erp, Sandbox() as sandbox:
+            watch = ReservationWatch(uri, database) if workers else None
+            return measure(orders, skus, erp, answer, sandbox, directory,
+                watch, workers)
     finally:
         server.drop_database(uri, directory, database)
 
 
-def measure(orders, skus, erp, answer, sandbox, directory):
+def measure(orders, skus, erp, answer, sandbox, directory, watch=None,
+        workers=0):
     shops = {
         'shopify': sandbox.add_shopify('shopify', token=TOKEN,
             currency='EUR', maximum_available=2000, restore_rate=1000),
@@ -121,12 +129,18 @@ def measure(orders, skus, erp, answer, sandbox, directory):
         summaries[code] = scheduler.run_job(agent.channels[code], 'orders')
     threads = [threading.Thread(target=pull, args=(code,))
         for code in agent.channels]
+    if watch:
+        watch.start()
     start = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - start
+    reserved_after = None
+    if watch:
+        watch.wait_for(orders)
+        reserved_after = max(watch.seen.values(), default=start) - start
 
     pending = {code: agent.erp.stock_levels(code)['pending']
         for code in agent.channels}
@@ -160,6 +174,9 @@ def measure(orders, skus, erp, answer, sandbox, directory):
         'seconds': round(seconds, 3),
         'orders_per_s': round(orders / seconds, 1),
         'created': created,
+        'workers': workers,
+        'all_reserved_after_s': (round(reserved_after, 3)
+            if reserved_after is not None else 'on answer'),
         'duplicates': duplicates,
         'missing': missing,
         'failed_jobs': [code for code, s in summaries.items() if s is None],
@@ -179,9 +196,13 @@ def main():
     parser.add_argument('--skus', type=int, default=200)
     parser.add_argument('--db', choices=['sqlite', 'postgresql'],
         default='sqlite')
+    parser.add_argument('--workers', type=int, default=0,
+        help="trytond-worker processes reserving the goods (PostgreSQL)")
     args = parser.parse_args()
+    if args.workers and args.db != 'postgresql':
+        parser.error("trytond-worker needs --db postgresql")
     uri = PG_URI if args.db == 'postgresql' else 'sqlite://'
-    json.dump(run(args.orders, uri, args.skus), sys.stdout)
+    json.dump(run(args.orders, uri, args.skus, args.workers), sys.stdout)
     print()
 
 
