@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pydantic
 import yaml
-from sql import Literal
 from sql.aggregate import Count
 from werkzeug.wrappers import Response
 
@@ -252,7 +251,7 @@ def get_summary(request, pool, application, channel):
     sale = Sale.__table__()
     cursor = Transaction().connection.cursor()
     cursor.execute(*sale.select(
-            sale.oms_state, Count(Literal('*')),
+            sale.oms_state, Count(sale.id),
             where=sale.oms_channel == channel.id,
             group_by=[sale.oms_state]))
     states = dict(cursor)
