@@ -25,7 +25,7 @@ from .models import Order
 
 logger = logging.getLogger(__name__)
 
-ERP_BATCH = 100  # orders an ERP call, when the channel pages are small
+ERP_BATCH = 250  # orders an ERP call, when the channel pages are small
 
 
 @dataclasses.dataclass
