@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from sync_agent import jobs
 from sync_agent.channels import shopify, woocommerce
 from sync_agent.channels.base import OrderPage
 from sync_agent.cli import main
 from sync_agent.config import ChannelConfig
-from sync_agent.jobs import ERP_BATCH, ChannelSync
+from sync_agent.jobs import ChannelSync
 from sync_agent.mapping import Mapping, MappingError, check, load
 from sync_agent.models import OrderStatus
 
@@ -428,19 +429,26 @@ def many_pages(count=150, per_page=60):
     return [orders[i:i + per_page] for i in range(0, count, per_page)]
 
 
-def test_unsorted_channel_moves_the_cursor_only_on_the_final_post():
+@pytest.fixture
+def batch_of_100(monkeypatch):
+    "ERP posts of 100 orders, whatever the agent's default"
+    monkeypatch.setattr(jobs, 'ERP_BATCH', 100)
+
+
+def test_unsorted_channel_moves_the_cursor_only_on_the_final_post(
+        batch_of_100):
     "Sorted by id, an interrupted scan must start over from the old cursor"
     erp = FakeErp()
 
     woo_sync(FakeAdapter(many_pages()), erp).pull_orders()
 
     assert [len(p['orders']) for p in erp.posts] == [120, 30]
-    assert len(erp.posts[0]['orders']) >= ERP_BATCH
+    assert len(erp.posts[0]['orders']) >= jobs.ERP_BATCH
     assert [p['cursor'] for p in erp.posts] == [
         None, '2026-01-15T12:29:00+00:00']
 
 
-def test_sorted_channel_moves_the_cursor_with_each_post():
+def test_sorted_channel_moves_the_cursor_with_each_post(batch_of_100):
     erp = FakeErp()
 
     woo_sync(FakeAdapter(many_pages(), sorted_by_update=True),
