@@ -46,20 +46,14 @@ def agent(sync_erp, marketplace, tmp_path_factory):
                 'erp': {'url': sync_erp.url, 'database': sync_erp.database},
                 'state_dir': str(directory / 'state'),
                 'channels': [{
-                        'code': 'shopify', 'kind': 'shopify',
-                        'base_url': marketplace.shop('shopify').base_url,
-                        'mapping': 'shopify.yaml', 'page_size': 10,
+                        'code': code, 'kind': kind,
+                        'base_url': marketplace.shop(code).base_url,
+                        'mapping': f'{code}.yaml', 'page_size': 10,
                         'rate_limit': {'per_second': 0},
                         'intervals': {'orders': 1, 'stock': 30},
                         'retry': {'max_wait': 1},
-                        }, {
-                        'code': 'woo', 'kind': 'woocommerce',
-                        'base_url': marketplace.shop('woo').base_url,
-                        'mapping': 'woo.yaml', 'page_size': 10,
-                        'rate_limit': {'per_second': 0},
-                        'intervals': {'orders': 1, 'stock': 30},
-                        'retry': {'max_wait': 1},
-                        }],
+                        } for code, kind in (
+                        ('shopify', 'shopify'), ('woo', 'woocommerce'))],
                 }))
     env = {**os.environ,
         'OMS_ERP_KEY': sync_erp.world['agent_key'],
