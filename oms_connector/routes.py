@@ -255,14 +255,12 @@ def get_summary(request, pool, application, channel):
             where=sale.oms_channel == channel.id,
             group_by=[sale.oms_state]))
     states = dict(cursor)
-    held = Sale.search([
-            ('oms_channel', '=', channel.id),
-            ('oms_exception', '=', True),
-            ], order=[('id', 'DESC')], limit=100)
-    held_count = Sale.search_count([
-            ('oms_channel', '=', channel.id),
-            ('oms_exception', '=', True),
-            ])
+    on_hold = [
+        ('oms_channel', '=', channel.id),
+        ('oms_exception', '=', True),
+        ]
+    held = Sale.search(on_hold, order=[('id', 'DESC')], limit=100)
+    held_count = Sale.search_count(on_hold)
     answer = {
         'channel': channel.code,
         'orders': sum(states.values()),

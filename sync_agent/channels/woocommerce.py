@@ -12,8 +12,8 @@ import datetime as dt
 import html
 import logging
 from collections import defaultdict
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple
 
 import requests
 
@@ -137,6 +137,12 @@ def _line(item: dict[str, Any], position: int) -> OrderLine:
         unit_price=money(price, f'line_items[{position - 1}].price'))
 
 
+class Answer(NamedTuple):
+    "A successful answer: its JSON body and its headers (paging)"
+    body: Any
+    headers: Mapping[str, str]
+
+
 ITEMS_PER_BATCH = 100  # woocommerce_rest_batch_items_limit's default
 
 
@@ -158,18 +164,17 @@ class WooCommerceAdapter(Adapter):
         self.page_size = min(self.page_size, 100)
         self.targets: dict[str, list] = self.load_cache('products')
 
-    def request(self, method: str, path: str, **kwargs: Any
-            ) -> requests.Response:
+    def request(self, method: str, path: str, **kwargs: Any) -> Answer:
         return self.transport.call(
             method, self.api + path, self._read,
             auth=(self.credentials['consumer_key'],
                 self.credentials['consumer_secret']), **kwargs)
 
     @staticmethod
-    def _read(response: requests.Response) -> requests.Response:
+    def _read(response: requests.Response) -> Answer:
         if response.ok:
-            json_body(response)  # a garbled 200 is worth another try
-            return response
+            # Parsed once, here: a garbled 200 is worth another try.
+            return Answer(json_body(response), response.headers)
         try:
             error = response.json()
             message = f"{error.get('code')}: {error.get('message')}"
@@ -190,7 +195,7 @@ class WooCommerceAdapter(Adapter):
         while True:
             response = self.request(
                 'GET', '/orders', params={**params, 'page': page})
-            orders = response.json()
+            orders = response.body
             if not isinstance(orders, list):
                 raise ChannelError(f"orders page {page} is not a list")
             total = _int(response.headers.get('X-WP-Total'))
@@ -231,7 +236,7 @@ class WooCommerceAdapter(Adapter):
                         'stock_quantity': update.quantity}
                     for update, id_ in chunk]})
         answered = {}
-        for item in response.json().get('update') or []:
+        for item in response.body.get('update') or []:
             if isinstance(item, dict) and 'id' in item:
                 answered[int(item['id'])] = item
         results = []
@@ -280,7 +285,7 @@ class WooCommerceAdapter(Adapter):
         for chunk in chunks(skus, 100):
             response = self.request('GET', '/products', params={
                     'sku': ','.join(chunk), 'per_page': 100})
-            for product in response.json():
+            for product in response.body:
                 self._remember(product, wanted)
         if not wanted - set(self.targets):
             return
@@ -310,7 +315,7 @@ class WooCommerceAdapter(Adapter):
         while True:
             response = self.request('GET', path, params={
                     **params, 'per_page': 100, 'page': page})
-            items = response.json()
+            items = response.body
             yield from items
             pages = _int(response.headers.get('X-WP-TotalPages'))
             if not items or pages is None or page >= pages:
