@@ -16,7 +16,13 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from .models import Order, RejectedOrder, StockFailure, StockPushed
+from .models import (
+    Order,
+    RejectedOrder,
+    StockDrift,
+    StockFailure,
+    StockPushed,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -123,13 +129,17 @@ class ErpClient:
             'GET', f'/channels/{channel}/stock', params=params)
 
     def ack_stock(self, channel: str, pushed: list[StockPushed | dict],
-            failed: list[StockFailure | dict]) -> dict:
+            failed: list[StockFailure | dict],
+            drift: list[StockDrift | dict] = ()) -> dict:
         """Tell the ERP which quantities the channel accepted ({"sku",
-        "quantity"}) and which SKUs it refused ({"sku", "error"});
+        "warehouse", "quantity", "version"}), which levels it refused
+        ({"sku", "warehouse", "error"}) and, after a reconciliation, which
+        it found drifted ({"sku", "warehouse", "expected", "found"});
         returns how many were recorded and how many are still pending."""
         payload = {
             'pushed': [_json(p) for p in pushed],
             'failed': [_json(f) for f in failed],
+            'drift': [_json(d) for d in drift],
             }
         return self._call('POST', f'/channels/{channel}/stock/ack', payload)
 

@@ -123,15 +123,22 @@ class OrderBatch(_Canonical):
 # agent acknowledges once the channel has answered.
 
 class StockLevel(_Canonical):
-    "A listing's quantity for the channel to show"
+    """A listing's quantity for the channel to show: one per SKU, or one per
+    SKU and warehouse where the channel keeps stock by location"""
     sku: NonEmpty
     quantity: int = Field(ge=0, description=(
-            "What the channel may sell: stock on hand in its warehouses "
-            "less what orders have reserved."))
+            "Available to sell: max(0, floor((on hand - reserved - safety "
+            "stock) x allocation)), capped by the max listed (DESIGN §7)."))
     previous: int | None = Field(description=(
-            "What the channel last accepted; null if never pushed."))
+            "What the channel shows as far as the ERP knows: the quantity "
+            "it last accepted, less its own sales since; null if never "
+            "pushed."))
     warehouse: str | None = Field(description=(
-            "The code of the warehouse that ships the channel's orders."))
+            "The code of the ERP warehouse this level counts, where the "
+            "channel keeps stock by location; else the warehouse that "
+            "ships the channel's orders."))
+    version: int = Field(ge=0, description=(
+            "Grows each time the quantity changes; acknowledge with it."))
     external_id: str | None = Field(
         description="The channel's id of the product.")
     external_variant_id: str | None = Field(
@@ -141,33 +148,55 @@ class StockLevel(_Canonical):
 class StockPushed(_Canonical):
     "A quantity the channel accepted"
     sku: NonEmpty
+    warehouse: str | None = None
     quantity: int = Field(ge=0)
+    version: int | None = Field(None, ge=0, description=(
+            "The level's version pushed; a level changed since stays "
+            "pending."))
 
 
 class StockFailure(_Canonical):
     "A quantity the channel refused, with its reason"
     sku: NonEmpty
+    warehouse: str | None = None
     error: NonEmpty
 
 
-def _each_sku_once(
-        items: list[StockPushed] | list[StockFailure],
-        ) -> list[StockPushed] | list[StockFailure]:
+class StockDrift(_Canonical):
+    """A level a reconciliation found the channel showing otherwise than
+    the ERP expected (after a push the channel had accepted)"""
+    sku: NonEmpty
+    warehouse: str | None = None
+    expected: int | None = Field(description=(
+            "What the ERP expected the channel to show (the level's "
+            "previous)."))
+    found: int | None = Field(description=(
+            "What the channel showed; null if it does not track it."))
+
+
+def _each_level_once(items: list[Any]) -> list[Any]:
     seen, twice = set(), set()
     for item in items:
-        (twice if item.sku in seen else seen).add(item.sku)
+        key = (item.sku, item.warehouse)
+        (twice if key in seen else seen).add(key)
     if twice:
-        raise ValueError(
-            f"lists SKU(s) more than once: {', '.join(sorted(twice))}")
+        raise ValueError("lists SKU(s) more than once: " + ', '.join(
+                sorted(sku + (f'@{w}' if w else '') for sku, w in twice)))
     return items
 
 
 class StockAck(_Canonical):
     """What the agent acknowledges after pushing stock to a channel: the
-    quantities it accepted and the SKUs it refused."""
+    quantities it accepted, the SKUs it refused, and what a reconciliation
+    found drifted."""
     pushed: Annotated[
-        list[StockPushed], AfterValidator(_each_sku_once)] = Field(
+        list[StockPushed], AfterValidator(_each_level_once)] = Field(
             default_factory=list)
     failed: Annotated[
-        list[StockFailure], AfterValidator(_each_sku_once)] = Field(
+        list[StockFailure], AfterValidator(_each_level_once)] = Field(
             default_factory=list)
+    drift: Annotated[
+        list[StockDrift], AfterValidator(_each_level_once)] = Field(
+            default_factory=list, description=(
+            "Levels a reconciliation found the channel showing otherwise "
+            "than the ERP expected; each raises a drift alert."))
