@@ -29,6 +29,7 @@ setup(
         f'trytond-currency{TRYTON}',
         f'trytond-party{TRYTON}',
         f'trytond-product{TRYTON}',
+        f'trytond-product-kit{TRYTON}',
         f'trytond-sale{TRYTON}',
         f'trytond-stock{TRYTON}',
         'pydantic>=2.6,<3',

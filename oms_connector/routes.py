@@ -8,6 +8,7 @@ file describes each route; a test keeps the two in step.
 """
 import json
 import logging
+from collections import Counter
 from functools import wraps
 from http import HTTPStatus
 from pathlib import Path
@@ -17,6 +18,7 @@ import yaml
 from sql.aggregate import Count
 from werkzeug.wrappers import Response
 
+from trytond import backend
 from trytond.protocols.jsonrpc import JSONEncoder
 from trytond.protocols.wrappers import (
     set_max_request_size,
@@ -65,6 +67,17 @@ def json_errors(func):
             result = func(request, *args, **kwargs)
         except ApiError as error:
             return error.response()
+        except backend.DatabaseOperationalError:
+            # Other transactions held the rows (stock being reserved by
+            # another channel's import) through all of Tryton's retries:
+            # nothing was written, and the agent retries a 503.
+            logger.info("OMS route %s busy", request.path, exc_info=True)
+            response = ApiError(
+                HTTPStatus.SERVICE_UNAVAILABLE, 'busy',
+                "The ERP is busy with concurrent work on the same records; "
+                "nothing was written. Retry shortly.").response()
+            response.headers['Retry-After'] = '1'
+            return response
         except Exception:
             logger.exception("OMS route %s failed", request.path)
             return ApiError(
@@ -286,29 +299,30 @@ def get_summary(request, pool, application, channel):
 @app.route(PREFIX + '/channels/<channel_code>/stock', methods=['GET'])
 @with_pool
 @json_errors
-@with_transaction()
+# Asking brings the levels up to date with the stock change log.
+@with_transaction(readonly=False)
 @api_key
 def get_stock(request, pool, application, channel):
     """The channel's stock levels that differ from what it shows (every
-    level with all=1, for a full reconciliation), by SKU"""
-    Listing = pool.get('oms.listing')
+    level with all=1, for a full reconciliation), by SKU and warehouse"""
+    Level = pool.get('oms.listing.level')
     query = read_query(request, StockQuery)
-    listings = Listing.search(
-        [('channel', '=', channel.id)], order=[('sku', 'ASC'), ('id', 'ASC')])
-    available, pending = Listing.push_state(listings)
-    if not query.all:
-        listings = [listing for listing in listings if listing.id in pending]
-    warehouse = channel.warehouse.code
+    levels = Level.to_push(channel, all=query.all)
+    pending = (sum(lv.pending for lv in levels) if query.all
+        else len(levels))
+    shipping = channel.warehouse.code
     return {
         'levels': [{
-                'sku': listing.sku,
-                'quantity': available[listing.id],
-                'previous': listing.pushed_quantity,
-                'warehouse': warehouse,
-                'external_id': listing.external_id,
-                'external_variant_id': listing.external_variant_id,
-                } for listing in listings[:query.limit]],
-        'pending': len(pending),
+                'sku': level.listing.sku,
+                'quantity': level.quantity,
+                'previous': level.channel_quantity,
+                'warehouse': (level.warehouse.code if level.warehouse
+                    else shipping),
+                'version': level.version,
+                'external_id': level.listing.external_id,
+                'external_variant_id': level.listing.external_variant_id,
+                } for level in levels[:query.limit]],
+        'pending': pending,
         }
 
 
@@ -318,37 +332,66 @@ def get_stock(request, pool, application, channel):
 @with_transaction()
 @api_key
 def ack_stock(request, pool, application, channel):
-    """Record what the channel accepted and refused of a stock push, in one
-    transaction: an unknown SKU writes nothing."""
-    Listing = pool.get('oms.listing')
+    """Record what the channel accepted and refused of a stock push, and
+    what a reconciliation found drifted, in one transaction: an unknown
+    level writes nothing."""
+    Level = pool.get('oms.listing.level')
     ack = read_json(request, StockAck)
-    pushed = {i.sku: i.quantity for i in ack.pushed}
-    failed = {i.sku: i.error for i in ack.failed}
-    if both := sorted(pushed.keys() & failed.keys()):
+    pushed = {(i.sku, i.warehouse): i for i in ack.pushed}
+    failed = {(i.sku, i.warehouse): i.error for i in ack.failed}
+    if both := sorted(pushed.keys() & failed.keys(), key=str):
         raise ApiError(
             HTTPStatus.BAD_REQUEST, 'invalid_request',
-            "A SKU was both pushed and failed.",
+            "A level was both pushed and failed.",
             {'errors': [{'location': 'failed', 'message': (
                                 f"SKU '{sku}' is also pushed")}
-                    for sku in both]})
-    skus = pushed.keys() | failed.keys()
-    listings = Listing.by_sku(channel, skus)
-    if unknown := sorted(skus - listings.keys()):
+                    for sku, _ in both]})
+    drift = {(i.sku, i.warehouse): i for i in ack.drift}
+    keys = pushed.keys() | failed.keys() | drift.keys()
+    levels = levels_by_key(channel, Level.search([
+                ('channel', '=', channel.id),
+                ('listing.sku', 'in', list({sku for sku, _ in keys})),
+                ], order=[('id', 'ASC')]))
+    if unknown := sorted(keys - levels.keys(), key=str):
         raise ApiError(
             HTTPStatus.BAD_REQUEST, 'unknown_sku',
-            f"Channel '{channel.code}' has no listing for: "
-            f"{', '.join(unknown)}. Nothing was recorded.",
-            {'channel': channel.code, 'skus': unknown})
-    Listing.record_push(
-        {listings[sku]: quantity for sku, quantity in pushed.items()},
-        {listings[sku]: error for sku, error in failed.items()})
-    _, pending = Listing.push_state(
-        Listing.search([('channel', '=', channel.id)]))
+            f"Channel '{channel.code}' has no stock level for: "
+            f"{', '.join(key_name(k) for k in unknown)}. "
+            "Nothing was recorded.",
+            {'channel': channel.code,
+                'skus': sorted({sku for sku, _ in unknown})})
+    # Drift first: what the channel was found showing, then what it
+    # accepted since.
+    Level.record_drift(
+        {levels[k]: (i.expected, i.found) for k, i in drift.items()})
+    Level.record_push(
+        {levels[k]: (i.quantity, i.version) for k, i in pushed.items()},
+        {levels[k]: error for k, error in failed.items()})
     return {
         'acknowledged': len(pushed),
         'failed': len(failed),
-        'pending': len(pending),
+        'pending': Level.pending_count(channel),
         }
+
+
+def levels_by_key(channel, levels):
+    """The levels by (SKU, warehouse code) as the agent names them. A SKU
+    with one level also answers to no warehouse, and a level for all the
+    channel's warehouses to the code of the one that ships."""
+    shipping = channel.warehouse.code
+    keys, count = {}, Counter(level.listing.sku for level in levels)
+    for level in levels:
+        sku = level.listing.sku
+        code = level.warehouse.code if level.warehouse else shipping
+        keys[sku, code] = level
+        if count[sku] == 1:
+            keys[sku, None] = level
+    return keys
+
+
+def key_name(key):
+    sku, warehouse = key
+    return f"{sku} @ {warehouse}" if warehouse else sku
 
 
 @app.route(PREFIX + '/openapi.json', methods=['GET'])

@@ -44,3 +44,9 @@ def shop(erp):
 def sync_erp(tmp_path_factory):
     "A running ERP with the sandbox marketplace's channels (sync_world)"
     yield from running_erp(tmp_path_factory, 'sync_world')
+
+
+@pytest.fixture(scope='module')
+def race_erp(tmp_path_factory):
+    "A running ERP whose channels sell a product with few units left"
+    yield from running_erp(tmp_path_factory, 'race_world')

@@ -58,6 +58,7 @@ def test_a_level_is_pending_until_the_channel_accepts_it(shop, tryton):
         'quantity': 10,
         'previous': None,  # never pushed
         'warehouse': 'WH',
+        'version': 1,
         'external_id': 'gid://Product/7',
         'external_variant_id': 'gid://ProductVariant/71',
         }

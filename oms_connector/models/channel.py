@@ -1,6 +1,7 @@
 """Sales channels: one marketplace account (a Shopify shop, a WooCommerce
 site, ...) and how its orders enter the ERP."""
 import datetime as dt
+from decimal import Decimal
 
 from trytond.i18n import gettext
 from trytond.model import DeactivableMixin, ModelSQL, ModelView, Unique, fields
@@ -67,6 +68,36 @@ class Channel(DeactivableMixin, ModelSQL, ModelView):
         depends={'company'},
         help="The party of the orders the agent could not read, until a "
         "readable copy names their customer.")
+    stock_by_location = fields.Boolean(
+        "Stock by Location",
+        help="The channel keeps stock per location (as Shopify does): each "
+        "sellable warehouse gets its own quantity, pushed to the location "
+        "the agent's mapping names. Otherwise the channel shows one "
+        "quantity for all of them.")
+    deducts_sales = fields.Selection([
+            (None, "Never"),
+            ('order', "On Order"),
+            ('payment', "On Payment"),
+            ], "Deducts Its Sales",
+        help="When the channel lowers its own quantity for an order it "
+        "takes: the ERP then knows what the channel shows without pushing "
+        "to it (Shopify on order, WooCommerce on payment).")
+    safety_stock = fields.Integer(
+        "Safety Stock", required=True,
+        domain=[('safety_stock', '>=', 0)],
+        help="Units of each product kept back from the channel; below it, "
+        "a low-stock alert is raised. A listing may set its own.")
+    allocation = fields.Numeric(
+        "Allocation %", digits=(3, 2), required=True,
+        domain=[('allocation', '>=', 0), ('allocation', '<=', 100)],
+        help="The share of the sellable stock the channel may show.")
+    max_listed = fields.Integer(
+        "Max Listed",
+        domain=['OR',
+            ('max_listed', '=', None),
+            ('max_listed', '>=', 0),
+            ],
+        help="The most the channel ever shows of a product, if set.")
     cursor = fields.Char(
         "Cursor", readonly=True,
         help="Where the next pull of orders starts; stored with the orders.")
@@ -93,6 +124,22 @@ class Channel(DeactivableMixin, ModelSQL, ModelView):
     @staticmethod
     def default_reserve_stock():
         return 'order'
+
+    @staticmethod
+    def default_safety_stock():
+        return 0
+
+    @staticmethod
+    def default_allocation():
+        return Decimal(100)
+
+    @fields.depends('kind')
+    def on_change_kind(self):
+        self.stock_by_location = self.kind == 'shopify'
+        self.deducts_sales = {
+            'shopify': 'order',
+            'woocommerce': 'payment',
+            }.get(self.kind)
 
     @staticmethod
     def default_customer_matching():
@@ -134,6 +181,17 @@ class Channel(DeactivableMixin, ModelSQL, ModelView):
     def sellable_warehouses(self):
         "The warehouses whose stock the channel may sell"
         return list(self.warehouses) or [self.warehouse]
+
+    @classmethod
+    def on_modification(cls, mode, channels, field_names=None):
+        super().on_modification(mode, channels, field_names=field_names)
+        if mode == 'write' and set(field_names or ()) & {
+                'warehouse', 'warehouses', 'stock_by_location',
+                'safety_stock', 'allocation', 'max_listed'}:
+            # Their listings sell from other stock or by another formula.
+            Level = Pool().get('oms.listing.level')
+            Level.update_levels([li for c in channels for li in c.listings])
+
     def get_unknown_customer(self):
         "The channel's placeholder party, created the first time it is needed"
         Party = Pool().get('party.party')

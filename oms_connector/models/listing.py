@@ -1,8 +1,8 @@
 """Listings: the SKU mapping between a channel's catalogue and ERP products,
 and the stock each listing offers on its channel (DESIGN.md §7)."""
-import datetime as dt
 import math
 from collections import defaultdict
+from decimal import ROUND_FLOOR, Decimal
 
 from trytond.i18n import gettext
 from trytond.model import DeactivableMixin, ModelSQL, ModelView, Unique, fields
@@ -24,25 +24,56 @@ class Listing(DeactivableMixin, ModelSQL, ModelView):
         "Channel Product ID",
         help="The channel's own id of the product (or its variant).")
     external_variant_id = fields.Char("Channel Variant ID")
+    safety_stock = fields.Integer(
+        "Safety Stock",
+        domain=['OR',
+            ('safety_stock', '=', None),
+            ('safety_stock', '>=', 0),
+            ],
+        help="Units kept back from the channel; empty: the channel's.")
+    allocation = fields.Numeric(
+        "Allocation %", digits=(3, 2),
+        domain=['OR',
+            ('allocation', '=', None),
+            [('allocation', '>=', 0), ('allocation', '<=', 100)],
+            ],
+        help="The share of the sellable stock the channel may show; "
+        "empty: the channel's.")
+    max_listed = fields.Integer(
+        "Max Listed",
+        domain=['OR',
+            ('max_listed', '=', None),
+            ('max_listed', '>=', 0),
+            ],
+        help="The most the channel shows; empty: the channel's.")
+    levels = fields.One2Many(
+        'oms.listing.level', 'listing', "Stock Levels", readonly=True,
+        help="What the channel may sell, per warehouse where it keeps "
+        "stock by location.")
     available_quantity = fields.Function(fields.Integer(
             "Available",
-            help="What the channel may sell: the product's stock in the "
-            "channel's warehouses less what orders have reserved."),
-        'get_push')
-    pushed_quantity = fields.Integer(
-        "Channel Shows", readonly=True,
-        help="The quantity the channel last accepted from the sync agent.")
-    pushed_at = fields.Timestamp(
-        "Pushed At", readonly=True,
-        help="When the channel last accepted a quantity.")
-    push_error = fields.Text(
-        "Push Error", readonly=True,
-        help="Why the channel refused the last quantity pushed.")
+            help="Available to sell on the channel: stock on hand in its "
+            "warehouses less reservations and safety stock, times the "
+            "allocation, capped by the max listed."),
+        'get_levels_summary')
+    pushed_quantity = fields.Function(fields.Integer(
+            "Channel Shows",
+            help="What the channel shows: the quantity it last accepted, "
+            "less its own sales since."),
+        'get_levels_summary')
+    pushed_at = fields.Function(fields.Timestamp(
+            "Pushed At",
+            help="When the channel last accepted a quantity."),
+        'get_levels_summary')
+    push_error = fields.Function(fields.Text(
+            "Push Error",
+            help="Why the channel refused the last quantity pushed."),
+        'get_levels_summary', searcher='search_levels')
     push_pending = fields.Function(fields.Boolean(
             "Push Pending",
             help="The channel shows another quantity than is available: "
             "the sync agent pushes it next."),
-        'get_push', searcher='search_push_pending')
+        'get_levels_summary', searcher='search_levels')
 
     @classmethod
     def __setup__(cls):
@@ -58,8 +89,7 @@ class Listing(DeactivableMixin, ModelSQL, ModelView):
     def copy(cls, listings, default=None):
         default = default.copy() if default is not None else {}
         # A copy is a new listing that the channel has not been told about.
-        for name in ['pushed_quantity', 'pushed_at', 'push_error']:
-            default.setdefault(name, None)
+        default.setdefault('levels', None)
         return super().copy(listings, default=default)
 
     def get_rec_name(self, name):
@@ -102,11 +132,41 @@ class Listing(DeactivableMixin, ModelSQL, ModelView):
                     ])
         return {listing.sku: listing for listing in listings}
 
+    @property
+    def stock_settings(self):
+        "The safety stock, allocation % and max listed that apply"
+        channel = self.channel
+        return (
+            channel.safety_stock if self.safety_stock is None
+            else self.safety_stock,
+            channel.allocation if self.allocation is None
+            else self.allocation,
+            channel.max_listed if self.max_listed is None
+            else self.max_listed)
+
+    def available_to_sell(self, stock):
+        """The quantities the channel may show, by warehouse id (None: one
+        for all its warehouses), from the sellable stock by warehouse id:
+        max(0, floor((stock - safety stock) x allocation)), capped by the
+        max listed (DESIGN §7)."""
+        safety_stock, allocation, max_listed = self.stock_settings
+
+        def formula(quantity):
+            share = (Decimal(quantity - safety_stock) * allocation / 100)
+            quantity = max(0, int(share.to_integral_value(ROUND_FLOOR)))
+            if max_listed is not None:
+                quantity = min(quantity, max_listed)
+            return quantity
+        if self.channel.stock_by_location:
+            return {w: formula(q) for w, q in stock.items()}
+        return {None: formula(sum(stock.values()))}
+
     @classmethod
-    def available_quantities(cls, listings):
-        """What each listing's channel may sell, by listing id: the
-        product's stock on hand in the channel's sellable warehouses less
-        what is reserved, in whole units and never below zero.
+    def sellable_stock(cls, listings):
+        """The stock each listing's channel may sell, by listing id and
+        then warehouse id: on hand less reserved, in whole units, from
+        Tryton's own quantities. A kit counts the kits its components
+        make.
 
         One quantity query per company and set of warehouses, however many
         listings."""
@@ -121,21 +181,18 @@ class Listing(DeactivableMixin, ModelSQL, ModelView):
             warehouses = tuple(sorted(
                     w.id for w in channel.sellable_warehouses))
             groups[channel.company.id, warehouses] += by_channel[channel.id]
-        available = {}
+        stock = {}
         for (company, warehouses), group in groups.items():
-            products = {li.id: li.product.id for li in group}
+            recipes = {li.id: recipe(li.product) for li in group}
+            products = {p for r in recipes.values() for p, _, _ in r}
             with Transaction().set_context(cls._available_context(company)):
                 by_location = Product.products_by_location(
                     list(warehouses), with_childs=True,
-                    grouping_filter=(list(set(products.values())),))
-            stock = defaultdict(float)
-            for (_, product), quantity in by_location.items():
-                stock[product] += quantity
-            for listing_id, product in products.items():
-                # Summing warehouses may land a hair below a whole unit.
-                quantity = math.floor(round(stock[product], 6))
-                available[listing_id] = max(0, quantity)
-        return available
+                    grouping_filter=(list(products),))
+            for listing_id, parts in recipes.items():
+                stock[listing_id] = {
+                    w: units(parts, w, by_location) for w in warehouses}
+        return stock
 
     @classmethod
     def _available_context(cls, company):
@@ -167,53 +224,78 @@ class Listing(DeactivableMixin, ModelSQL, ModelView):
             }
 
     @classmethod
-    def push_state(cls, listings):
-        """The available quantity of each listing, by id, and the ids of
-        the active ones whose channel shows another (or was never told)"""
-        available = cls.available_quantities(listings)
-        pending = {listing.id for listing in listings
-            if listing.active
-            and listing.pushed_quantity != available[listing.id]}
-        return available, pending
-
-    @classmethod
-    def get_push(cls, listings, names):
-        available, pending = cls.push_state(listings)
-        result = {}
-        if 'available_quantity' in names:
-            result['available_quantity'] = available
-        if 'push_pending' in names:
-            result['push_pending'] = {
-                listing.id: listing.id in pending for listing in listings}
+    def get_levels_summary(cls, listings, names):
+        result = {name: {} for name in names}
+        for listing in listings:
+            levels = listing.levels
+            values = {
+                'available_quantity': sum_or_none(
+                    lv.quantity for lv in levels),
+                'pushed_quantity': sum_or_none(
+                    lv.channel_quantity for lv in levels),
+                'pushed_at': max(
+                    (lv.pushed_at for lv in levels if lv.pushed_at),
+                    default=None),
+                'push_error': '\n'.join(
+                    lv.push_error for lv in levels if lv.push_error) or None,
+                'push_pending': listing.active and any(
+                    lv.pending for lv in levels),
+                }
+            for name in names:
+                result[name][listing.id] = values[name]
         return result
 
     @classmethod
-    def search_push_pending(cls, name, clause):
+    def search_levels(cls, name, clause):
         _, operator, value = clause[:3]
-        _, pending = cls.push_state(cls.search([]))
-        wanted = (operator == '=') == bool(value)
-        return [('id', 'in' if wanted else 'not in', list(pending))]
+        return [('levels.' + {
+                        'push_pending': 'pending',
+                        'push_error': 'push_error',
+                        }[name], operator, value)]
 
     @classmethod
-    def record_push(cls, pushed, refused):
-        """Record the quantities the channel accepted ({listing: quantity}),
-        clearing their errors, and why it refused others ({listing:
-        error}): those keep what the channel shows, so they stay
-        pending."""
-        now = dt.datetime.now()
-        # One write per distinct value: a full push is thousands of
-        # listings sharing a few quantities.
-        args = []
-        for quantity, listings in by_value(pushed).items():
-            args.extend((listings, {
-                        'pushed_quantity': quantity,
-                        'pushed_at': now,
-                        'push_error': None,
-                        }))
-        for error, listings in by_value(refused).items():
-            args.extend((listings, {'push_error': error}))
-        if args:
-            cls.write(*args)
+    def on_modification(cls, mode, listings, field_names=None):
+        super().on_modification(mode, listings, field_names=field_names)
+        if mode == 'create' or (mode == 'write' and field_names & {
+                    'product', 'active', 'channel', 'safety_stock',
+                    'allocation', 'max_listed'}):
+            Level = Pool().get('oms.listing.level')
+            Level.update_levels(listings)
+
+
+def recipe(product):
+    """What one unit of the product takes from stock: (product id,
+    quantity, fixed) per part; a kit is its components."""
+    if product.type != 'kit':
+        return [(product.id, 1, False)]
+    pool = Pool()
+    Uom = pool.get('product.uom')
+    parts = []
+    for component in product.components_used:
+        quantity = Uom.compute_qty(
+            component.unit, component.quantity,
+            component.product.default_uom, round=False)
+        parts.append((component.product.id, quantity, component.fixed))
+    return parts
+
+
+def units(parts, warehouse, by_location):
+    "The whole units the parts make in the warehouse, never below zero"
+    made = []
+    for product, quantity, fixed in parts:
+        # Summed moves may land a hair off a whole unit.
+        stock = round(by_location.get((warehouse, product), 0), 6)
+        if fixed:
+            made.append(math.inf if stock >= quantity else 0)
+        else:
+            made.append(math.floor(stock / quantity) if quantity else 0)
+    available = min(made, default=0)
+    return 0 if available == math.inf else max(0, available)
+
+
+def sum_or_none(values):
+    values = [v for v in values if v is not None]
+    return sum(values) if values else None
 
 
 def by_value(mapping):

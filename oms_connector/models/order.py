@@ -113,6 +113,11 @@ class Sale(metaclass=PoolMeta):
     oms_channel_updated = fields.Timestamp(
         "Channel Updated", readonly=True,
         states={'invisible': ~Eval('oms_channel')})
+    oms_channel_deducted = fields.Boolean(
+        "Channel Deducted", readonly=True,
+        states={'invisible': ~Eval('oms_channel')},
+        help="The channel has taken the order's goods off the quantity it "
+        "shows.")
     oms_exception = fields.Boolean(
         "On Hold", readonly=True,
         help="The order needs a person: see the reason.")
@@ -186,7 +191,8 @@ class Sale(metaclass=PoolMeta):
         default = default.copy() if default is not None else {}
         for name in [
                 'oms_channel', 'oms_external_id', 'oms_channel_status',
-                'oms_channel_updated', 'oms_exception', 'oms_exception_kind',
+                'oms_channel_updated', 'oms_channel_deducted',
+                'oms_exception', 'oms_exception_kind',
                 'oms_exception_reason', 'oms_payload', 'oms_events']:
             default.setdefault(name, None)
         default.setdefault('oms_state', 'pending_payment')
@@ -303,7 +309,30 @@ class Sale(metaclass=PoolMeta):
     def oms_enact_imported(cls, sales):
         "Queued by an import: bring its new orders in step with their status"
         Importer = Pool().get('oms.order.importer')
+        cls.oms_lock_stock({s.warehouse for s in sales})
         Importer.enact(sales)
+
+    @classmethod
+    def oms_lock_stock(cls, warehouses):
+        """Reserve from the warehouses alone: wait for any transaction
+        reserving from them to finish, and start over if one finished since
+        this transaction began.
+
+        Tryton's own lock (its moves' rows) does not see the moves another
+        reservation has just created: under PostgreSQL's repeatable read,
+        two imports racing for the last units would both find them free.
+        Writing the warehouses' rows makes the later one wait for the
+        earlier one and then fail with a serialization error, which Tryton
+        retries with a fresh view of the stock. Taken first thing in an
+        import, the retry costs nothing."""
+        Location = Pool().get('stock.location')
+        table = Location.__table__()
+        ids = sorted({w.id for w in warehouses if w})
+        if ids:
+            cursor = Transaction().connection.cursor()
+            cursor.execute(*table.update(
+                    [table.write_date], [table.write_date],
+                    where=table.id.in_(ids)))
 
     # The one place a transition is checked and logged.
 
@@ -407,6 +436,7 @@ class Sale(metaclass=PoolMeta):
         waiting = [sh for s in due for sh in s.shipments
             if sh.state == 'waiting']
         if waiting:
+            cls.oms_lock_stock({sh.warehouse for sh in waiting})
             ShipmentOut.assign_try(waiting)
         for sale in cls.browse(due):
             short = [m for sh in sale.shipments

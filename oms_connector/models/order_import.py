@@ -51,8 +51,13 @@ class OrderImporter(Model):
         """Import the orders of a batch (sync_agent.models.OrderBatch) and
         store its cursor. Returns one result per order, in order, then one
         per rejected order."""
-        Sale = Pool().get('sale.sale')
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        Level = pool.get('oms.listing.level')
         cls._lock_channel(channel)
+        if not config.getboolean('queue', 'worker', default=False):
+            # Orders reserve in this transaction: see oms_lock_stock.
+            Sale.oms_lock_stock(channel.sellable_warehouses)
         with Transaction().set_context(
                 oms_source=f'channel: {channel.code}',
                 company=channel.company.id):
@@ -79,8 +84,9 @@ class OrderImporter(Model):
                 imported.append(cls.import_rejected(channel, rejected))
             cls.enact_soon(
                 [s for s, result in imported if result == 'created'])
-        results = []
         sales = Sale.browse([s.id for s, _ in imported])
+        Level.note_channel_sales(sales)
+        results = []
         for sale, (_, result) in zip(sales, imported, strict=True):
             if sale.oms_exception and result != 'unchanged':
                 result = 'exception'

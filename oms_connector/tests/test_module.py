@@ -5,7 +5,7 @@ from unittest.mock import patch
 from lxml import etree
 
 import trytond.config as config
-from trytond.model.exceptions import AccessError, SQLConstraintError
+from trytond.model.exceptions import SQLConstraintError
 from trytond.modules.company.tests import (
     CompanyTestMixin,
     create_company,
@@ -14,7 +14,6 @@ from trytond.modules.company.tests import (
 from trytond.modules.currency.tests import create_currency
 from trytond.pool import Pool
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
-from trytond.transaction import Transaction
 
 from oms_connector.exceptions import TransitionError
 from oms_connector.tests.tools import order_payload
@@ -36,93 +35,6 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
         party.save()
         return channel, party
 
-    def _product(self, name):
-        pool = Pool()
-        Template = pool.get('product.template')
-        Uom = pool.get('product.uom')
-        unit, = Uom.search([('name', '=', 'Unit')])
-        template, = Template.create([{
-                    'name': name,
-                    'type': 'goods',
-                    'salable': True,
-                    'default_uom': unit.id,
-                    'sale_uom': unit.id,
-                    'list_price': Decimal(10),
-                    'products': [('create', [{}])],
-                    }])
-        product, = template.products
-        return product
-
-    def _moves(self, company, product, *moves):
-        "Draft moves of the product, each (from, to, quantity)"
-        Move = Pool().get('stock.move')
-        moves = [Move(product=product, unit=product.default_uom,
-                quantity=quantity, from_location=from_, to_location=to,
-                company=company) for from_, to, quantity in moves]
-        for move in moves:
-            if move.on_change_with_unit_price_required():
-                move.unit_price, move.currency = Decimal(10), company.currency
-        Move.save(moves)
-        return moves
-
-    @with_transaction()
-    def test_available_quantities_over_the_sellable_warehouses(self):
-        "Stock in the channel's warehouses' storage, less what is reserved"
-        pool = Pool()
-        Location = pool.get('stock.location')
-        Channel = pool.get('oms.channel')
-        Listing = pool.get('oms.listing')
-        Move = pool.get('stock.move')
-        User = pool.get('res.user')
-        company = create_company()
-        with set_company(company):
-            wide, _ = self._channel_and_party(company)
-            main, = Location.search([('type', '=', 'warehouse')])
-            second, elsewhere = Location.copy([main, main])
-            wide.warehouses = [main, second]
-            wide.save()
-            narrow = Channel(name="Narrow", code='narrow', company=company,
-                currency=company.currency, warehouse=main)
-            narrow.save()
-            supplier, = Location.search([('code', '=', 'SUP')])
-            customer, = Location.search([('code', '=', 'CUS')])
-            lamp, mug = self._product("Lamp"), self._product("Mug")
-            Move.do(self._moves(company, lamp,
-                    (supplier, main.storage_location, 5),
-                    (supplier, second.storage_location, 4),
-                    (supplier, elsewhere.storage_location, 7),
-                    # Received but not yet stored: not for sale.
-                    (supplier, second.input_location, 3)))
-            Move.do(self._moves(
-                    company, mug, (supplier, main.storage_location, 1)))
-            # Orders' reservations: assigned moves out of storage.
-            Move.assign(
-                self._moves(company, lamp,
-                    (main.storage_location, main.output_location, 2))
-                + self._moves(company, mug,
-                    (main.storage_location, main.output_location, 2)))
-            # A draft move reserves nothing.
-            self._moves(company, lamp, (second.storage_location, customer, 1))
-            lamp_wide, mug_wide, lamp_narrow = Listing.create([
-                    {'channel': wide.id, 'product': lamp.id, 'sku': 'L'},
-                    {'channel': wide.id, 'product': mug.id, 'sku': 'M'},
-                    {'channel': narrow.id, 'product': lamp.id, 'sku': 'L'},
-                    ])
-
-            self.assertEqual(
-                Listing.available_quantities(
-                    [lamp_wide, mug_wide, lamp_narrow]),
-                {lamp_wide.id: 5 + 4 - 2,
-                    mug_wide.id: 0,  # 1 - 2, never below zero
-                    lamp_narrow.id: 5 - 2})  # its shipping warehouse only
-
-            # Tryton would see no stock at all: refuse rather than say 0.
-            outsider, = User.create([{
-                        'name': "Outsider", 'login': 'out',
-                        'companies': [], 'company': None}])
-            with Transaction().set_user(outsider.id), \
-                    self.assertRaises(AccessError):
-                Listing.available_quantities([lamp_wide])
     def _channel_selling(self, company, **values):
         "A channel with SKU 'TEE' mapped to a goods product"
         pool = Pool()

@@ -36,12 +36,13 @@ def add_stock(product, quantity, config=None):
 
 
 def create_channel(code, kind='other', name=None, currency='USD',
-        reserve_stock='order', config=None):
+        reserve_stock='order', config=None, **values):
+    "A channel; values are its other fields (after the kind's defaults)"
     Channel = Model.get('oms.channel', config=config)
     channel = Channel(
         code=code, kind=kind, name=name or code,
         currency=get_currency(currency, config=config),
-        reserve_stock=reserve_stock)
+        reserve_stock=reserve_stock, **values)
     channel.save()
     return channel
 
@@ -126,7 +127,9 @@ def e2e_world():
     tshirt = create_product("T-shirt", "TSHIRT", "20", quantity=100)
     mug = create_product("Mug", 'MUG', '8', quantity=1)
     lamp = create_product("Lamp", 'LAMP', '30', quantity=10)
-    shop = create_channel('shop', kind='shopify', name="Shopify Shop")
+    # What the channel shows moves with pushes only, as these tests follow.
+    shop = create_channel('shop', kind='shopify', name="Shopify Shop",
+        deducts_sales=None)
     other = create_channel('other', kind='woocommerce', name="Woo Shop")
     create_listing(shop, tshirt, 'TS-RED-M')
     create_listing(shop, mug, 'MUG-01')
@@ -165,3 +168,21 @@ def sync_world():
         create_listing(shopify, product, code)
         create_listing(woo, product, code)
     return {'agent_key': create_api_key([shopify, woo])}
+
+
+# The race for the last units: channels selling one scarce product.
+RACE_CHANNELS = ['north', 'south', 'east', 'west']
+RACE_STOCK = 3
+
+
+def race_world():
+    """The world of the oversell race: a lamp with RACE_STOCK units left,
+    listed as LAST-LAMP on each of RACE_CHANNELS (reserving on order), and
+    one agent key for them all."""
+    from trytond.modules.company.tests.tools import create_company
+    create_company()
+    lamp = create_product("Last Lamp", 'LAST-LAMP', '45', quantity=RACE_STOCK)
+    channels = [create_channel(code) for code in RACE_CHANNELS]
+    for channel in channels:
+        create_listing(channel, lamp, 'LAST-LAMP')
+    return {'agent_key': create_api_key(channels)}

@@ -1,0 +1,453 @@
+"""Stock levels: what each listing may sell on its channel (per warehouse
+where the channel keeps stock by location), what the channel shows, and
+the change log that keeps them current (DESIGN.md §7).
+
+A stock move, a sale, a cancellation or a return writes a row to the
+change log naming its product, in its own transaction and without touching
+any level, so concurrent imports never wait on each other here. Whoever
+asks for levels next (the agent's stock poll, or the cron) recomputes the
+levels of the logged products, bumps the version of those that changed and
+deletes the rows it consumed."""
+import datetime as dt
+import logging
+from collections import defaultdict
+
+from sql import Literal, Null, Select
+from sql.functions import CurrentTimestamp
+
+from trytond import backend
+from trytond.model import ModelSQL, ModelView, Unique, fields
+from trytond.pool import Pool, PoolMeta
+from trytond.tools import grouped_slice
+from trytond.transaction import Transaction, without_check_access
+
+logger = logging.getLogger(__name__)
+
+# The advisory lock id of the refresh: one at a time does the work.
+REFRESH_LOCK = 0x6f6d73_5354  # 'omsST'
+# Sale states in which each kind of channel has taken the goods off the
+# quantity it shows (DeductsSales on oms.channel)
+DEDUCTED = {
+    'order': {'pending_payment', 'awaiting_shipment', 'partially_shipped',
+        'shipped', 'completed', 'refunded'},
+    'payment': {'awaiting_shipment', 'partially_shipped', 'shipped',
+        'completed', 'refunded'},
+    }
+
+
+class ListingLevel(ModelSQL, ModelView):
+    __name__ = 'oms.listing.level'
+
+    listing = fields.Many2One(
+        'oms.listing', "Listing", required=True, ondelete='CASCADE')
+    channel = fields.Many2One(
+        'oms.channel', "Channel", required=True, ondelete='CASCADE')
+    warehouse = fields.Many2One(
+        'stock.location', "Warehouse", ondelete='CASCADE',
+        domain=[('type', '=', 'warehouse')],
+        help="The warehouse this level counts; empty: all the channel's "
+        "warehouses together.")
+    quantity = fields.Integer(
+        "Available", required=True, readonly=True,
+        help="What the channel may sell.")
+    version = fields.Integer(
+        "Version", required=True, readonly=True,
+        help="Grows each time the available quantity changes.")
+    changed_at = fields.Timestamp("Changed At", readonly=True)
+    channel_quantity = fields.Integer(
+        "Channel Shows", readonly=True,
+        help="What the channel shows: the quantity it last accepted, "
+        "less its own sales since. Empty: never pushed.")
+    pushed_version = fields.Integer("Pushed Version", readonly=True)
+    pushed_at = fields.Timestamp("Pushed At", readonly=True)
+    push_error = fields.Text("Push Error", readonly=True)
+    pending = fields.Function(fields.Boolean(
+            "Push Pending",
+            help="The channel shows another quantity than is available."),
+        'get_pending', searcher='search_pending')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('listing_warehouse_unique',
+                Unique(t, t.listing, t.warehouse),
+                'oms_connector.msg_level_unique'),
+            ]
+        cls._order = [
+            ('listing', 'ASC'), ('warehouse', 'ASC'), ('id', 'ASC')]
+
+    def get_rec_name(self, name):
+        name = self.listing.rec_name
+        if self.warehouse:
+            name += f' @ {self.warehouse.rec_name}'
+        return name
+
+    def get_pending(self, name):
+        return self.listing.active and self.quantity != self.channel_quantity
+
+    @classmethod
+    def pending_query(cls, channel=None):
+        "The ids of the levels to push (of the channel), as SQL"
+        Listing = Pool().get('oms.listing')
+        level = cls.__table__()
+        listing = Listing.__table__()
+        where = (listing.active
+            & ((level.channel_quantity == Null)
+                | (level.channel_quantity != level.quantity)))
+        if channel is not None:
+            where &= level.channel == channel.id
+        return level.join(listing,
+            condition=level.listing == listing.id).select(
+                level.id, where=where)
+
+    @classmethod
+    def search_pending(cls, name, clause):
+        _, operator, value = clause[:3]
+        wanted = (operator == '=') == bool(value)
+        return [('id', 'in' if wanted else 'not in', cls.pending_query())]
+
+    @classmethod
+    @without_check_access
+    def update_levels(cls, listings):
+        """Recompute the levels of the listings, bumping the version of
+        those whose quantity changed, and check their products against
+        their safety stock. Levels of warehouses no longer sold go."""
+        pool = Pool()
+        Listing = pool.get('oms.listing')
+        listings = [li for li in Listing.browse(listings) if li.active]
+        if not listings:
+            return
+        stock = Listing.sellable_stock(listings)
+        existing = {(lv.listing.id, lv.warehouse and lv.warehouse.id): lv
+            for lv in cls.search([
+                    ('listing', 'in', [li.id for li in listings]),
+                    ])}
+        now = dt.datetime.now()
+        to_create, to_write, keep = [], [], set()
+        readings = {}
+        for listing in listings:
+            for warehouse, quantity in listing.available_to_sell(
+                    stock[listing.id]).items():
+                key = (listing.id, warehouse)
+                keep.add(key)
+                level = existing.get(key)
+                if level is None:
+                    to_create.append({
+                            'listing': listing.id,
+                            'channel': listing.channel.id,
+                            'warehouse': warehouse,
+                            'quantity': quantity,
+                            'version': 1,
+                            'changed_at': now,
+                            })
+                elif level.quantity != quantity:
+                    to_write.extend(([level], {
+                                'quantity': quantity,
+                                'version': level.version + 1,
+                                'changed_at': now,
+                                }))
+            add_reading(readings, listing, stock[listing.id])
+        to_delete = [lv for k, lv in existing.items() if k not in keep]
+        if to_delete:
+            cls.delete(to_delete)
+        if to_create:
+            cls.create(to_create)
+        if to_write:
+            cls.write(*to_write)
+        Alert = alert_model(pool)
+        if Alert is not None and readings:
+            Alert.check_low_stock(readings)
+
+    @classmethod
+    @without_check_access
+    def refresh(cls):
+        """Bring the levels of the products in the change log up to date.
+        When another transaction is at it, leave it the work: its levels
+        show as soon as it commits."""
+        pool = Pool()
+        Change = pool.get('oms.stock.change')
+        Listing = pool.get('oms.listing')
+        transaction = Transaction()
+        cursor = transaction.connection.cursor()
+        change = Change.__table__()
+        cursor.execute(*change.select(Literal(1), limit=1))
+        if not cursor.fetchone():
+            return
+        cursor.execute(*Select([transaction.database.lock_id(
+                        REFRESH_LOCK)]))
+        if not cursor.fetchone()[0]:
+            return
+        cursor.execute(*change.select(
+                change.id, change.product, change.level, change.sold))
+        rows = cursor.fetchall()
+        products = {product for _, product, _, _ in rows if product}
+        sold = defaultdict(int)
+        for _, _, level, quantity in rows:
+            if level:
+                sold[level] += quantity
+        if sold:
+            cls.deduct(sold)
+        if products:
+            products |= kits_of(products)
+            for sub_products in slices(list(products)):
+                cls.update_levels(Listing.search([
+                            ('product', 'in', list(sub_products)),
+                            ]))
+        for sub_ids in slices([r[0] for r in rows]):
+            cursor.execute(*change.delete(
+                    where=fields.SQL_OPERATORS['in'](change.id, sub_ids)))
+
+    @classmethod
+    def deduct(cls, sold):
+        "Lower what the channels show by what they sold ({level id: units})"
+        levels = cls.browse(list(sold))
+        args = []
+        for level in levels:
+            if level.channel_quantity is not None:
+                args.extend(([level], {'channel_quantity': max(
+                                0, level.channel_quantity - sold[level.id])}))
+        if args:
+            cls.write(*args)
+
+    @classmethod
+    def to_push(cls, channel, all=False):
+        """The channel's levels to push (every level when all), sorted by
+        SKU, after bringing them up to date"""
+        cls.refresh()
+        domain = [
+            ('channel', '=', channel.id),
+            ('listing.active', '=', True),
+            ]
+        if not all:
+            domain.append(('pending', '=', True))
+        return cls.search(domain, order=[
+                ('listing.sku', 'ASC'), ('warehouse', 'ASC'), ('id', 'ASC')])
+
+    @classmethod
+    def pending_count(cls, channel):
+        return cls.search_count([
+                ('channel', '=', channel.id),
+                ('pending', '=', True),
+                ])
+
+    @classmethod
+    def note_channel_sales(cls, sales):
+        """Log the units each channel took off (or gave back to) the
+        quantity it shows for these orders, by the channel's Deducts Its
+        Sales rule, so that its levels know without a push."""
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        Change = pool.get('oms.stock.change')
+        flips = {True: [], False: []}
+        wanted = defaultdict(list)
+        for sale in sales:
+            channel = sale.oms_channel
+            if not channel or not channel.deducts_sales:
+                continue
+            deducted = sale.oms_channel_status in DEDUCTED[
+                channel.deducts_sales]
+            if deducted != bool(sale.oms_channel_deducted):
+                flips[deducted].append(sale)
+                wanted[channel].append((sale, 1 if deducted else -1))
+        sold = defaultdict(int)
+        for channel, signed in wanted.items():
+            products = {line.product.id for sale, _ in signed
+                for line in sale.lines if line.product}
+            levels = {(lv.listing.product.id, lv.warehouse
+                    and lv.warehouse.id): lv.id
+                for lv in cls.search([
+                        ('channel', '=', channel.id),
+                        ('listing.product', 'in', list(products)),
+                        ])}
+            for sale, sign in signed:
+                warehouse = (sale.warehouse.id
+                    if channel.stock_by_location and sale.warehouse
+                    else None)
+                for line in sale.lines:
+                    level = levels.get((
+                            line.product and line.product.id, warehouse))
+                    if level:
+                        sold[level] += sign * int(line.quantity)
+        args = []
+        for deducted, flipped in flips.items():
+            if flipped:
+                args.extend((flipped, {'oms_channel_deducted': deducted}))
+        if args:
+            Sale.write(*args)
+        Change.record(sold=sold)
+
+    @classmethod
+    def record_push(cls, pushed, refused):
+        """Record the quantities the channel accepted ({level: (quantity,
+        version)}), clearing their errors, and why it refused others
+        ({level: error}): those keep what the channel shows, so they stay
+        pending."""
+        now = dt.datetime.now()
+        # One write per distinct value: a full push is thousands of levels
+        # sharing a few quantities.
+        args = []
+        for (quantity, version), levels in by_value(pushed).items():
+            args.extend((levels, {
+                        'channel_quantity': quantity,
+                        'pushed_version': version,
+                        'pushed_at': now,
+                        'push_error': None,
+                        }))
+        for error, levels in by_value(refused).items():
+            args.extend((levels, {'push_error': error}))
+        if args:
+            cls.write(*args)
+
+
+    @classmethod
+    def record_drift(cls, drifts):
+        """Record what a reconciliation found the channel showing instead
+        of what the ERP expected ({level: (expected, found)}), and raise a
+        drift alert for each."""
+        if not drifts:
+            return
+        pool = Pool()
+        args = []
+        for (_, found), levels in by_value(drifts).items():
+            if found is not None:
+                args.extend((levels, {'channel_quantity': found}))
+        if args:
+            cls.write(*args)
+        for level, (expected, found) in drifts.items():
+            logger.warning(
+                "channel %s shows %s of %s, expected %s",
+                level.channel.code, found, level.rec_name, expected)
+        Alert = alert_model(pool)
+        if Alert is not None:
+            Alert.report_drift([{
+                        'listing': level.listing,
+                        'warehouse': level.warehouse,
+                        'expected': expected,
+                        'found': found,
+                        } for level, (expected, found) in drifts.items()])
+
+
+class StockChange(ModelSQL):
+    """The log of what may have changed a listing's available quantity:
+    a product whose moves changed, or units a channel sold itself
+    (level, sold)."""
+    __name__ = 'oms.stock.change'
+
+    product = fields.Many2One('product.product', "Product")
+    level = fields.Many2One('oms.listing.level', "Level")
+    sold = fields.Integer("Sold")
+
+    @classmethod
+    def record(cls, products=(), sold=None):
+        """Log products whose stock changed and units channels sold
+        ({level id: units}) in one insert, skipping Tryton's per-record
+        machinery: it runs inside every stock move write."""
+        rows = [[p, Null, 0] for p in set(products)]
+        rows += [[Null, level, units] for level, units in (sold or {}).items()
+            if units]
+        if not rows:
+            return
+        table = cls.__table__()
+        transaction = Transaction()
+        cursor = transaction.connection.cursor()
+        for sub_rows in slices(rows, per_item=5):
+            cursor.execute(*table.insert(
+                    [table.product, table.level, table.sold,
+                        table.create_uid, table.create_date],
+                    [r + [transaction.user, CurrentTimestamp()]
+                        for r in sub_rows]))
+
+
+class Move(metaclass=PoolMeta):
+    __name__ = 'stock.move'
+
+    # The fields whose change may change what is available to sell
+    _oms_stock_fields = {
+        'product', 'quantity', 'unit', 'state', 'from_location',
+        'to_location', 'effective_date', 'planned_date', 'company'}
+
+    @classmethod
+    def on_modification(cls, mode, moves, field_names=None):
+        super().on_modification(mode, moves, field_names=field_names)
+        if mode == 'write' and not (
+                set(field_names or ()) & cls._oms_stock_fields):
+            return
+        Pool().get('oms.stock.change').record(m.product.id for m in moves)
+
+
+class ProductComponent(metaclass=PoolMeta):
+    __name__ = 'product.component'
+
+    @classmethod
+    def on_modification(cls, mode, components, field_names=None):
+        super().on_modification(mode, components, field_names=field_names)
+        # A kit's make-up changed: its listings count anew.
+        Pool().get('oms.stock.change').record(
+            c.product.id for c in components)
+
+
+class Cron(metaclass=PoolMeta):
+    __name__ = 'ir.cron'
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.method.selection.append(
+            ('oms.listing.level|refresh', "Refresh Channel Stock Levels"))
+
+
+def kits_of(products):
+    "The ids of the kits made with these products"
+    Component = Pool().get('product.component')
+    kits = set()
+    for sub_products in slices(list(products)):
+        for component in Component.search([
+                    ('product', 'in', list(sub_products)),
+                    ]):
+            if component.parent_product:
+                kits.add(component.parent_product.id)
+            else:
+                kits.update(p.id for p in component.parent_template.products)
+    return kits
+
+
+def add_reading(readings, listing, stock):
+    """Note the listing's product stock against its safety stock for the
+    low-stock check, keeping the tightest reading of each product and
+    warehouse (None: the channel's warehouses together)."""
+    safety_stock = listing.stock_settings[0]
+    if not safety_stock:
+        return
+    if listing.channel.stock_by_location:
+        found = stock.items()
+    else:
+        found = [(None, sum(stock.values()))]
+    for warehouse, quantity in found:
+        key = (listing.product.id, warehouse)
+        reading = (quantity, safety_stock)
+        old = readings.get(key)
+        if old is None or reading[0] - reading[1] < old[0] - old[1]:
+            readings[key] = reading
+
+
+def alert_model(pool):
+    "The stock alerts, once the module registers them"
+    try:
+        return pool.get('oms.stock.alert')
+    except KeyError:
+        return None
+
+
+def slices(items, per_item=1):
+    "The items in slices that fit one query's parameters"
+    return grouped_slice(items, backend.MAX_QUERY_PARAMS // per_item)
+
+
+def by_value(mapping):
+    "The keys of mapping grouped by their value"
+    groups = defaultdict(list)
+    for key, value in mapping.items():
+        groups[value].append(key)
+    return groups

@@ -1,0 +1,358 @@
+"""Available-to-sell per channel and listing (DESIGN §7): the formula, its
+settings, warehouses, kits, the change log and what the channels show."""
+import unittest
+from decimal import Decimal
+
+from trytond.model.exceptions import AccessError
+from trytond.modules.company.tests import create_company, set_company
+from trytond.modules.currency.tests import create_currency
+from trytond.pool import Pool
+from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.transaction import Transaction
+
+from oms_connector.tests.tools import order_payload
+from sync_agent.models import OrderBatch
+
+
+class StockLevelTestCase(unittest.TestCase):
+    "What each channel may sell"
+
+    @classmethod
+    def setUpClass(cls):
+        activate_module('oms_connector')
+
+    def setUp(self):
+        self.company = None
+
+    # -- the world ---------------------------------------------------------
+
+    def product(self, name, type='goods'):
+        pool = Pool()
+        Template = pool.get('product.template')
+        Uom = pool.get('product.uom')
+        unit, = Uom.search([('name', '=', 'Unit')])
+        template, = Template.create([{
+                    'name': name,
+                    'type': type,
+                    'salable': True,
+                    'default_uom': unit.id,
+                    'sale_uom': unit.id,
+                    'list_price': Decimal(10),
+                    'products': [('create', [{}])],
+                    }])
+        product, = template.products
+        return product
+
+    def kit(self, name, *parts):
+        "A kit product made of (product, quantity) parts"
+        Component = Pool().get('product.component')
+        kit = self.product(name, type='kit')
+        Component.create([{
+                    'parent_template': kit.template.id,
+                    'product': product.id,
+                    'quantity': quantity,
+                    'unit': product.default_uom.id,
+                    } for product, quantity in parts])
+        return kit
+
+    def moves(self, product, *moves, state='done'):
+        "Moves of the product, each (from, to, quantity), in the state"
+        Move = Pool().get('stock.move')
+        moves = [Move(product=product, unit=product.default_uom,
+                quantity=quantity, from_location=from_, to_location=to,
+                company=self.company) for from_, to, quantity in moves]
+        for move in moves:
+            if move.on_change_with_unit_price_required():
+                move.unit_price = Decimal(10)
+                move.currency = self.company.currency
+        Move.save(moves)
+        # Moves to customers without a sale: no warning, it's a test.
+        with Transaction().set_context(_skip_warnings=True):
+            if state == 'done':
+                Move.do(moves)
+            elif state == 'assigned':
+                Move.assign(moves)
+        return moves
+
+    def channel(self, code, **values):
+        Channel = Pool().get('oms.channel')
+        channel = Channel(name=code.title(), code=code, company=self.company,
+            currency=self.company.currency, **values)
+        channel.save()
+        return channel
+
+    def listing(self, channel, product, sku, **values):
+        Listing = Pool().get('oms.listing')
+        listing, = Listing.create([{
+                    'channel': channel.id, 'product': product.id,
+                    'sku': sku, **values}])
+        return listing
+
+    def levels(self, listing):
+        "The listing's available quantity by warehouse code (None: all)"
+        Level = Pool().get('oms.listing.level')
+        return {lv.warehouse and lv.warehouse.code: lv.quantity
+            for lv in Level.search([('listing', '=', listing.id)])}
+
+    def locations(self):
+        Location = Pool().get('stock.location')
+        main, = Location.search([('type', '=', 'warehouse')])
+        supplier, = Location.search([('code', '=', 'SUP')])
+        customer, = Location.search([('code', '=', 'CUS')])
+        return main, supplier, customer
+
+    def second_warehouse(self, main, code):
+        Location = Pool().get('stock.location')
+        second, = Location.copy([main], default={'code': code})
+        return second
+
+    # -- tests -------------------------------------------------------------
+
+    @with_transaction()
+    def test_sellable_stock_is_on_hand_less_reserved_in_its_warehouses(self):
+        "Stock in the channel's warehouses' storage, less what is reserved"
+        pool = Pool()
+        Listing = pool.get('oms.listing')
+        User = pool.get('res.user')
+        self.company = company = create_company()
+        with set_company(company):
+            main, supplier, customer = self.locations()
+            second = self.second_warehouse(main, 'WH2')
+            elsewhere = self.second_warehouse(main, 'WH3')
+            wide = self.channel('wide', warehouse=main)
+            wide.warehouses = [main, second]
+            wide.save()
+            narrow = self.channel('narrow', warehouse=main)
+            lamp, mug = self.product("Lamp"), self.product("Mug")
+            self.moves(lamp,
+                (supplier, main.storage_location, 5),
+                (supplier, second.storage_location, 4),
+                (supplier, elsewhere.storage_location, 7),
+                # Received but not yet stored: not for sale.
+                (supplier, second.input_location, 3))
+            self.moves(mug, (supplier, main.storage_location, 1))
+            # Orders' reservations: assigned moves out of storage.
+            self.moves(lamp, (main.storage_location, main.output_location, 2),
+                state='assigned')
+            self.moves(mug, (main.storage_location, main.output_location, 2),
+                state='assigned')
+            # A draft move reserves nothing.
+            self.moves(lamp, (second.storage_location, customer, 1),
+                state='draft')
+            lamp_wide = self.listing(wide, lamp, 'L')
+            mug_wide = self.listing(wide, mug, 'M')
+            lamp_narrow = self.listing(narrow, lamp, 'L')
+
+            self.assertEqual(
+                Listing.sellable_stock([lamp_wide, mug_wide, lamp_narrow]), {
+                    lamp_wide.id: {main.id: 5 - 2, second.id: 4},
+                    mug_wide.id: {main.id: 0, second.id: 0},  # never < 0
+                    lamp_narrow.id: {main.id: 5 - 2},
+                    })
+            # One level for all the warehouses of a channel without
+            # locations, counted as the listing is created.
+            self.assertEqual(self.levels(lamp_wide), {None: 7})
+            self.assertEqual(self.levels(mug_wide), {None: 0})
+            self.assertEqual(self.levels(lamp_narrow), {None: 3})
+
+            # Tryton would see no stock at all: refuse rather than say 0.
+            outsider, = User.create([{
+                        'name': "Outsider", 'login': 'out',
+                        'companies': [], 'company': None}])
+            with Transaction().set_user(outsider.id), \
+                    self.assertRaises(AccessError):
+                Listing.sellable_stock([lamp_wide])
+
+    @with_transaction()
+    def test_safety_stock_allocation_and_max_listed(self):
+        "max(0, floor((stock - safety) x allocation)), capped; per listing"
+        self.company = create_company()
+        with set_company(self.company):
+            main, supplier, _ = self.locations()
+            shop = self.channel('shop', warehouse=main, safety_stock=2,
+                allocation=Decimal('50'))
+            tee, cap = self.product("Tee"), self.product("Cap")
+            self.moves(tee, (supplier, main.storage_location, 11))
+            self.moves(cap, (supplier, main.storage_location, 11))
+            tee_listing = self.listing(shop, tee, 'TEE')
+            cap_listing = self.listing(shop, cap, 'CAP', safety_stock=0,
+                allocation=Decimal('100'), max_listed=6)
+
+            self.assertEqual(self.levels(tee_listing), {None: 4})  # 9 x 50%
+            self.assertEqual(self.levels(cap_listing), {None: 6})  # capped
+
+            # The channel's settings reach the listings that keep them.
+            shop.safety_stock = 20
+            shop.save()
+            self.assertEqual(self.levels(tee_listing), {None: 0})
+            self.assertEqual(self.levels(cap_listing), {None: 6})
+            # The listing's own settings take over.
+            cap_listing.max_listed = None
+            cap_listing.allocation = Decimal('33.33')
+            cap_listing.save()
+            self.assertEqual(self.levels(cap_listing), {None: 3})
+
+    @with_transaction()
+    def test_channel_with_locations_gets_a_level_per_warehouse(self):
+        "A Shopify-like channel counts each warehouse on its own"
+        self.company = create_company()
+        with set_company(self.company):
+            main, supplier, _ = self.locations()
+            second = self.second_warehouse(main, 'WH2')
+            shop = self.channel('shop', kind='shopify', warehouse=main,
+                stock_by_location=True, safety_stock=1)
+            shop.warehouses = [main, second]
+            shop.save()
+            tee = self.product("Tee")
+            self.moves(tee, (supplier, main.storage_location, 5),
+                (supplier, second.storage_location, 1))
+            listing = self.listing(shop, tee, 'TEE')
+
+            self.assertEqual(self.levels(listing), {
+                    main.code: 4, 'WH2': 0})
+
+            # A warehouse no longer sold loses its level.
+            shop.warehouses = [main]
+            shop.save()
+            self.assertEqual(self.levels(listing), {main.code: 4})
+
+    @with_transaction()
+    def test_kit_counts_the_kits_its_components_make(self):
+        "A bundle listing sells as many as its scarcest component allows"
+        pool = Pool()
+        Level = pool.get('oms.listing.level')
+        self.company = create_company()
+        with set_company(self.company):
+            main, supplier, customer = self.locations()
+            shop = self.channel('shop', warehouse=main)
+            mug, spoon = self.product("Mug"), self.product("Spoon")
+            self.moves(mug, (supplier, main.storage_location, 7))
+            self.moves(spoon, (supplier, main.storage_location, 5))
+            gift = self.kit("Gift Set", (mug, 2), (spoon, 1))
+            listing = self.listing(shop, gift, 'GIFT')
+            self.assertEqual(self.levels(listing), {None: 3})
+
+            # A component sold elsewhere lowers the kit on the next refresh.
+            self.moves(mug, (main.storage_location, customer, 3))
+            Level.refresh()
+            self.assertEqual(self.levels(listing), {None: 2})
+
+    @with_transaction()
+    def test_stock_changes_bump_versions_of_changed_levels_only(self):
+        "The change log: only levels whose quantity moved get a new version"
+        pool = Pool()
+        Level = pool.get('oms.listing.level')
+        Change = pool.get('oms.stock.change')
+        self.company = create_company()
+        with set_company(self.company):
+            main, supplier, customer = self.locations()
+            shop = self.channel('shop', warehouse=main)
+            capped = self.channel('capped', warehouse=main, max_listed=2)
+            tee = self.product("Tee")
+            self.moves(tee, (supplier, main.storage_location, 10))
+            shop_level, = Level.search([
+                    ('listing', '=', self.listing(shop, tee, 'TEE').id)])
+            capped_level, = Level.search([
+                    ('listing', '=', self.listing(capped, tee, 'TEE').id)])
+            self.assertEqual(
+                (shop_level.quantity, shop_level.version), (10, 1))
+
+            self.moves(tee, (main.storage_location, customer, 1),
+                state='assigned')
+            self.assertTrue(Change.search([]))
+            Level.refresh()
+            self.assertFalse(Change.search([]), "the log is consumed")
+            shop_level, capped_level = Level.browse(
+                [shop_level, capped_level])
+            self.assertEqual(
+                (shop_level.quantity, shop_level.version), (9, 2))
+            self.assertEqual(
+                (capped_level.quantity, capped_level.version), (2, 1))
+
+            # Nothing logged: nothing recomputed.
+            Level.refresh()
+            self.assertEqual(Level(shop_level.id).version, 2)
+
+    @with_transaction()
+    def test_pending_until_the_channel_accepts_the_quantity(self):
+        "Pushed levels stop being pending; a refusal keeps them pending"
+        pool = Pool()
+        Level = pool.get('oms.listing.level')
+        Listing = pool.get('oms.listing')
+        self.company = create_company()
+        with set_company(self.company):
+            main, supplier, customer = self.locations()
+            shop = self.channel('shop', warehouse=main)
+            tee, cap = self.product("Tee"), self.product("Cap")
+            self.moves(tee, (supplier, main.storage_location, 4))
+            tee_listing = self.listing(shop, tee, 'TEE')
+            cap_listing = self.listing(shop, cap, 'CAP')
+            tee_level, = tee_listing.levels
+            cap_level, = cap_listing.levels
+            self.assertEqual(
+                [lv.listing.sku for lv in Level.to_push(shop)],
+                ['CAP', 'TEE'])
+
+            Level.record_push({tee_level: (4, 1)}, {cap_level: "locked"})
+            self.assertEqual(
+                [lv.listing.sku for lv in Level.to_push(shop)], ['CAP'])
+            self.assertEqual(
+                Listing.search([('push_pending', '=', True)]), [cap_listing])
+            self.assertEqual(Listing(cap_listing.id).push_error, "locked")
+            self.assertEqual(Level.pending_count(shop), 1)
+
+            # An inactive listing is never pushed.
+            cap_listing.active = False
+            cap_listing.save()
+            self.assertEqual(Level.to_push(shop), [])
+            self.assertEqual(
+                [lv.listing.sku for lv in Level.to_push(shop, all=True)],
+                ['TEE'])
+
+            # A sale changes the quantity: pending again, newer version.
+            self.moves(tee, (main.storage_location, customer, 1))
+            level, = Level.to_push(shop)
+            self.assertEqual(
+                (level.quantity, level.version, level.channel_quantity),
+                (3, 2, 4))
+
+    @with_transaction()
+    def test_a_channel_deducting_its_sales_needs_no_push_for_them(self):
+        "What the channel shows follows the sales it counted itself"
+        pool = Pool()
+        Level = pool.get('oms.listing.level')
+        Importer = pool.get('oms.order.importer')
+        self.company = create_company(currency=create_currency('USD'))
+        with set_company(self.company):
+            main, supplier, _ = self.locations()
+            # WooCommerce takes stock off when an order is paid, gives it
+            # back when cancelled.
+            woo = self.channel('shop', kind='woocommerce', warehouse=main,
+                deducts_sales='payment')
+            tee = self.product("Tee")
+            self.moves(tee, (supplier, main.storage_location, 10))
+            level, = self.listing(woo, tee, 'TEE').levels
+            Level.record_push({level: (10, 1)}, {})
+
+            def shows(status, updated_at):
+                Importer.import_batch(woo, OrderBatch.model_validate({
+                            'orders': [order_payload(
+                                    'shop', 'W1', status=status,
+                                    lines=[('TEE', 2, '20.00')],
+                                    updated_at=updated_at)]}))
+                Level.refresh()
+                found = Level(level.id)
+                return found.quantity, found.channel_quantity
+
+            # Reserved on order, but not yet taken off the channel: pushed.
+            self.assertEqual(
+                shows('pending_payment', '2026-11-11T01:00:00+00:00'),
+                (8, 10))
+            # Paid: the channel took it off itself; nothing to push.
+            self.assertEqual(
+                shows('awaiting_shipment', '2026-11-11T02:00:00+00:00'),
+                (8, 8))
+            self.assertEqual(Level.to_push(woo), [])
+            # Cancelled: both give the goods back.
+            self.assertEqual(
+                shows('cancelled', '2026-11-11T03:00:00+00:00'), (10, 10))
