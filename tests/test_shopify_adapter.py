@@ -651,3 +651,20 @@ def test_a_stock_read_stays_under_the_query_cost_cap(tmp_path, shop, sleeps):
     for read in reads:
         first, levels = read['variables']['first'], read['variables']['levels']
         assert 1 + first * (1 + 2 * levels) <= shopify.MAX_QUERY_COST
+
+
+def test_a_level_beyond_the_levels_read_is_not_taken_for_unstocked(
+        tmp_path, shop, sleeps):
+    # A location opened since the adapter read the shop's locations.
+    shop.queue('StockLevels', {'inventoryItems': {'nodes': [{
+                    'id': 'gid://shopify/InventoryItem/MUG-RED',
+                    'inventoryLevels': {'pageInfo': {'hasNextPage': True},
+                        'nodes': [{'location': {'id': 'gid://shopify/'
+                                    'Location/9'}, 'quantities': [{
+                                        'name': 'available',
+                                        'quantity': 1}]}]}}]}})
+    adapter = make_adapter(tmp_path, sleeps)
+
+    found = adapter.read_stock([StockUpdate('MUG-RED', 3)])
+
+    assert found == {}

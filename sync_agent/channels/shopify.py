@@ -347,9 +347,10 @@ mutation SetStock($input: InventorySetQuantitiesInput!) {
 READ_STOCK_QUERY = '''
 query StockLevels($q: String!, $first: Int!, $levels: Int!) {
   inventoryItems(first: $first, query: $q) {
-    nodes { id inventoryLevels(first: $levels) { nodes {
-      quantities(names: ["available"]) { name quantity }
-      location { id } } } }
+    nodes { id inventoryLevels(first: $levels) {
+      pageInfo { hasNextPage }
+      nodes { quantities(names: ["available"]) { name quantity }
+        location { id } } } }
   }
 }'''
 
@@ -561,14 +562,20 @@ class ShopifyAdapter(Adapter):
                     'q': ' OR '.join(f'id:{gid_id(i)}' for i in chunk),
                     'first': len(chunk), 'levels': levels})
             for node in _connection(data['inventoryItems']):
+                levels_read = node.get('inventoryLevels') or {}
                 shown = {level['location']['id']: _available(level)
-                    for level in _connection(node.get('inventoryLevels'))}
+                    for level in _connection(levels_read)}
+                # A location added since the locations were read may hide
+                # the one wanted on a next page: then it is not known.
+                cut = (levels_read.get('pageInfo') or {}).get('hasNextPage')
                 for key, location in wanted.get(node.get('id'), ()):
-                    found[key] = shown.get(location)
+                    if location in shown or not cut:
+                        found[key] = shown.get(location)
         return found
 
     def _resolve(self, updates: list[StockUpdate]
-            ) -> Iterator[tuple[StockUpdate, str, str, str | None]]:
+            ) -> Iterator[tuple[StockUpdate, str | None, str | None,
+                str | None]]:
         "Each update with its inventory item and location id, or an error"
         items = self.inventory_items([u.sku for u in updates])
         for update in updates:
