@@ -38,7 +38,10 @@ anyway:
   read ``throttleStatus``); the 1000-point single-query cap and its
   ``MAX_COST_EXCEEDED`` error (here: over min(1000, bucket size)); the
   mutation cost (10); the cost formula itself (here ``first × (lines + 3)``
-  for orders — see shopify.py); ``@idempotent(key:)`` given as a variable
+  for orders, ``1 + first × (1 + levels first)`` for inventory items —
+  see shopify.py); ``inventoryItems(query: "id:…")`` taking numeric ids
+  (not in the contract document; a Shopify community answer);
+  ``@idempotent(key:)`` given as a variable
   (accepted here) and the error when it is missing (a top-level error
   here, as 2026-04 makes it mandatory); ``changeFromQuantity`` is required
   here on every version (2026-04 strictness); userError ``field`` paths and

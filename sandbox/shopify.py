@@ -13,8 +13,9 @@ Requested query cost (the leaky bucket's unit, §1.2):
 ``orders``                 first × (lineItems first + 3)
 ``order``                  1 + lineItems first (+ 10 with fulfillmentOrders)
 ``productVariants``,       1 + first
-``inventoryItems``,
 ``locations``
+``inventoryItems``         1 + first, × (1 + inventoryLevels first) when
+                           levels are selected
 ``order``-less singles     1 (``shop``, ``inventoryItem``)
 mutations                  10
 =========================  ============================================
@@ -891,10 +892,12 @@ class ShopifyShop(Shop):
                     'legacyResourceId': str(n), 'isActive': True}
                 for n in page]}, 1 + len(page)
 
-    def _item_node(self, variant: Variant) -> dict[str, Any]:
+    def _item_node(self, variant: Variant, levels_first: int | None = None
+            ) -> dict[str, Any]:
         item = variant.inventory_item_id
         levels = []
-        for number, name in self._locations.items():
+        locations = list(self._locations.items())
+        for number, name in locations[:levels_first]:
             quantity = self._levels[(item, number)]
             levels.append({
                 'id': (f'gid://shopify/InventoryLevel/{number}'
@@ -906,13 +909,18 @@ class ShopifyShop(Shop):
             'legacyResourceId': str(item), 'sku': variant.sku,
             'tracked': True,
             'variant': {'id': gid('ProductVariant', variant.id)},
-            'inventoryLevels': {'nodes': levels}}
+            'inventoryLevels': {'nodes': levels, 'pageInfo': {
+                    'hasNextPage': len(levels) < len(locations)}}}
 
     def q_inventory_items(self, call: Call) -> tuple[dict[str, Any], int]:
+        "Items by `sku:` and `id:` terms (any of them), or all"
         first = call.first()
-        skus = _sku_terms(call.arg('query') or '')
+        text = call.arg('query') or ''
+        skus = set(_sku_terms(text) or ())
+        ids = {int(n) for n in ID_TERM.findall(text)}
         variants = sorted((v for v in self._variants.values()
-                if skus is None or v.sku in skus),
+                if not text.strip() or v.sku in skus
+                or v.inventory_item_id in ids),
             key=lambda v: v.inventory_item_id)
         after = call.arg('after')
         if after is not None:
@@ -922,7 +930,8 @@ class ShopifyShop(Shop):
         return {'pageInfo': {'hasNextPage': len(variants) > first,
                 'endCursor': cursor(last_id=page[-1].inventory_item_id)
                 if page else None},
-            'nodes': [self._item_node(v) for v in page]}, 1 + len(page)
+            'nodes': [self._item_node(v, call.levels_first())
+                for v in page]}, 1 + len(page)
 
     def q_inventory_item(self, call: Call) -> tuple[dict | None, int]:
         number = gid_number(call.arg('id'), 'InventoryItem')
@@ -930,7 +939,8 @@ class ShopifyShop(Shop):
             raise GraphQLError(f"Invalid global id '{call.arg('id')}'",
                 'argumentLiteralsIncompatible')
         variant = self._by_item.get(number)
-        return (self._item_node(variant) if variant else None), 1
+        return (self._item_node(variant, call.levels_first())
+            if variant else None), 1
 
     def q_shop(self, call: Call) -> tuple[dict[str, Any], int]:
         return {'name': self.name, 'currencyCode': self.currency,
@@ -1230,6 +1240,16 @@ class Call:
             'first', DEFAULT_LINES)
         return _int_arg(DEFAULT_LINES if value is UNSET else value, 'first')
 
+    def levels_first(self) -> int | None:
+        "inventoryLevels' first, None when levels are not selected"
+        if self.document.field('inventoryLevels') is None:
+            return None
+        value = self.nested('inventoryLevels').get('first', UNSET)
+        if value is UNSET:
+            raise GraphQLError("you must provide one of first or last",
+                'BAD_REQUEST')
+        return _int_arg(value, 'first')
+
     def idempotency_key(self) -> str | None:
         found = self.document.field('@idempotent')
         if found is None:
@@ -1270,6 +1290,7 @@ SEARCH_TIME = re.compile(r'''
     (updated_at|created_at) : \s* (>=|<=|>|<|=)? \s*
     (?: '([^']*)' | "([^"]*)" | (\S+) )''', re.VERBOSE)
 SKU_TERM = re.compile(r'''\bsku:(?:"([^"]*)"|'([^']*)'|(\S+))''')
+ID_TERM = re.compile(r'\bid:(\d+)\b')
 
 
 def _time_bounds(text: str) -> tuple[tuple | None, tuple | None, list]:
@@ -1350,7 +1371,8 @@ COSTS: dict[str, Callable[[Call], int]] = {
         10 if c.document.field('fulfillmentOrders') else 0),
     'productVariants': lambda c: 1 + c.first(),
     'locations': lambda c: 1 + c.first(default=50),
-    'inventoryItems': lambda c: 1 + c.first(),
+    'inventoryItems': lambda c: 1 + c.first() * (
+        1 + (c.levels_first() or 0)),
     'inventoryItem': lambda c: 1,
     'shop': lambda c: 1,
     'inventorySetQuantities': lambda c: MUTATION_COST,

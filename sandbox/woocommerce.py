@@ -1023,8 +1023,11 @@ class WooCommerceShop(Shop):
         record = self._product(product_id)
         page, per_page, offset = self._paging(request)
         skus = _list_param(request, 'sku')
+        include = {int(i) for i in _list_param(request, 'include')
+            if i.isdigit()}
         ids = [v for v in record.variations
-            if not skus or self._variations[v].sku in skus]
+            if (not skus or self._variations[v].sku in skus)
+            and (not include or v in include)]
         ids.sort(reverse=(request.param('order') or 'desc') == 'desc')
         return self._page(request, ids, self._any_json, page, per_page,
             offset)

@@ -62,7 +62,10 @@ class _Config(BaseModel):
 class Intervals(_Config):
     "How often each job runs, in seconds"
     orders: Seconds = 60
-    stock: Seconds = 15
+    # A stock poll with nothing to push is one ERP read and no marketplace
+    # call: cheap enough to run every few seconds, so that a sale lowers
+    # the other channels' quantities quickly.
+    stock: Seconds = 3
     fulfilments: Seconds = 120
     reconcile: Seconds = 3600
 

@@ -1,5 +1,6 @@
-"""The agent's jobs for one channel: pull orders into the ERP and push the
-ERP's stock levels to the channel. Each job is one call the scheduler (or
+"""The agent's jobs for one channel: pull orders into the ERP, push the
+ERP's stock levels to the channel and reconcile them with what the channel
+shows. Each job is one call the scheduler (or
 `oms-sync once`) makes; it reads what it needs from the ERP, talks to the
 channel through its adapter, and writes back to the ERP only what the
 channel accepted."""
@@ -10,18 +11,18 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
 from pydantic import ValidationError
 
-from .channels.base import Adapter, StockUpdate
+from .channels.base import Adapter, StockKey, StockResult, StockUpdate
 from .channels.payload import PayloadError
 from .config import ChannelConfig
 from .erp import ErpClient
 from .mapping import Mapping
-from .models import Order
+from .models import Order, StockDrift, StockFailure, StockPushed
 
 logger = logging.getLogger(__name__)
 
@@ -160,36 +161,153 @@ class ChannelSync:
 
     # -- Stock ----------------------------------------------------------
 
-    def push_stock(self, full: bool = False) -> dict[str, Any]:
-        """Push the levels the ERP says changed (every level when `full`)
-        and acknowledge to the ERP only what the channel accepted. Nothing
-        to push: no call to the channel."""
-        answer = self.erp.stock_levels(self.code, all=full)
-        levels = answer['levels']
-        if not levels:
+    def push_stock(self) -> dict[str, Any]:
+        """Push the levels the ERP says changed and acknowledge to the ERP
+        only what the channel accepted. Nothing to push: no call to the
+        channel."""
+        answer = self.erp.stock_levels(self.code)
+        if not answer['levels']:
             return {'pushed': 0, 'failed': 0, 'pending': answer['pending']}
-        updates, erp_skus = [], {}
-        for level in levels:
-            sku = self.mapping.channel_sku(level['sku'])
-            erp_skus[sku] = level['sku']
-            updates.append(StockUpdate(
-                    sku=sku, quantity=level['quantity'],
-                    previous=level.get('previous'),
-                    location=self.mapping.location(level.get('warehouse')),
-                    external_id=level.get('external_id'),
-                    external_variant_id=level.get('external_variant_id')))
-        results = self.adapter.push_stock(updates)
-        pushed = [{'sku': erp_skus[r.sku], 'quantity': r.quantity}
-            for r in results if r.ok]
-        failed = [{'sku': erp_skus[r.sku], 'error': r.error}
-            for r in results if not r.ok]
+        levels, failed = self._channel_levels(answer['levels'])
+        results = self.adapter.push_stock(
+            [level.update for level in levels.values()])
+        return self._acknowledge(levels, results, failed)
+
+    def reconcile(self) -> dict[str, Any]:
+        """Read what the channel really shows for every level: report as
+        drift those it shows otherwise than the ERP expected, push those
+        that differ from the ERP's quantity (compare-and-set from the
+        quantity read) and acknowledge. A channel in step is only read."""
+        answer = self.erp.stock_levels(self.code, all=True)
+        if not answer['levels']:
+            return {'pushed': 0, 'failed': 0, 'drift': 0,
+                'pending': answer['pending']}
+        levels, failed = self._channel_levels(answer['levels'])
+        shown = self.adapter.read_stock(
+            [level.update for level in levels.values()])
+        drift: list[StockDrift] = []
+        in_step: list[StockResult] = []
+        to_push: list[StockUpdate] = []
+        for key, level in levels.items():
+            if key not in shown:
+                # Unknown to the channel: the push reports why.
+                to_push.append(level.update)
+                continue
+            found = shown[key]
+            expected = level.erp_level.get('previous')
+            if expected is not None and found != expected:
+                drift.append(StockDrift(sku=level.sku,
+                        warehouse=level.warehouse, expected=expected,
+                        found=found))
+                logger.warning(
+                    "%s: stock of %s drifted: the channel shows %s where "
+                    "the ERP expected %s", self.code, level.name, found,
+                    expected, extra={'channel': self.code})
+            if found == level.update.quantity:
+                in_step.append(StockResult(level.update))
+            else:
+                to_push.append(dataclasses.replace(
+                        level.update, previous=found))
+        results = self.adapter.push_stock(to_push) if to_push else []
+        summary = self._acknowledge(
+            levels, results + in_step, failed, drift)
+        return {**summary, 'pushed': summary['pushed'] - len(in_step),
+            'in_step': len(in_step), 'drift': len(drift)}
+
+    def _channel_levels(self, erp_levels: list[dict[str, Any]]
+            ) -> tuple[dict[StockKey, ChannelLevel], list[StockFailure]]:
+        """The ERP's levels by the channel level each sets, with its
+        update; those that cannot reach the channel fail with the reason
+        (only they: the others go on)."""
+        levels: dict[StockKey, ChannelLevel] = {}
+        failed: list[StockFailure] = []
+        for erp_level in erp_levels:
+            location, error = self._location(erp_level.get('warehouse'))
+            level = ChannelLevel(erp_level, StockUpdate(
+                    sku=self.mapping.channel_sku(erp_level['sku']),
+                    quantity=erp_level['quantity'],
+                    previous=erp_level.get('previous'), location=location,
+                    external_id=erp_level.get('external_id'),
+                    external_variant_id=erp_level.get(
+                        'external_variant_id')))
+            other = levels.get(level.update.key)
+            if error is None and other is not None:
+                error = (f"the channel's {level.update.sku}"
+                    + (f" at {location}" if location else '')
+                    + f" is already set from {other.name}")
+            if error:
+                failed.append(level.failure(error))
+            else:
+                levels[level.update.key] = level
+        return levels, failed
+
+    def _location(self, warehouse: str | None
+            ) -> tuple[str | None, str | None]:
+        """The channel location of an ERP warehouse, or why there is none.
+        Without `warehouses:` in the mapping, the adapter picks the shop's
+        only location."""
+        if not self.adapter.stock_by_location or warehouse is None:
+            return None, None
+        location = self.mapping.location(warehouse)
+        if location is None and self.mapping.warehouses:
+            return None, (
+                f"warehouse {warehouse!r} has no channel location in "
+                f"{self.mapping.source or 'the mapping file'} (warehouses:)")
+        return location, None
+
+    def _acknowledge(self, levels: dict[StockKey, ChannelLevel],
+            results: list[StockResult], failed: list[StockFailure],
+            drift: Sequence[StockDrift] = ()) -> dict[str, Any]:
+        "Tell the ERP what the channel accepted and refused (and drift)"
+        pushed: list[StockPushed] = []
+        failed = list(failed)
+        for result in results:
+            level = levels[result.key]
+            if result.ok:
+                pushed.append(level.pushed())
+            else:
+                failed.append(level.failure(result.error))
         for failure in failed:
             logger.warning(
-                "%s: stock of %s refused: %s", self.code, failure['sku'],
-                failure['error'], extra={'channel': self.code})
-        ack = self.erp.ack_stock(self.code, pushed, failed)
+                "%s: stock of %s refused: %s", self.code,
+                _level_name(failure.sku, failure.warehouse), failure.error,
+                extra={'channel': self.code})
+        ack = self.erp.ack_stock(self.code, pushed, failed, list(drift))
         return {'pushed': len(pushed), 'failed': len(failed),
             'pending': ack['pending']}
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelLevel:
+    "An ERP stock level and the channel update that sets it"
+    erp_level: dict[str, Any]
+    update: StockUpdate
+
+    @property
+    def sku(self) -> str:
+        return self.erp_level['sku']
+
+    @property
+    def warehouse(self) -> str | None:
+        return self.erp_level.get('warehouse')
+
+    @property
+    def name(self) -> str:
+        return _level_name(self.sku, self.warehouse)
+
+    def pushed(self) -> StockPushed:
+        return StockPushed(sku=self.sku, warehouse=self.warehouse,
+            quantity=self.update.quantity,
+            version=self.erp_level.get('version'))
+
+    def failure(self, error: str) -> StockFailure:
+        return StockFailure(sku=self.sku, warehouse=self.warehouse,
+            error=error)
+
+
+def _level_name(sku: str, warehouse: str | None) -> str:
+    "SKU@WAREHOUSE, as logs and messages name an ERP level"
+    return f'{sku}@{warehouse}' if warehouse else sku
 
 
 def _parse_cursor(value: str | None) -> dt.datetime | None:

@@ -1,8 +1,9 @@
 """The agent's loop: per channel, pull orders and push stock at their own
-intervals (`schedule`), plus a periodic full stock reconciliation. A job
-that fails is logged and recorded; the other jobs and channels go on. An
-import that changed orders wakes every channel's stock push at once, so a
-sale on one channel lowers the others within seconds."""
+intervals (`schedule`), plus a periodic stock reconciliation (read what
+each channel shows, report drift, repair it). A job that fails is logged
+and recorded; the other jobs and channels go on. An import that changed
+orders wakes every channel's stock push at once, so a sale on one channel
+lowers the others within seconds."""
 from __future__ import annotations
 
 import logging
@@ -24,7 +25,7 @@ logger = logging.getLogger(__name__)
 JOBS: dict[str, Callable[[ChannelSync], dict[str, Any]]] = {
     'orders': lambda sync: sync.pull_orders(),
     'stock': lambda sync: sync.push_stock(),
-    'reconcile': lambda sync: sync.push_stock(full=True),
+    'reconcile': lambda sync: sync.reconcile(),
     }
 
 

@@ -74,6 +74,14 @@ def test_a_config_with_two_channels_loads_with_defaults(tmp_path):
     assert config.channel('WOO') is woo
 
 
+def test_stock_is_polled_every_few_seconds_by_default():
+    intervals = ChannelConfig(code='SHOP', kind='shopify',
+        base_url='https://shop.example').intervals
+
+    assert intervals.stock <= 5
+    assert intervals.reconcile == 3600
+
+
 def test_default_variable_names_follow_the_channel_code():
     channel = ChannelConfig(code='eu-shop.2', kind='shopify',
         base_url='https://shop.example')

@@ -363,6 +363,39 @@ def test_variants_by_sku_and_locations(shopify):
     assert locations[1]['id'] == outlet
 
 
+STOCK_LEVELS = """
+query StockLevels($q: String!, $first: Int!, $levels: Int!) {
+  inventoryItems(first: $first, query: $q) { nodes { id
+    inventoryLevels(first: $levels) { nodes {
+      quantities(names: ["available"]) { name quantity } location { id } } }
+  } } }"""
+
+
+def test_inventory_items_by_id_with_their_levels(shopify):
+    outlet = shopify.add_location('Outlet')
+    shopify.set_inventory('TEE-M', 5, location='Outlet')
+    items = {sku: shopify.product(sku)['inventory_item_id']
+        for sku in ('MUG-RED', 'TEE-M')}
+    ids = ' OR '.join(f"id:{i.rsplit('/', 1)[1]}" for i in items.values())
+
+    body = gql(shopify, STOCK_LEVELS, {
+            'q': ids, 'first': 10, 'levels': 2}).json()
+
+    nodes = {n['id']: n for n in body['data']['inventoryItems']['nodes']}
+    assert set(nodes) == set(items.values())
+    levels = {level['location']['id']: {
+            q['name']: q['quantity'] for q in level['quantities']}['available']
+        for level in nodes[items['TEE-M']]['inventoryLevels']['nodes']}
+    main = shopify.locations()['Main warehouse']
+    assert levels == {main: 2, outlet: 5}
+    # Each item costs its levels too.
+    assert body['extensions']['cost']['requestedQueryCost'] == 1 + 10 * 3
+    one_level = gql(shopify, STOCK_LEVELS, {
+            'q': ids, 'first': 10, 'levels': 1}).json()['data']
+    assert all(len(n['inventoryLevels']['nodes']) == 1
+        for n in one_level['inventoryItems']['nodes'])
+
+
 def stock_input(shop, *entries, name='available'):
     location = shop.locations()['Main warehouse']
     quantities = []
@@ -649,6 +682,11 @@ def test_woocommerce_products_by_sku_and_variations(woo):
         json={'stock_quantity': 12, 'manage_stock': True})
     assert answer.json()['stock_quantity'] == 12
     assert woo.inventory('TEE-M') == 12
+    other = wc(woo, 'GET', f'/products/{parent}/variations',
+        params={'include': '1,2'}).json()
+    assert other == []
+    assert [v['id'] for v in wc(woo, 'GET', f'/products/{parent}/variations',
+            params={'include': str(variation)}).json()] == [variation]
 
 
 def test_woocommerce_stock_batch_with_per_item_errors(woo):

@@ -70,8 +70,12 @@ def pages(total, total_pages):
 
 
 def query(call):
+    return query_of(call.request)
+
+
+def query_of(request):
     return {k: v[0] if len(v) == 1 else v
-        for k, v in parse_qs(urlsplit(call.request.url).query).items()}
+        for k, v in parse_qs(urlsplit(request.url).query).items()}
 
 
 def path(call):
@@ -395,3 +399,34 @@ def test_a_refused_item_is_looked_up_again_next_time(tmp_path, mock, sleeps):
     assert len(mock.calls) == 1  # the cached id was used
     cache = json.loads((tmp_path / 'WOO.products.json').read_text())
     assert cache['values'] == {}
+
+
+def test_stock_is_read_100_ids_a_call_products_and_variations_apart(
+        tmp_path, mock, sleeps):
+    def listed(request):
+        ids = [int(i) for i in query_of(request)['include'].split(',')]
+        # 95 does not manage stock: WooCommerce has no quantity for it.
+        return 200, {}, json.dumps([{'id': i, 'manage_stock': i != 95,
+                    'stock_quantity': None if i == 95 else i % 7}
+                for i in ids])
+
+    mock.add_callback(responses.GET, f'{API}/products', callback=listed)
+    mock.add_callback(responses.GET, f'{API}/products/22/variations',
+        callback=listed)
+    updates = [StockUpdate(f'SKU-{n}', 1, external_id=str(n))
+        for n in range(1, 121)]
+    updates += [StockUpdate('TEE-S', 1, external_id='22',
+            external_variant_id='733')]
+    adapter = make_adapter(tmp_path, sleeps)
+
+    found = adapter.read_stock(updates)
+
+    assert found[('SKU-13', None)] == 6
+    assert found[('SKU-95', None)] is None
+    assert found[('TEE-S', None)] == 733 % 7
+    assert len(found) == 121
+    reads = [(path(c), len(query(c)['include'].split(',')),
+            query(c)['per_page']) for c in mock.calls]
+    assert reads == [('/products', 100, '100'), ('/products', 20, '100'),
+        ('/products/22/variations', 1, '100')]
+    assert all(c.request.method == 'GET' for c in mock.calls)

@@ -25,38 +25,63 @@ class OrderPage:
     total: int | None = None  # the whole scan's size, when the channel says
 
 
+# One level on a channel: (channel SKU, channel location or None where
+# the channel keeps one quantity per SKU).
+StockKey = tuple[str, str | None]
+
+
 @dataclasses.dataclass(frozen=True)
 class StockUpdate:
-    "A quantity to set on the channel for one SKU"
+    "A quantity to set on the channel for one SKU (at one location)"
     sku: str
     quantity: int
-    previous: int | None = None  # what the channel last accepted
+    # The quantity the channel is expected to show now: the compare-and-set
+    # base where the channel offers one (None: set without checking).
+    previous: int | None = None
     location: str | None = None  # the channel's location (name or id)
     external_id: str | None = None
     external_variant_id: str | None = None
 
+    @property
+    def key(self) -> StockKey:
+        return self.sku, self.location
+
 
 @dataclasses.dataclass(frozen=True)
 class StockResult:
-    "What the channel said about one SKU's update"
-    sku: str
-    quantity: int
+    "What the channel said about one update"
+    update: StockUpdate
     error: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def sku(self) -> str:
+        return self.update.sku
+
+    @property
+    def quantity(self) -> int:
+        return self.update.quantity
+
+    @property
+    def key(self) -> StockKey:
+        return self.update.key
+
 
 class Adapter:
     """The surface the agent uses. Subclasses set `kind` and implement
-    fetch_orders and push_stock; the module beside each holds
+    fetch_orders, push_stock and read_stock; the module beside each holds
     normalize_order, channel_status and external_id."""
     kind: ClassVar[str]
     # Whether orders arrive sorted by update time, so that the cursor may
     # move after each page (else only once the whole scan is done).
     sorted_by_update: ClassVar[bool] = False
     default_page_size: ClassVar[int] = 50
+    # Whether the channel keeps stock per location (one level per SKU and
+    # location), so that ERP warehouses must map to its locations.
+    stock_by_location: ClassVar[bool] = False
     # A SKU the channel does not know is looked up again only after this
     # long: a stock push every few seconds must not scan the catalogue.
     unknown_sku_retry: ClassVar[float] = 600
@@ -87,6 +112,14 @@ class Adapter:
         raise NotImplementedError
 
     def push_stock(self, updates: list[StockUpdate]) -> list[StockResult]:
+        "One result per update, in any order"
+        raise NotImplementedError
+
+    def read_stock(self, updates: list[StockUpdate]
+            ) -> dict[StockKey, int | None]:
+        """The quantity the channel shows now for each update's level (None
+        where it does not count stock); levels it does not know are left
+        out. Reads only: a reconciliation compares before it writes."""
         raise NotImplementedError
 
     def to_look_up(self, skus: Iterable[str]) -> list[str]:

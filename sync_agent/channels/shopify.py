@@ -7,10 +7,11 @@ REST order shape (§1.8) that older stores and webhooks still send.
 ``ShopifyAdapter`` holds the API detail: orders by ``updated_at`` sorted
 by UPDATED_AT with cursor paging (line items beyond the first page fetched
 per order), the calculated-cost throttle (THROTTLED answered with HTTP 200
-or 429, waited out from ``throttleStatus``), and stock set with
+or 429, waited out from ``throttleStatus``), stock set per location with
 ``inventorySetQuantities`` (idempotency key, ``changeFromQuantity``, 250
 quantities a call, SKU → inventory item and location resolved once and
-cached).
+cached) and read back per location with ``inventoryItems`` (for the
+reconciliation).
 """
 from __future__ import annotations
 
@@ -27,7 +28,14 @@ from typing import Any
 import requests
 
 from ..models import Address, Customer, Order, OrderLine, OrderStatus
-from .base import Adapter, OrderPage, StockResult, StockUpdate, chunks
+from .base import (
+    Adapter,
+    OrderPage,
+    StockKey,
+    StockResult,
+    StockUpdate,
+    chunks,
+)
 from .payload import PayloadError, full_name, money, street, text, utc
 from .transport import ChannelError, Retryable, json_body
 
@@ -334,14 +342,26 @@ mutation SetStock($input: InventorySetQuantitiesInput!) {
   }
 }'''
 
+# Items by id, each with its quantity available at every location ($levels:
+# how many locations the shop has).
+READ_STOCK_QUERY = '''
+query StockLevels($q: String!, $first: Int!, $levels: Int!) {
+  inventoryItems(first: $first, query: $q) {
+    nodes { id inventoryLevels(first: $levels) {
+      pageInfo { hasNextPage }
+      nodes { quantities(names: ["available"]) { name quantity }
+        location { id } } } }
+  }
+}'''
+
 LINES_PER_ORDER = 25  # keeps orders(first × lines) well under the budget
 LINES_PER_PAGE = 250
 SKUS_PER_LOOKUP = 50
 QUANTITIES_PER_CALL = 250  # Shopify's input-array limit
-# A retried adjustment with the same key returns the first answer; these
-# codes mean that key cannot be used again.
+# The most a single query may cost (1000, unconfirmed for current
+# versions, §1.2): bounds how many items one stock read asks for.
+MAX_QUERY_COST = 1000
 STALE = 'CHANGE_FROM_QUANTITY_STALE'
-ITEM_ERRORS = {'INVALID_INVENTORY_ITEM', 'INVALID_LOCATION'}
 
 
 def shopify_time(value: dt.datetime) -> str:
@@ -408,6 +428,7 @@ def is_throttled(body: dict[str, Any]) -> bool:
 class ShopifyAdapter(Adapter):
     kind = KIND
     sorted_by_update = True
+    stock_by_location = True
     default_page_size = 20
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -506,37 +527,74 @@ class ShopifyAdapter(Adapter):
 
     def push_stock(self, updates: list[StockUpdate]) -> list[StockResult]:
         """Set each SKU's available quantity at its location, 250 a call,
-        compare-and-set from the quantity last pushed."""
+        compare-and-set from the quantity the channel is expected to
+        show."""
         results: list[StockResult] = []
-        items = self.inventory_items([u.sku for u in updates])
         ready = []
+        for update, item, location, error in self._resolve(updates):
+            if error:
+                results.append(StockResult(update, error))
+            else:
+                ready.append((update, item, location))
+        for chunk in chunks(ready, QUANTITIES_PER_CALL):
+            results += self._set_quantities(chunk)
+        return results
+
+    def read_stock(self, updates: list[StockUpdate]
+            ) -> dict[StockKey, int | None]:
+        """The available quantity of each update's SKU at its location
+        (None where the item is not stocked there), items read by id a
+        query, as many a query as the cost cap allows for the shop's
+        locations."""
+        wanted: dict[str, list[tuple[StockKey, str]]] = {}
+        for update, item, location, error in self._resolve(updates):
+            if not error:
+                wanted.setdefault(item, []).append((update.key, location))
+        if not wanted:
+            return {}
+        levels = max(1, len(set(self.locations.values())))
+        # Each item costs itself and its levels (a rough, safe estimate).
+        per_query = max(1, min(SKUS_PER_LOOKUP,
+                (MAX_QUERY_COST - 1) // (1 + 2 * levels)))
+        found: dict[StockKey, int | None] = {}
+        for chunk in chunks(sorted(wanted), per_query):
+            data = self.graphql('inventoryItems', READ_STOCK_QUERY, {
+                    'q': ' OR '.join(f'id:{gid_id(i)}' for i in chunk),
+                    'first': len(chunk), 'levels': levels})
+            for node in _connection(data['inventoryItems']):
+                levels_read = node.get('inventoryLevels') or {}
+                shown = {level['location']['id']: _available(level)
+                    for level in _connection(levels_read)}
+                # A location added since the locations were read may hide
+                # the one wanted on a next page: then it is not known.
+                cut = (levels_read.get('pageInfo') or {}).get('hasNextPage')
+                for key, location in wanted.get(node.get('id'), ()):
+                    if location in shown or not cut:
+                        found[key] = shown.get(location)
+        return found
+
+    def _resolve(self, updates: list[StockUpdate]
+            ) -> Iterator[tuple[StockUpdate, str | None, str | None,
+                str | None]]:
+        "Each update with its inventory item and location id, or an error"
+        items = self.inventory_items([u.sku for u in updates])
         for update in updates:
             location, error = self.location(update.location)
             if update.sku not in items:
                 error = "no Shopify variant has this SKU"
-            if error:
-                results.append(StockResult(
-                        update.sku, update.quantity, error))
-            else:
-                ready.append((update, items[update.sku], location))
-        for chunk in chunks(ready, QUANTITIES_PER_CALL):
-            results += self._set_quantities(chunk)
-        return results
+            yield update, items.get(update.sku), location, error
 
     def _set_quantities(self, chunk: list[tuple[StockUpdate, str, str]]
             ) -> list[StockResult]:
         """One call for the chunk; when Shopify refuses some items (the
         mutation applies all or nothing), the refused ones are reported and
-        the rest sent again: stale ones set from the ERP's figure (the ERP
-        owns stock), the others still compare-and-set."""
+        the rest sent again under a new key."""
         results: list[StockResult] = []
-        unchecked: set[str] = set()
         fresh_keys = 1
         while chunk:
-            errors = self._set_call(chunk, unchecked)
+            errors = self._set_call(chunk)
             if not errors:
-                return results + [StockResult(u.sku, u.quantity)
-                    for u, _, _ in chunk]
+                return results + [StockResult(u) for u, _, _ in chunk]
             failed: dict[int, str] = {}
             for error in errors:
                 index = _quantity_index(error.get('field'))
@@ -548,37 +606,33 @@ class ShopifyAdapter(Adapter):
                         # flight: one more try under a new key.
                         fresh_keys -= 1
                         break
-                    return results + [StockResult(u.sku, u.quantity, message)
+                    return results + [StockResult(u, message)
                         for u, _, _ in chunk]
                 update = chunk[index][0]
-                if code == STALE and update.sku not in unchecked:
-                    # Usually Shopify's own sales since the last push
-                    # (it counts them down itself): no cause for alarm.
-                    logger.info(
-                        "%s: %s changed on Shopify since the last push "
-                        "(expected %s); setting it to the ERP's %d",
-                        self.config.code, update.sku, update.previous,
-                        update.quantity, extra={'channel': self.config.code})
-                    unchecked.add(update.sku)
-                else:
-                    failed[index] = message
-                    if code == 'INVALID_INVENTORY_ITEM':
-                        self._forget(update.sku)
-            results += [StockResult(chunk[i][0].sku, chunk[i][0].quantity,
-                    message) for i, message in failed.items()]
+                if code == STALE:
+                    # Most likely a sale the ERP has not imported yet:
+                    # setting the ERP's figure over it would offer that
+                    # unit again. The level stays pending until the import
+                    # (or a reconciliation, which reads first) catches up.
+                    message = (f"{code}: Shopify no longer shows "
+                        f"{update.previous} at this location")
+                elif code == 'INVALID_INVENTORY_ITEM':
+                    self._forget(update.sku)
+                failed[index] = message
+            results += [StockResult(chunk[i][0], message)
+                for i, message in failed.items()]
             chunk = [c for i, c in enumerate(chunk) if i not in failed]
         return results
 
-    def _set_call(self, chunk: list[tuple[StockUpdate, str, str]],
-            unchecked: set[str]) -> list[dict[str, Any]]:
+    def _set_call(self, chunk: list[tuple[StockUpdate, str, str]]
+            ) -> list[dict[str, Any]]:
         "One inventorySetQuantities call; its userErrors"
         quantities = [{
                 'inventoryItemId': item, 'locationId': location,
                 'quantity': update.quantity,
                 # Explicit null opts out of the check (2026-04 requires
                 # the key either way).
-                'changeFromQuantity': None if update.sku in unchecked
-                else update.previous,
+                'changeFromQuantity': update.previous,
                 } for update, item, location in chunk]
         key = str(uuid.uuid4())  # one per logical push: retries reuse it
         data = self.graphql('inventorySetQuantities',
@@ -630,6 +684,14 @@ class ShopifyAdapter(Adapter):
         if wanted in self.locations:
             return self.locations[wanted], None
         return None, f"the shop has no location {wanted!r}"
+
+
+def _available(level: dict[str, Any]) -> int | None:
+    "The `available` quantity of an inventory level node"
+    for quantity in level.get('quantities') or []:
+        if quantity.get('name') == 'available':
+            return quantity.get('quantity')
+    return None
 
 
 def _quantity_index(field: Any) -> int | None:

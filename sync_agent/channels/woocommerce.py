@@ -3,8 +3,10 @@
 ``normalize_order`` reads an order as ``GET /orders`` returns it (§2.2,
 §2.3). ``WooCommerceAdapter`` holds the API detail: consumer key/secret
 (HTTP Basic over HTTPS), orders by ``modified_after`` in GMT with page
-headers, and stock set in the products and variations batch endpoints,
-100 items a call, with per-item errors.
+headers, stock set in the products and variations batch endpoints, 100
+items a call, with per-item errors, and read back 100 ids a call
+(``include``) for the reconciliation. One quantity per SKU: WooCommerce
+core has no locations.
 """
 from __future__ import annotations
 
@@ -18,7 +20,14 @@ from typing import Any, NamedTuple
 import requests
 
 from ..models import Address, Customer, Order, OrderLine, OrderStatus
-from .base import Adapter, OrderPage, StockResult, StockUpdate, chunks
+from .base import (
+    Adapter,
+    OrderPage,
+    StockKey,
+    StockResult,
+    StockUpdate,
+    chunks,
+)
 from .payload import PayloadError, full_name, money, street, text, utc
 from .transport import ChannelError, json_body
 
@@ -211,23 +220,54 @@ class WooCommerceAdapter(Adapter):
         """Set stock_quantity of products and variations in batches of
         100; an item the shop refuses fails alone."""
         results: list[StockResult] = []
+        by_collection, unknown = self._by_collection(updates)
+        results += [StockResult(update,
+                "no WooCommerce product or variation has this SKU")
+            for update in unknown]
+        for collection, items in by_collection.items():
+            for chunk in chunks(items, ITEMS_PER_BATCH):
+                results += self._batch(f'{collection}/batch', chunk)
+        return results
+
+    def read_stock(self, updates: list[StockUpdate]
+            ) -> dict[StockKey, int | None]:
+        """Each known SKU's stock_quantity (None when the product does not
+        manage stock), 100 products or variations of one parent a call."""
+        by_collection, _ = self._by_collection(updates)
+        found: dict[StockKey, int | None] = {}
+        for collection, items in by_collection.items():
+            for chunk in chunks(items, ITEMS_PER_BATCH):
+                wanted = {int(id_): update for update, id_ in chunk}
+                response = self.request('GET', collection, params={
+                        'include': ','.join(map(str, sorted(wanted))),
+                        'per_page': ITEMS_PER_BATCH,
+                        '_fields': 'id,manage_stock,stock_quantity'})
+                for item in response.body or []:
+                    update = wanted.get(int(item.get('id', 0)))
+                    if update is not None:
+                        found[update.key] = (item.get('stock_quantity')
+                            if item.get('manage_stock', True) else None)
+        return found
+
+    def _by_collection(self, updates: list[StockUpdate]
+            ) -> tuple[dict[str, list[tuple[StockUpdate, int]]],
+                list[StockUpdate]]:
+        """The updates by the collection holding their SKU (products, or a
+        parent's variations) with its id there; and those of unknown SKUs"""
         targets = self.targets_for(updates)
-        by_endpoint: dict[str, list[tuple[StockUpdate, int]]] = (
+        by_collection: dict[str, list[tuple[StockUpdate, int]]] = (
             defaultdict(list))
+        unknown = []
         for update in updates:
             target = targets.get(update.sku)
             if target is None:
-                results.append(StockResult(update.sku, update.quantity,
-                        "no WooCommerce product or variation has this SKU"))
+                unknown.append(update)
             elif target[0] == 'variation':
-                by_endpoint[f'/products/{target[1]}/variations/batch'
-                    ].append((update, target[2]))
+                by_collection[f'/products/{target[1]}/variations'].append(
+                    (update, target[2]))
             else:
-                by_endpoint['/products/batch'].append((update, target[1]))
-        for endpoint, items in by_endpoint.items():
-            for chunk in chunks(items, ITEMS_PER_BATCH):
-                results += self._batch(endpoint, chunk)
-        return results
+                by_collection['/products'].append((update, target[1]))
+        return by_collection, unknown
 
     def _batch(self, endpoint: str, chunk: list[tuple[StockUpdate, int]]
             ) -> list[StockResult]:
@@ -253,7 +293,7 @@ class WooCommerceAdapter(Adapter):
                     f"of {update.quantity}")
             else:
                 error = None
-            results.append(StockResult(update.sku, update.quantity, error))
+            results.append(StockResult(update, error))
         return results
 
     def targets_for(self, updates: list[StockUpdate]) -> dict[str, list]:
