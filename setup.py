@@ -44,6 +44,7 @@ setup(
         # about a third of its time on PostgreSQL
         'postgresql': [f'trytond[postgresql]{TRYTON}', 'psycopg[binary]'],
         'test': [
+            'aiosmtpd',
             f'proteus{TRYTON}',
             'pytest>=8',
             'jsonschema>=4.18',

@@ -1,0 +1,38 @@
+"""The order management settings: one record for the whole database, as
+sale's and stock's configurations are, starting with who hears of stock
+alerts."""
+from trytond.model import ModelSingleton, ModelSQL, ModelView, fields
+
+
+class Configuration(ModelSingleton, ModelSQL, ModelView):
+    __name__ = 'oms.configuration'
+
+    stock_alert_email = fields.Boolean(
+        "E-mail Stock Alerts",
+        help="E-mail the recipients below when a stock alert opens.")
+    stock_alert_recipients = fields.Many2Many(
+        'oms.configuration.stock_alert_recipient', 'configuration', 'user',
+        "Stock Alert Recipients",
+        help="The staff told of new stock alerts, at their user's e-mail "
+        "address; users without one are skipped.")
+
+    @classmethod
+    def default_stock_alert_email(cls):
+        return True
+
+    def stock_alert_emails(self):
+        "The addresses a new stock alert goes to; empty when none is wanted"
+        if not self.stock_alert_email:
+            return []
+        return sorted({u.email for u in self.stock_alert_recipients
+                if u.active and u.email})
+
+
+class ConfigurationStockAlertRecipient(ModelSQL):
+    __name__ = 'oms.configuration.stock_alert_recipient'
+
+    configuration = fields.Many2One(
+        'oms.configuration', "Configuration", required=True,
+        ondelete='CASCADE')
+    user = fields.Many2One(
+        'res.user', "User", required=True, ondelete='CASCADE')
