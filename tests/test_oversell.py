@@ -6,6 +6,7 @@ beyond stock are imported and held ("insufficient stock"), none lost.
 SQLite serialises every writer, so the race only means something on
 PostgreSQL (CI runs the suite there too)."""
 import threading
+
 import pytest
 
 from oms_connector.tests import server

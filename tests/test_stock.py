@@ -184,3 +184,19 @@ def test_stock_routes_refuse_what_they_cannot_do(erp, shop):
             'errors']} == {'all', 'limit'}
     # Nothing was recorded, not even the known SKU's quantity.
     assert shop.stock_levels('shop', all=True) == before
+
+
+def test_drift_found_by_a_reconciliation_raises_an_alert(shop, tryton):
+    quantity = settle(shop, 'MUG-01')
+    # The channel was found showing 5 more than it had accepted.
+    answer = shop.ack_stock('shop', [], [], drift=[{
+                'sku': 'MUG-01', 'warehouse': 'WH',
+                'expected': quantity, 'found': quantity + 5}])
+
+    level = by_sku(shop.stock_levels('shop'))['MUG-01']
+    assert level['previous'] == quantity + 5  # pending: to be repaired
+    assert answer['pending'] >= 1
+    Alert = Model.get('oms.stock.alert', config=tryton)
+    alert, = Alert.find([('kind', '=', 'drift'), ('state', '=', 'open')])
+    assert (alert.quantity, alert.threshold) == (quantity + 5, quantity)
+    assert alert.listing.sku == 'MUG-01'

@@ -77,11 +77,12 @@ class Channel(DeactivableMixin, ModelSQL, ModelView):
     deducts_sales = fields.Selection([
             (None, "Never"),
             ('order', "On Order"),
-            ('payment', "On Payment"),
             ], "Deducts Its Sales",
-        help="When the channel lowers its own quantity for an order it "
-        "takes: the ERP then knows what the channel shows without pushing "
-        "to it (Shopify on order, WooCommerce on payment).")
+        help="The channel lowers its own quantity for each order it takes "
+        "(Shopify does): the ERP then knows what the channel shows without "
+        "pushing to it. Only for channels whose pushes compare and set "
+        "(a stock push over a sale not yet imported is refused, not "
+        "overwritten).")
     safety_stock = fields.Integer(
         "Safety Stock", required=True,
         domain=[('safety_stock', '>=', 0)],
@@ -136,10 +137,9 @@ class Channel(DeactivableMixin, ModelSQL, ModelView):
     @fields.depends('kind')
     def on_change_kind(self):
         self.stock_by_location = self.kind == 'shopify'
-        self.deducts_sales = {
-            'shopify': 'order',
-            'woocommerce': 'payment',
-            }.get(self.kind)
+        # WooCommerce deducts too, but its pushes overwrite: a sale made
+        # just before a push and imported after it would count twice.
+        self.deducts_sales = 'order' if self.kind == 'shopify' else None
 
     @staticmethod
     def default_customer_matching():

@@ -25,14 +25,10 @@ logger = logging.getLogger(__name__)
 
 # The advisory lock id of the refresh: one at a time does the work.
 REFRESH_LOCK = 0x6f6d73_5354  # 'omsST'
-# Sale states in which each kind of channel has taken the goods off the
-# quantity it shows (DeductsSales on oms.channel)
-DEDUCTED = {
-    'order': {'pending_payment', 'awaiting_shipment', 'partially_shipped',
-        'shipped', 'completed', 'refunded'},
-    'payment': {'awaiting_shipment', 'partially_shipped', 'shipped',
-        'completed', 'refunded'},
-    }
+# The channel statuses of orders a channel deducting its sales on order
+# has taken off the quantity it shows (it gives cancelled ones back)
+DEDUCTED = {'pending_payment', 'awaiting_shipment', 'partially_shipped',
+    'shipped', 'completed', 'refunded'}
 
 
 class ListingLevel(ModelSQL, ModelView):
@@ -126,7 +122,7 @@ class ListingLevel(ModelSQL, ModelView):
                     ])}
         now = dt.datetime.now()
         to_create, to_write, keep = [], [], set()
-        readings = {}
+        readings = defaultdict(dict)  # by company
         for listing in listings:
             for warehouse, quantity in listing.available_to_sell(
                     stock[listing.id]).items():
@@ -148,7 +144,8 @@ class ListingLevel(ModelSQL, ModelView):
                                 'version': level.version + 1,
                                 'changed_at': now,
                                 }))
-            add_reading(readings, listing, stock[listing.id])
+            add_reading(readings[listing.channel.company.id], listing,
+                stock[listing.id])
         to_delete = [lv for k, lv in existing.items() if k not in keep]
         if to_delete:
             cls.delete(to_delete)
@@ -156,9 +153,11 @@ class ListingLevel(ModelSQL, ModelView):
             cls.create(to_create)
         if to_write:
             cls.write(*to_write)
-        Alert = alert_model(pool)
-        if Alert is not None and readings:
-            Alert.check_low_stock(readings)
+        Alert = pool.get('oms.stock.alert')
+        for company, company_readings in readings.items():
+            if company_readings:
+                with Transaction().set_context(company=company):
+                    Alert.check_low_stock(company_readings)
 
     @classmethod
     @without_check_access
@@ -246,8 +245,7 @@ class ListingLevel(ModelSQL, ModelView):
             channel = sale.oms_channel
             if not channel or not channel.deducts_sales:
                 continue
-            deducted = sale.oms_channel_status in DEDUCTED[
-                channel.deducts_sales]
+            deducted = sale.oms_channel_status in DEDUCTED
             if deducted != bool(sale.oms_channel_deducted):
                 flips[deducted].append(sale)
                 wanted[channel].append((sale, 1 if deducted else -1))
@@ -319,14 +317,16 @@ class ListingLevel(ModelSQL, ModelView):
             logger.warning(
                 "channel %s shows %s of %s, expected %s",
                 level.channel.code, found, level.rec_name, expected)
-        Alert = alert_model(pool)
-        if Alert is not None:
-            Alert.report_drift([{
-                        'listing': level.listing,
-                        'warehouse': level.warehouse,
-                        'expected': expected,
-                        'found': found,
-                        } for level, (expected, found) in drifts.items()])
+        Alert = pool.get('oms.stock.alert')
+        for level, (expected, found) in drifts.items():
+            with Transaction().set_context(
+                    company=level.channel.company.id):
+                Alert.report_drift([{
+                            'listing': level.listing,
+                            'warehouse': level.warehouse,
+                            'expected': expected,
+                            'found': found,
+                            }])
 
 
 class StockChange(ModelSQL):
@@ -430,14 +430,6 @@ def add_reading(readings, listing, stock):
         old = readings.get(key)
         if old is None or reading[0] - reading[1] < old[0] - old[1]:
             readings[key] = reading
-
-
-def alert_model(pool):
-    "The stock alerts, once the module registers them"
-    try:
-        return pool.get('oms.stock.alert')
-    except KeyError:
-        return None
 
 
 def slices(items, per_item=1):

@@ -325,17 +325,19 @@ class StockLevelTestCase(unittest.TestCase):
         self.company = create_company(currency=create_currency('USD'))
         with set_company(self.company):
             main, supplier, _ = self.locations()
-            # WooCommerce takes stock off when an order is paid, gives it
-            # back when cancelled.
-            woo = self.channel('shop', kind='woocommerce', warehouse=main,
-                deducts_sales='payment')
+            # Shopify takes stock off for each order, gives it back when
+            # cancelled.
+            shop = self.channel('shop', kind='shopify', warehouse=main,
+                deducts_sales='order')
+            other = self.channel('other', warehouse=main)
             tee = self.product("Tee")
             self.moves(tee, (supplier, main.storage_location, 10))
-            level, = self.listing(woo, tee, 'TEE').levels
-            Level.record_push({level: (10, 1)}, {})
+            level, = self.listing(shop, tee, 'TEE').levels
+            other_level, = self.listing(other, tee, 'TEE').levels
+            Level.record_push({level: (10, 1), other_level: (10, 1)}, {})
 
             def shows(status, updated_at):
-                Importer.import_batch(woo, OrderBatch.model_validate({
+                Importer.import_batch(shop, OrderBatch.model_validate({
                             'orders': [order_payload(
                                     'shop', 'W1', status=status,
                                     lines=[('TEE', 2, '20.00')],
@@ -344,15 +346,44 @@ class StockLevelTestCase(unittest.TestCase):
                 found = Level(level.id)
                 return found.quantity, found.channel_quantity
 
-            # Reserved on order, but not yet taken off the channel: pushed.
+            # Reserved by the ERP, taken off by the channel: nothing to
+            # push there; the other channel is told.
             self.assertEqual(
                 shows('pending_payment', '2026-11-11T01:00:00+00:00'),
-                (8, 10))
-            # Paid: the channel took it off itself; nothing to push.
+                (8, 8))
+            self.assertEqual(Level.to_push(shop), [])
+            self.assertEqual(Level.to_push(other), [other_level])
+            # Paid: no change.
             self.assertEqual(
                 shows('awaiting_shipment', '2026-11-11T02:00:00+00:00'),
                 (8, 8))
-            self.assertEqual(Level.to_push(woo), [])
             # Cancelled: both give the goods back.
             self.assertEqual(
                 shows('cancelled', '2026-11-11T03:00:00+00:00'), (10, 10))
+
+    @with_transaction()
+    def test_falling_below_safety_stock_raises_one_alert_until_recovery(self):
+        "The levels' refresh feeds the low-stock alerts"
+        pool = Pool()
+        Level = pool.get('oms.listing.level')
+        Alert = pool.get('oms.stock.alert')
+        self.company = create_company()
+        with set_company(self.company):
+            main, supplier, customer = self.locations()
+            shop = self.channel('shop', warehouse=main, safety_stock=5)
+            tee = self.product("Tee")
+            self.moves(tee, (supplier, main.storage_location, 6))
+            self.listing(shop, tee, 'TEE')
+            self.assertEqual(Alert.search([]), [])
+
+            for _ in range(2):
+                self.moves(tee, (main.storage_location, customer, 1))
+                Level.refresh()
+            alert, = Alert.search([])
+            self.assertEqual(
+                (alert.kind, alert.state, alert.product, alert.quantity,
+                    alert.threshold), ('low_stock', 'open', tee, 4, 5))
+
+            self.moves(tee, (supplier, main.storage_location, 3))
+            Level.refresh()
+            self.assertEqual(Alert(alert.id).state, 'resolved')
