@@ -32,6 +32,7 @@ setup(
         f'trytond-product-kit{TRYTON}',
         f'trytond-sale{TRYTON}',
         f'trytond-stock{TRYTON}',
+        f'trytond-stock-supply{TRYTON}',
         'pydantic>=2.6,<3',
         'pycountry',
         'PyYAML',

@@ -13,3 +13,7 @@ class TransitionError(ValidationError):
 
 class ChannelCodeError(ValidationError):
     pass
+
+
+class OrderPointError(UserError):
+    pass

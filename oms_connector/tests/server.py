@@ -110,8 +110,9 @@ def create_database(config, database, uri, password='admin'):
 
 
 def update_module(config, database):
-    "Bring an existing database to the module's current schema and views"
-    _admin(config, database, '-u', 'oms_connector')
+    """Bring an existing database to the module's current schema and views,
+    activating the dependencies it gained since (stock_supply, ...)"""
+    _admin(config, database, '-u', 'oms_connector', '--activate-dependencies')
 
 
 def populate(config, database, setup, out, uri=None):
