@@ -12,9 +12,12 @@ while the agent runs its loop (`oms-sync run`'s scheduler) in this process.
 A watcher samples what every shop shows ten times a second.
 
 Printed, one JSON object:
+- p50/p95_sale_to_import_s: from a buyer's order on a shop until the ERP
+  stores it (the agent's polling and the import);
 - p50/p95_propagation_s: from the ERP storing an order (its sale's
   create_date) until every other channel shows at most the quantity left
-  after it (on hand less the reservations so far);
+  to sell after it (on hand less the reservations so far, less the
+  --safety-stock every channel keeps back);
 - oversold_units: units the shops sold beyond the ERP's stock;
 - api_calls: the stock write calls the shops received (Shopify
   inventorySetQuantities, WooCommerce batch updates) after the opening
@@ -102,7 +105,7 @@ def world():
     return {'agent_key': create_api_key(created)}
 
 
-def run(channels, skus, orders, rate):
+def run(channels, skus, orders, rate, safety_stock=0):
     os.environ['OMS_BENCH_CHANNELS'] = str(channels)
     os.environ['OMS_BENCH_SKUS'] = str(skus)
     template, answer = server.cached_database(
@@ -111,16 +114,32 @@ def run(channels, skus, orders, rate):
     directory = Path(tempfile.mkdtemp(prefix='oms-bench-stock-'))
     database = f'oms_bench_stock_{os.getpid()}'
     server.copy_database(PG_URI, CACHE, template, directory, database)
+    if safety_stock:
+        keep_back(database, safety_stock)
     try:
         with server.Server(directory, database, PG_URI) as erp, \
                 Sandbox() as sandbox:
             return measure(channels, skus, orders, rate, erp, answer,
-                sandbox, directory)
+                sandbox, directory, safety_stock)
     finally:
         server.drop_database(PG_URI, directory, database)
 
 
-def measure(channels, skus, orders, rate, erp, answer, sandbox, directory):
+def keep_back(database, safety_stock):
+    """Every channel keeps safety_stock units back; every product is logged
+    as changed, so the first stock poll recomputes its levels."""
+    import psycopg
+    with psycopg.connect(PG_URI.rstrip('/') + '/' + database) as db:
+        db.execute('UPDATE oms_channel SET safety_stock = %s',
+            (safety_stock,))
+        db.execute('INSERT INTO oms_stock_change'
+            ' (product, sold, create_uid, create_date)'
+            " SELECT id, 0, 0, now() AT TIME ZONE 'UTC'"
+            ' FROM product_product')
+
+
+def measure(channels, skus, orders, rate, erp, answer, sandbox, directory,
+        safety_stock=0):
     kinds = channel_kinds(channels)
     codes = catalogue(skus)
     shops, environ = {}, {'OMS_ERP_KEY': answer['agent_key']}
@@ -170,8 +189,12 @@ def measure(channels, skus, orders, rate, erp, answer, sandbox, directory):
     watcher.stop()
 
     sales = imported_sales(erp)
-    propagation, unpropagated = propagation_times(sales, watcher, kinds)
-    sold = Counter(sku for _, sku in placed)
+    propagation, unpropagated = propagation_times(
+        sales, watcher, kinds, safety_stock)
+    sold = Counter(sku for _, sku, *_ in placed)
+    sold_at = {(code, order): at for code, _, order, at in placed}
+    to_import = [sale['at'] - sold_at[sale['channel'], sale['order']]
+        for sale in sales if (sale['channel'], sale['order']) in sold_at]
     stock_calls = lookup_calls = 0
     for shop in shops.values():
         for call, n in shop.calls.items():
@@ -187,10 +210,13 @@ def measure(channels, skus, orders, rate, erp, answer, sandbox, directory):
         'skus': skus,
         'orders': len(placed),
         'rate_per_s': rate,
+        'safety_stock': safety_stock,
         'imported': len(sales),
         'held_insufficient_stock': sum(
             1 for s in sales if s['held'] == 'insufficient_stock'),
         'settled': settled,
+        'p50_sale_to_import_s': percentile(to_import, 50),
+        'p95_sale_to_import_s': percentile(to_import, 95),
         'p50_propagation_s': percentile(propagation, 50),
         'p95_propagation_s': percentile(propagation, 95),
         'max_propagation_s': round(max(propagation), 3)
@@ -275,15 +301,20 @@ def buy(shops, codes, orders, rate):
             continue
         due = start + len(placed) / rate
         time.sleep(max(0, due - time.monotonic()))
-        shops[code].create_order(status='paid', lines=[(sku, 1)])
-        placed.append((code, sku))
+        order = shops[code].create_order(status='paid', lines=[(sku, 1)])
+        placed.append((code, sku, external_id(order), time.time()))
     return placed
+
+
+def external_id(order):
+    "The channel id of a raw order, as the ERP keeps it"
+    return str(order.get('legacyResourceId') or order['id'])
 
 
 def settle(agent, shops, placed, timeout=300):
     """Wait until the ERP holds every order and no level is pending;
     True when it did within the timeout"""
-    want = Counter(code for code, _ in placed)
+    want = Counter(code for code, *_ in placed)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         done = all(agent.erp.summary(code)['orders'] >= want[code]
@@ -297,7 +328,8 @@ def settle(agent, shops, placed, timeout=300):
 
 
 SALES = """
-SELECT s.create_date, c.code, p.code, l.quantity, s.oms_exception_kind
+SELECT s.create_date, c.code, s.oms_external_id, p.code, l.quantity,
+    s.oms_exception_kind
 FROM sale_sale s
 JOIN oms_channel c ON c.id = s.oms_channel
 JOIN sale_line l ON l.sale = s.id
@@ -310,21 +342,22 @@ def imported_sales(erp):
     import psycopg
     with psycopg.connect(erp.uri.rstrip('/') + '/' + erp.database) as db:
         return [{'at': created.replace(tzinfo=dt.UTC).timestamp(),
-                'channel': channel, 'sku': sku, 'quantity': int(quantity),
-                'held': held}
-            for created, channel, sku, quantity, held in db.execute(SALES)]
+                'channel': channel, 'order': order, 'sku': sku,
+                'quantity': int(quantity), 'held': held}
+            for created, channel, order, sku, quantity, held
+            in db.execute(SALES)]
 
 
-def propagation_times(sales, watcher, kinds):
+def propagation_times(sales, watcher, kinds, safety_stock=0):
     """Per reserving order, the seconds until every other shop showed at
-    most what was left; and how many never did"""
+    most what was left to sell; and how many never did"""
     reserved = Counter()
     times, never = [], 0
     for sale in sales:
         if sale['held']:
             continue
         reserved[sale['sku']] += sale['quantity']
-        left = max(0, STOCK - reserved[sale['sku']])
+        left = max(0, STOCK - reserved[sale['sku']] - safety_stock)
         seen = [watcher.first_at_most(code, sale['sku'], left, sale['at'])
             for code in kinds if code != sale['channel']]
         if any(t is None for t in seen):
@@ -350,9 +383,11 @@ def main():
     parser.add_argument('--orders', type=int, default=500)
     parser.add_argument('--rate', type=float, default=4,
         help="orders a second, over all shops")
+    parser.add_argument('--safety-stock', type=int, default=0,
+        help="units every channel keeps back")
     args = parser.parse_args()
-    json.dump(run(args.channels, args.skus, args.orders, args.rate),
-        sys.stdout)
+    json.dump(run(args.channels, args.skus, args.orders, args.rate,
+            args.safety_stock), sys.stdout)
     print()
 
 

@@ -119,7 +119,30 @@ class Live:
                 f"{pending} pending"
                 + ('' if not error or error.get('resolved')
                     else f" · last error: {error['error'][:60]}"))
+        lines.extend(self._shelves())
         return '\n'.join(lines)
+
+    def _shelves(self, count=3):
+        """What each shop shows of the scarcest products, beside what the
+        ERP says it may sell: a sale on one shop lowers the others"""
+        levels = {}
+        for code in self.shops:
+            try:
+                levels[code] = {lv['sku']: lv['quantity']
+                    for lv in self.agent.erp.stock_levels(
+                        code, all=True)['levels']}
+            except Exception:  # noqa: BLE001 - the summary said why
+                return []
+        lines = []
+        scarcest = sorted(PRODUCTS, key=lambda p: p[3])[:count]
+        for _, name, _, _, *skus in scarcest:
+            shown = [f"{code} shows {shop.inventory(sku)} "
+                f"(ERP {levels[code].get(sku, '?')})"
+                for (code, shop), sku in zip(
+                    self.shops.items(), skus, strict=True)
+                if sku]
+            lines.append(f"    {name[:22]:<22} " + ' · '.join(shown))
+        return lines
 
     def stop(self):
         self.stopping.set()

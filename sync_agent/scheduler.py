@@ -25,8 +25,19 @@ logger = logging.getLogger(__name__)
 JOBS: dict[str, Callable[[ChannelSync], dict[str, Any]]] = {
     'orders': lambda sync: sync.pull_orders(),
     'stock': lambda sync: sync.push_stock(),
-    'reconcile': lambda sync: sync.reconcile(),
+    'reconcile': lambda sync: reconcile(sync),
     }
+
+
+def reconcile(sync: ChannelSync) -> dict[str, Any]:
+    """Pull the channel's orders, then reconcile its stock: a sale the
+    channel made and the ERP has not imported yet would read as drift."""
+    try:
+        sync.pull_orders()
+    except Exception as error:  # noqa: BLE001 - the reconciliation goes on
+        logger.warning("%s: orders before the reconciliation failed: %s",
+            sync.code, error, extra={'channel': sync.code})
+    return sync.reconcile()
 
 
 class Scheduler:

@@ -283,10 +283,17 @@ def test_woocommerce_reconciliation_sets_what_drifted_or_is_unmanaged(
         2, 1, 1)
 
 
-def test_the_scheduled_reconcile_job_is_the_reconciliation():
+def test_the_scheduled_reconcile_job_pulls_orders_then_reconciles():
+    "Sales the channel made are imported first, so they read as no drift"
     calls = []
 
     class Recording:
+        code = 'shop'
+
+        def pull_orders(self):
+            calls.append('pull_orders')
+            raise ConnectionError("the ERP is away")  # it goes on
+
         def reconcile(self):
             calls.append('reconcile')
             return {}
@@ -297,4 +304,4 @@ def test_the_scheduled_reconcile_job_is_the_reconciliation():
 
     JOBS['reconcile'](Recording())
 
-    assert calls == ['reconcile']
+    assert calls == ['pull_orders', 'reconcile']

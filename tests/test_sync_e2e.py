@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from proteus import Model
+from proteus.config import XmlrpcConfig
+
 from oms_connector.tests.tools import SYNC_CATALOGUE
 from sandbox.server import Sandbox
 from sync_agent.erp import ErpClient
@@ -156,6 +159,34 @@ def test_a_throttle_storm_and_5xx_bursts_lose_nothing(
         summary = erp_client.summary(code, external_ids=True)
         assert sorted(summary['external_ids']) == sorted(
             ids(shop.orders())), code
+
+
+def test_the_reconciliation_repairs_what_a_shop_changed_behind_its_back(
+        agent, marketplace, erp_client, sync_erp):
+    shopify, woo = marketplace.shop('shopify'), marketplace.shop('woo')
+    assert agent('once').returncode == 0  # every shop in step
+    level = {lv['sku']: lv for lv in erp_client.stock_levels(
+            'shopify', all=True)['levels']}['KETTLE-1L']
+    # A merchant typed a number into the Shopify admin; Woo is untouched.
+    shopify.set_inventory('KETTLE-1L', level['quantity'] + 40)
+    shopify.reset_calls()
+    woo.reset_calls()
+
+    run = agent('once', '--job', 'reconcile')
+
+    assert run.returncode == 0, run.stderr
+    assert 'drifted' in run.stderr
+    assert shopify.inventory('KETTLE-1L') == level['quantity']
+    assert shopify.calls['inventorySetQuantities'] == 1
+    assert not any('batch' in call for call in woo.calls)  # only read
+    tryton = XmlrpcConfig(f'http://admin:admin@127.0.0.1:{sync_erp.port}'
+        f'/{sync_erp.database}/rpc/')
+    Alert = Model.get('oms.stock.alert', config=tryton)
+    alert, = Alert.find([('kind', '=', 'drift')])
+    assert (alert.listing.sku, alert.channel.code, alert.state) == (
+        'KETTLE-1L', 'shopify', 'open')
+    assert (alert.quantity, alert.threshold) == (
+        level['quantity'] + 40, level['quantity'])
 
 
 def test_status_shows_each_channel(agent):

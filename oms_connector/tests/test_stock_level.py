@@ -387,3 +387,37 @@ class StockLevelTestCase(unittest.TestCase):
             self.moves(tee, (supplier, main.storage_location, 3))
             Level.refresh()
             self.assertEqual(Alert(alert.id).state, 'resolved')
+
+    @with_transaction()
+    def test_an_imported_kit_order_reserves_its_components(self):
+        "A bundle sold on a channel takes its parts off every listing"
+        pool = Pool()
+        Level = pool.get('oms.listing.level')
+        Importer = pool.get('oms.order.importer')
+        Sale = pool.get('sale.sale')
+        self.company = create_company(currency=create_currency('USD'))
+        with set_company(self.company):
+            main, supplier, _ = self.locations()
+            shop = self.channel('shop', warehouse=main)
+            mug, spoon = self.product("Mug"), self.product("Spoon")
+            self.moves(mug, (supplier, main.storage_location, 7))
+            self.moves(spoon, (supplier, main.storage_location, 5))
+            gift = self.kit("Gift Set", (mug, 2), (spoon, 1))
+            gift_listing = self.listing(shop, gift, 'GIFT')
+            mug_listing = self.listing(shop, mug, 'MUG')
+
+            result, = Importer.import_batch(shop, OrderBatch.model_validate({
+                        'orders': [order_payload('shop', 'K1',
+                                lines=[('GIFT', 2, '30.00')])]}))
+            Level.refresh()
+
+            sale = Sale(result['sale_id'])
+            self.assertEqual((sale.oms_state, sale.oms_exception),
+                ('awaiting_shipment', False))
+            shipment, = sale.shipments
+            self.assertEqual(
+                sorted((m.product.rec_name, m.quantity, m.state)
+                    for m in shipment.inventory_moves),
+                [("Mug", 4, 'assigned'), ("Spoon", 2, 'assigned')])
+            self.assertEqual(self.levels(mug_listing), {None: 3})
+            self.assertEqual(self.levels(gift_listing), {None: 1})
