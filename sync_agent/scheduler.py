@@ -44,14 +44,13 @@ class Scheduler:
     def __init__(self, agent: Agent, wake_stock: bool = True):
         self.agent = agent
         self.wakes_stock = wake_stock
-        self.schedule = schedule.Scheduler()
         self.stopping = threading.Event()
         for sync in agent.channels.values():
             sync.progress = sync.progress or _log_progress(sync.code)
-            intervals = sync.config.intervals
-            for job in JOBS:
-                self.schedule.every(getattr(intervals, job)).seconds.do(
-                    self.run_job, sync, job)
+        syncs = list(agent.channels.values())
+        self.orders_loop = JobLoop(self, syncs, ['orders'])
+        self.stock_loop = JobLoop(self, syncs, ['stock', 'reconcile'])
+        self.loops = [self.orders_loop, self.stock_loop]
 
     def run_job(self, sync: ChannelSync, job: str) -> dict[str, Any] | None:
         "Run one job; never raises, so no failure stops the loop"
@@ -75,7 +74,11 @@ class Scheduler:
         return summary
 
     def wake_stock(self) -> None:
-        "Push stock on every channel now (orders changed reservations)"
+        """Push stock on every channel now (orders changed reservations):
+        in the stock thread when it runs, else here"""
+        if self.stock_loop.is_alive():
+            self.stock_loop.stock_wanted.set()
+            return
         for sync in self.agent.channels.values():
             self.run_job(sync, 'stock')
 
@@ -91,15 +94,48 @@ class Scheduler:
         return ok
 
     def run(self) -> None:
-        "Run every job now, then on schedule until stop() is called"
+        """Run every job now, then each channel's on their schedules in
+        their threads, until stop() is called"""
         self.run_once(['orders', 'stock'])
-        while not self.stopping.is_set():
-            self.schedule.run_pending()
-            idle = self.schedule.idle_seconds
-            self.stopping.wait(min(1.0, max(0.05, idle or 1.0)))
+        for loop in self.loops:
+            loop.start()
+        self.stopping.wait()
+        for loop in self.loops:
+            loop.join()
 
     def stop(self) -> None:
         self.stopping.set()
+        for loop in self.loops:
+            loop.stock_wanted.set()  # no wait for the interval's end
+
+
+class JobLoop(threading.Thread):
+    """Some jobs of the channels on their intervals; a loop running the
+    stock job also runs it for every channel whenever an import asks
+    (stock_wanted)"""
+
+    def __init__(self, scheduler: Scheduler, syncs: list[ChannelSync],
+            jobs: list[str]):
+        super().__init__(name=f"oms-sync {'+'.join(jobs)}", daemon=True)
+        self.scheduler, self.syncs = scheduler, syncs
+        self.stock_wanted = threading.Event()
+        self.schedule = schedule.Scheduler()
+        for sync in syncs:
+            intervals = sync.config.intervals
+            for job in jobs:
+                self.schedule.every(getattr(intervals, job)).seconds.do(
+                    scheduler.run_job, sync, job)
+
+    def run(self) -> None:
+        stopping = self.scheduler.stopping
+        while not stopping.is_set():
+            if self.stock_wanted.is_set():
+                self.stock_wanted.clear()
+                for sync in self.syncs:
+                    self.scheduler.run_job(sync, 'stock')
+            self.schedule.run_pending()
+            idle = self.schedule.idle_seconds
+            self.stock_wanted.wait(min(1.0, max(0.05, idle or 1.0)))
 
 
 def _counts(summary: dict[str, Any]) -> str:

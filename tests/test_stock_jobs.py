@@ -3,6 +3,9 @@ sandbox's marketplaces: changed levels pushed per location and
 acknowledged per level with their version, only what the channel
 accepted; the reconciliation reads what the channel shows, reports drift
 and repairs it from there, and writes nothing to a channel in step."""
+import threading
+import types
+
 import pytest
 
 from sandbox import Sandbox
@@ -12,7 +15,7 @@ from sync_agent.config import ChannelConfig
 from sync_agent.jobs import ChannelSync
 from sync_agent.mapping import Mapping
 from sync_agent.models import StockAck
-from sync_agent.scheduler import JOBS
+from sync_agent.scheduler import JOBS, Scheduler
 
 TOKEN = 'shpat_test'
 KEY, SECRET = 'ck_test', 'cs_test'
@@ -305,3 +308,41 @@ def test_the_scheduled_reconcile_job_pulls_orders_then_reconciles():
     JOBS['reconcile'](Recording())
 
     assert calls == ['pull_orders', 'reconcile']
+
+
+def test_an_import_on_one_channel_wakes_every_channels_stock_push():
+    "The orders thread's import wakes the stock thread for every channel"
+    pushed = {'a': threading.Event(), 'b': threading.Event()}
+
+    class Recording:
+        def __init__(self, code, orders_every):
+            self.code, self.progress = code, None
+            intervals = types.SimpleNamespace(
+                orders=orders_every, stock=3600, reconcile=3600)
+            self.config = types.SimpleNamespace(intervals=intervals)
+            self.sold = code == 'a'
+
+        def pull_orders(self):
+            created, self.sold = int(self.sold), False
+            return {'created': created}
+
+        def push_stock(self):
+            pushed[self.code].set()
+            return {'pushed': 1}
+
+    agent = types.SimpleNamespace(
+        channels={'a': Recording('a', 0.1), 'b': Recording('b', 3600)},
+        state=types.SimpleNamespace(
+            succeeded=lambda *args: None, failed=lambda *args: None))
+    scheduler = Scheduler(agent)
+    for loop in scheduler.loops:
+        loop.start()
+    try:
+        # 'b' pulls orders and pushes stock hourly: only the wake moves it.
+        assert pushed['b'].wait(5)
+        assert pushed['a'].wait(5)
+    finally:
+        scheduler.stop()
+        for loop in scheduler.loops:
+            loop.join(5)
+    assert not any(loop.is_alive() for loop in scheduler.loops)

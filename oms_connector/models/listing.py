@@ -10,6 +10,8 @@ from trytond.model.exceptions import AccessError
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
+from .domains import any_field_matches
+
 
 class Listing(DeactivableMixin, ModelSQL, ModelView):
     __name__ = 'oms.listing'
@@ -97,13 +99,7 @@ class Listing(DeactivableMixin, ModelSQL, ModelView):
 
     @classmethod
     def search_rec_name(cls, name, clause):
-        _, operator, operand, *extra = clause
-        negative = operator.startswith('!') or operator.startswith('not ')
-        bool_op = 'AND' if negative else 'OR'
-        return [bool_op,
-            ('sku', operator, operand, *extra),
-            ('product', operator, operand, *extra),
-            ]
+        return any_field_matches(clause, ['sku', 'product'])
 
     @classmethod
     def product_for_sku(cls, channel, sku):
@@ -121,16 +117,6 @@ class Listing(DeactivableMixin, ModelSQL, ModelView):
                 ('salable', '=', True),
                 ], limit=1)
         return products[0] if products else None
-
-    @classmethod
-    def by_sku(cls, channel, skus):
-        "The channel's listings with these SKUs, inactive ones too, by SKU"
-        with Transaction().set_context(active_test=False):
-            listings = cls.search([
-                    ('channel', '=', channel.id),
-                    ('sku', 'in', list(skus)),
-                    ])
-        return {listing.sku: listing for listing in listings}
 
     @property
     def stock_settings(self):
@@ -170,9 +156,7 @@ class Listing(DeactivableMixin, ModelSQL, ModelView):
 
         One quantity query per company and set of warehouses, however many
         listings."""
-        pool = Pool()
-        Product = pool.get('product.product')
-        Channel = pool.get('oms.channel')
+        Channel = Pool().get('oms.channel')
         by_channel = defaultdict(list)
         for listing in listings:
             by_channel[listing.channel.id].append(listing)
@@ -185,14 +169,22 @@ class Listing(DeactivableMixin, ModelSQL, ModelView):
         for (company, warehouses), group in groups.items():
             recipes = {li.id: recipe(li.product) for li in group}
             products = {p for r in recipes.values() for p, _, _ in r}
-            with Transaction().set_context(cls._available_context(company)):
-                by_location = Product.products_by_location(
-                    list(warehouses), with_childs=True,
-                    grouping_filter=(list(products),))
+            by_location = cls.stock_by_warehouse(
+                company, warehouses, products)
             for listing_id, parts in recipes.items():
                 stock[listing_id] = {
                     w: units(parts, w, by_location) for w in warehouses}
         return stock
+
+    @classmethod
+    def stock_by_warehouse(cls, company, warehouses, products):
+        """The stock on hand less reserved of the products, by (warehouse
+        id, product id), as the channels are offered it: one query"""
+        Product = Pool().get('product.product')
+        with Transaction().set_context(cls._available_context(company)):
+            return Product.products_by_location(
+                list(warehouses), with_childs=True,
+                grouping_filter=(list(products),))
 
     @classmethod
     def _available_context(cls, company):
@@ -296,11 +288,3 @@ def units(parts, warehouse, by_location):
 def sum_or_none(values):
     values = [v for v in values if v is not None]
     return sum(values) if values else None
-
-
-def by_value(mapping):
-    "The keys of mapping grouped by their value"
-    groups = defaultdict(list)
-    for key, value in mapping.items():
-        groups[value].append(key)
-    return groups

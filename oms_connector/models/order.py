@@ -10,13 +10,23 @@ import datetime as dt
 import json
 from functools import wraps
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import ModelView, Unique, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Bool, Eval
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, TransactionError
 
 from ..exceptions import TransitionError
+
+# PostgreSQL's "could not serialize access due to concurrent update"
+SERIALIZATION_FAILURE = '40001'
+
+
+class StockReservedMeanwhile(TransactionError):
+    """Another transaction reserved from the same warehouses since this one
+    began: trytond runs it again from the start (see oms_lock_stock)"""
+
 
 OMS_STATES = [
     ('pending_payment', "Awaiting Payment"),
@@ -322,17 +332,24 @@ class Sale(metaclass=PoolMeta):
         reservation has just created: under PostgreSQL's repeatable read,
         two imports racing for the last units would both find them free.
         Writing the warehouses' rows makes the later one wait for the
-        earlier one and then fail with a serialization error, which Tryton
-        retries with a fresh view of the stock. Taken first thing in an
-        import, the retry costs nothing."""
+        earlier one, then fail to serialize: it restarts with a fresh view
+        of the stock, as often as it takes (each restart waits its turn, so
+        it is not one of trytond's few quick retries). Taken first thing in
+        an import, a restart costs nothing."""
         Location = Pool().get('stock.location')
         table = Location.__table__()
         ids = sorted({w.id for w in warehouses if w})
-        if ids:
-            cursor = Transaction().connection.cursor()
+        if not ids:
+            return
+        cursor = Transaction().connection.cursor()
+        try:
             cursor.execute(*table.update(
                     [table.write_date], [table.write_date],
                     where=table.id.in_(ids)))
+        except backend.DatabaseOperationalError as error:
+            if getattr(error, 'sqlstate', None) == SERIALIZATION_FAILURE:
+                raise StockReservedMeanwhile() from error
+            raise
 
     # The one place a transition is checked and logged.
 

@@ -18,6 +18,7 @@ from trytond.transaction import Transaction
 from trytond.wizard import StateAction, StateTransition, Wizard
 
 from ..exceptions import OrderPointError
+from .domains import any_field_matches
 
 # Shipments whose goods are set aside for their customer: a sale counts from
 # its reservation, not only once the parcel leaves.
@@ -196,13 +197,8 @@ class StockCover(ModelSQL, ModelView):
 
     @classmethod
     def search_rec_name(cls, name, clause):
-        _, operator, operand, *extra = clause
-        negative = operator.startswith('!') or operator.startswith('not ')
-        bool_op = 'AND' if negative else 'OR'
-        return [bool_op,
-            ('product.rec_name', operator, operand, *extra),
-            ('warehouse.rec_name', operator, operand, *extra),
-            ]
+        return any_field_matches(
+            clause, ['product.rec_name', 'warehouse.rec_name'])
 
     @classmethod
     def get_cover(cls, rows, names):
@@ -232,20 +228,16 @@ class StockCover(ModelSQL, ModelView):
     def available_quantities(cls, rows):
         """The stock on hand in each row's warehouse storage less what is
         reserved, by row id: one quantity query per company"""
-        pool = Pool()
-        Product = pool.get('product.product')
-        Listing = pool.get('oms.listing')
+        Listing = Pool().get('oms.listing')
         by_company = defaultdict(list)
         for row in rows:
             by_company[row.company.id].append(row)
         available = {}
         for company, group in by_company.items():
             # The same stock the listings offer to channels.
-            with Transaction().set_context(
-                    Listing._available_context(company)):
-                quantities = Product.products_by_location(
-                    list({r.warehouse.id for r in group}), with_childs=True,
-                    grouping_filter=(list({r.product.id for r in group}),))
+            quantities = Listing.stock_by_warehouse(company,
+                {r.warehouse.id for r in group},
+                {r.product.id for r in group})
             for row in group:
                 available[row.id] = row.unit.round(quantities.get(
                         (row.warehouse.id, row.product.id), 0))

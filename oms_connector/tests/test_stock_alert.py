@@ -3,7 +3,6 @@ recovers, e-mailed to the staff once the transaction opening it commits."""
 import email
 import socket
 import threading
-from decimal import Decimal
 from email import policy
 from unittest.mock import patch
 
@@ -22,6 +21,8 @@ from trytond.tests.test_tryton import (
 )
 from trytond.transaction import Transaction, TransactionError
 
+from oms_connector.tests.records import create_goods
+
 
 class _ModuleDatabase:
     "A database with oms_connector activated, for this class's tests only"
@@ -38,20 +39,7 @@ class _ModuleDatabase:
         drop_db()
 
     def _product(self, name):
-        pool = Pool()
-        Template = pool.get('product.template')
-        Uom = pool.get('product.uom')
-        unit, = Uom.search([('name', '=', 'Unit')])
-        template, = Template.create([{
-                    'name': name,
-                    'type': 'goods',
-                    'salable': True,
-                    'default_uom': unit.id,
-                    'sale_uom': unit.id,
-                    'list_price': Decimal(10),
-                    'products': [('create', [{}])],
-                    }])
-        return template.products[0]
+        return create_goods(name)
 
     def _warehouse(self):
         Location = Pool().get('stock.location')

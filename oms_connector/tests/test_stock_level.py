@@ -10,6 +10,7 @@ from trytond.pool import Pool
 from trytond.tests.test_tryton import activate_module, with_transaction
 from trytond.transaction import Transaction
 
+from oms_connector.tests.records import create_goods
 from oms_connector.tests.tools import order_payload
 from sync_agent.models import OrderBatch
 
@@ -27,21 +28,7 @@ class StockLevelTestCase(unittest.TestCase):
     # -- the world ---------------------------------------------------------
 
     def product(self, name, type='goods'):
-        pool = Pool()
-        Template = pool.get('product.template')
-        Uom = pool.get('product.uom')
-        unit, = Uom.search([('name', '=', 'Unit')])
-        template, = Template.create([{
-                    'name': name,
-                    'type': type,
-                    'salable': True,
-                    'default_uom': unit.id,
-                    'sale_uom': unit.id,
-                    'list_price': Decimal(10),
-                    'products': [('create', [{}])],
-                    }])
-        product, = template.products
-        return product
+        return create_goods(name, type=type)
 
     def kit(self, name, *parts):
         "A kit product made of (product, quantity) parts"
