@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
@@ -50,6 +51,10 @@ class ChannelSync:
         self.code = config.code
         # Told how far a scan is: (orders read, orders in all) per page.
         self.progress: Callable[[int, int | None], None] | None = None
+        # Levels the channel refused as stale, since when (monotonic)
+        self.stale_since: dict[StockKey, float] = {}
+        # Long enough for the channel's orders to have been pulled twice
+        self.stale_grace = max(30.0, 2.0 * config.intervals.orders)
 
     def __repr__(self) -> str:
         return f'<ChannelSync {self.code}>'
@@ -164,14 +169,34 @@ class ChannelSync:
     def push_stock(self) -> dict[str, Any]:
         """Push the levels the ERP says changed and acknowledge to the ERP
         only what the channel accepted. Nothing to push: no call to the
-        channel."""
+        channel.
+
+        A level the channel refuses as stale (it shows another quantity
+        than the ERP expected) is left alone: most likely a sale the ERP
+        has not imported yet. Still stale after `stale_grace` seconds, the
+        import did not explain it (an order the ERP could not read, a hand
+        edit): the level is read and repaired as a reconciliation would."""
         answer = self.erp.stock_levels(self.code)
         if not answer['levels']:
+            self.stale_since.clear()
             return {'pushed': 0, 'failed': 0, 'pending': answer['pending']}
         levels, failed = self._channel_levels(answer['levels'])
         results = self.adapter.push_stock(
             [level.update for level in levels.values()])
-        return self._acknowledge(levels, results, failed)
+        now = time.monotonic()
+        stale = {r.key for r in results if r.stale}
+        self.stale_since = {key: self.stale_since.get(key, now)
+            for key in stale}
+        overdue = {key: levels[key] for key in stale
+            if now - self.stale_since[key] >= self.stale_grace}
+        drift: list[StockDrift] = []
+        if overdue:
+            repaired, drift, _ = self._repair(overdue)
+            results = [r for r in results if r.key not in overdue] + repaired
+            for key in overdue:
+                del self.stale_since[key]
+        summary = self._acknowledge(levels, results, failed, drift)
+        return {**summary, 'drift': len(drift)} if drift else summary
 
     def reconcile(self) -> dict[str, Any]:
         """Read what the channel really shows for every level: report as
@@ -183,6 +208,18 @@ class ChannelSync:
             return {'pushed': 0, 'failed': 0, 'drift': 0,
                 'pending': answer['pending']}
         levels, failed = self._channel_levels(answer['levels'])
+        results, drift, in_step = self._repair(levels)
+        summary = self._acknowledge(levels, results, failed, drift)
+        return {**summary, 'pushed': summary['pushed'] - in_step,
+            'in_step': in_step, 'drift': len(drift)}
+
+    def _repair(self, levels: dict[StockKey, ChannelLevel]
+            ) -> tuple[list[StockResult], list[StockDrift], int]:
+        """Read what the channel shows for the levels; note as drift those
+        it shows otherwise than the ERP expected; push those that differ
+        from the ERP's quantity, compare-and-set from what was read.
+        Returns the results (those in step as accepted), the drift and
+        how many were in step."""
         shown = self.adapter.read_stock(
             [level.update for level in levels.values()])
         drift: list[StockDrift] = []
@@ -209,10 +246,7 @@ class ChannelSync:
                 to_push.append(dataclasses.replace(
                         level.update, previous=found))
         results = self.adapter.push_stock(to_push) if to_push else []
-        summary = self._acknowledge(
-            levels, results + in_step, failed, drift)
-        return {**summary, 'pushed': summary['pushed'] - len(in_step),
-            'in_step': len(in_step), 'drift': len(drift)}
+        return results + in_step, drift, len(in_step)
 
     def _channel_levels(self, erp_levels: list[dict[str, Any]]
             ) -> tuple[dict[StockKey, ChannelLevel], list[StockFailure]]:

@@ -172,6 +172,27 @@ def test_only_the_levels_the_channel_accepted_are_acknowledged(
     assert summary['failed'] == 2
 
 
+def test_a_level_stale_past_the_grace_is_read_and_repaired(tmp_path, shop):
+    "A channel change no import explains is not left standing for long"
+    # An order the ERP could not read took 1 cap: Shopify shows 2, not 3.
+    shop.set_inventory('CAP', 2)
+    erp = FakeErp(level('CAP', 1, 3, version=8))
+    sync = channel_sync(tmp_path, shop, erp)
+
+    first = sync.push_stock()  # within the grace: left alone
+    sync.stale_grace = 0
+    erp.acks.clear()
+    second = sync.push_stock()
+
+    assert first['failed'] == 1
+    assert shop.inventory('CAP', 'Main warehouse') == 1
+    assert pushed(erp.ack) == {('CAP', 'WH1'): (1, 8)}
+    assert [(d.sku, d.expected, d.found) for d in erp.ack.drift] == [
+        ('CAP', 3, 2)]
+    assert (second['pushed'], second['drift']) == (1, 1)
+    assert sync.stale_since == {}
+
+
 def test_an_unmapped_warehouse_fails_only_its_levels(tmp_path, shop):
     erp = FakeErp(level('MUG-RED', 5, 9, 'WH1'),
         level('MUG-RED', 1, 0, 'WH3'), level('CAP', 2, 3, 'WH3'))

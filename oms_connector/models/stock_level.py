@@ -200,13 +200,17 @@ class ListingLevel(ModelSQL, ModelView):
 
     @classmethod
     def deduct(cls, sold):
-        "Lower what the channels show by what they sold ({level id: units})"
+        """Lower what the channels show by what they sold ({level id:
+        units}); below zero too, as a channel selling past its stock
+        shows it"""
         levels = cls.browse(list(sold))
         args = []
         for level in levels:
             if level.channel_quantity is not None:
-                args.extend(([level], {'channel_quantity': max(
-                                0, level.channel_quantity - sold[level.id])}))
+                args.extend(([level], {
+                            'channel_quantity': (
+                                level.channel_quantity - sold[level.id]),
+                            }))
         if args:
             cls.write(*args)
 

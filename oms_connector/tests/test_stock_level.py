@@ -348,6 +348,18 @@ class StockLevelTestCase(unittest.TestCase):
             self.assertEqual(
                 shows('cancelled', '2026-11-11T03:00:00+00:00'), (10, 10))
 
+            # A shop selling past its stock shows less than nothing: the
+            # push sets it back from there. The order is held, keeping
+            # the 10 Tryton could reserve.
+            Importer.import_batch(shop, OrderBatch.model_validate({
+                        'orders': [order_payload('shop', 'W2',
+                                lines=[('TEE', 12, '20.00')])]}))
+            Level.refresh()
+            level = Level(level.id)
+            self.assertEqual((level.quantity, level.channel_quantity),
+                (0, -2))
+            self.assertEqual(Level.to_push(shop), [level])
+
     @with_transaction()
     def test_falling_below_safety_stock_raises_one_alert_until_recovery(self):
         "The levels' refresh feeds the low-stock alerts"

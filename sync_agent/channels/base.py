@@ -52,6 +52,8 @@ class StockResult:
     "What the channel said about one update"
     update: StockUpdate
     error: str | None = None
+    # Refused because the channel shows another quantity than `previous`
+    stale: bool = False
 
     @property
     def ok(self) -> bool:

@@ -619,7 +619,8 @@ class ShopifyAdapter(Adapter):
                 elif code == 'INVALID_INVENTORY_ITEM':
                     self._forget(update.sku)
                 failed[index] = message
-            results += [StockResult(chunk[i][0], message)
+            results += [StockResult(chunk[i][0], message,
+                    stale=message.startswith(STALE))
                 for i, message in failed.items()]
             chunk = [c for i, c in enumerate(chunk) if i not in failed]
         return results
