@@ -367,7 +367,8 @@ def ack_stock(request, pool, application, channel):
     Level.record_drift(
         {levels[k]: (i.expected, i.found) for k, i in drift.items()})
     Level.record_push(
-        {levels[k]: (i.quantity, i.version) for k, i in pushed.items()},
+        {levels[k]: (i.quantity, i.version, i.previous)
+            for k, i in pushed.items()},
         {levels[k]: error for k, error in failed.items()})
     return {
         'acknowledged': len(pushed),

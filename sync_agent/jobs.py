@@ -241,7 +241,8 @@ class ChannelSync:
                     "the ERP expected %s", self.code, level.name, found,
                     expected, extra={'channel': self.code})
             if found == level.update.quantity:
-                in_step.append(StockResult(level.update))
+                in_step.append(StockResult(dataclasses.replace(
+                            level.update, previous=found)))
             else:
                 to_push.append(dataclasses.replace(
                         level.update, previous=found))
@@ -298,7 +299,7 @@ class ChannelSync:
         for result in results:
             level = levels[result.key]
             if result.ok:
-                pushed.append(level.pushed())
+                pushed.append(level.pushed(result.update))
             else:
                 failed.append(level.failure(result.error))
         for failure in failed:
@@ -329,9 +330,10 @@ class ChannelLevel:
     def name(self) -> str:
         return _level_name(self.sku, self.warehouse)
 
-    def pushed(self) -> StockPushed:
+    def pushed(self, sent: StockUpdate) -> StockPushed:
+        "The acknowledgement of the update sent (its compare-and-set base)"
         return StockPushed(sku=self.sku, warehouse=self.warehouse,
-            quantity=self.update.quantity,
+            quantity=sent.quantity, previous=sent.previous,
             version=self.erp_level.get('version'))
 
     def failure(self, error: str) -> StockFailure:

@@ -150,6 +150,11 @@ class StockPushed(_Canonical):
     sku: NonEmpty
     warehouse: str | None = None
     quantity: int = Field(ge=0)
+    previous: int | None = Field(None, description=(
+            "The quantity the push expected the channel to show (its "
+            "compare-and-set base; what a reconciliation read): the "
+            "channel's own sales the ERP learnt of since are taken off "
+            "what it accepted."))
     version: int | None = Field(None, ge=0, description=(
             "The level's version pushed; a level changed since stays "
             "pending."))

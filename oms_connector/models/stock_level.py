@@ -283,14 +283,27 @@ class ListingLevel(ModelSQL, ModelView):
     @classmethod
     def record_push(cls, pushed, refused):
         """Record the quantities the channel accepted ({level: (quantity,
-        version)}), clearing their errors, and why it refused others
-        ({level: error}): those keep what the channel shows, so they stay
-        pending."""
+        version, previous)}), clearing their errors, and why it refused
+        others ({level: error}): those keep what the channel shows, so they
+        stay pending.
+
+        `previous` is what the push expected the channel to show. The
+        channel's own sales deducted since (imported while the push was
+        under way) happened after it accepted, so they come off."""
         now = dt.datetime.now()
+        # Read afresh: a drift recorded just before changed them.
+        current = {lv.id: lv.channel_quantity
+            for lv in cls.browse([lv.id for lv in pushed])}
+        shows = {}
+        for level, (quantity, version, previous) in pushed.items():
+            shown = current[level.id]
+            if previous is not None and shown is not None:
+                quantity -= previous - shown
+            shows[level] = (quantity, version)
         # One write per distinct value: a full push is thousands of levels
         # sharing a few quantities.
         args = []
-        for (quantity, version), levels in by_value(pushed).items():
+        for (quantity, version), levels in by_value(shows).items():
             args.extend((levels, {
                         'channel_quantity': quantity,
                         'pushed_version': version,
@@ -301,7 +314,6 @@ class ListingLevel(ModelSQL, ModelView):
             args.extend((levels, {'push_error': error}))
         if args:
             cls.write(*args)
-
 
     @classmethod
     def record_drift(cls, drifts):

@@ -280,7 +280,8 @@ class StockLevelTestCase(unittest.TestCase):
                 [lv.listing.sku for lv in Level.to_push(shop)],
                 ['CAP', 'TEE'])
 
-            Level.record_push({tee_level: (4, 1)}, {cap_level: "locked"})
+            Level.record_push(
+                {tee_level: (4, 1, None)}, {cap_level: "locked"})
             self.assertEqual(
                 [lv.listing.sku for lv in Level.to_push(shop)], ['CAP'])
             self.assertEqual(
@@ -321,7 +322,8 @@ class StockLevelTestCase(unittest.TestCase):
             self.moves(tee, (supplier, main.storage_location, 10))
             level, = self.listing(shop, tee, 'TEE').levels
             other_level, = self.listing(other, tee, 'TEE').levels
-            Level.record_push({level: (10, 1), other_level: (10, 1)}, {})
+            Level.record_push(
+                {level: (10, 1, None), other_level: (10, 1, None)}, {})
 
             def shows(status, updated_at):
                 Importer.import_batch(shop, OrderBatch.model_validate({
@@ -420,3 +422,28 @@ class StockLevelTestCase(unittest.TestCase):
                 [("Mug", 4, 'assigned'), ("Spoon", 2, 'assigned')])
             self.assertEqual(self.levels(mug_listing), {None: 3})
             self.assertEqual(self.levels(gift_listing), {None: 1})
+
+    @with_transaction()
+    def test_a_sale_counted_while_a_push_was_under_way_is_kept(self):
+        "The channel accepted 8, then sold 1 the ERP learnt of meanwhile"
+        pool = Pool()
+        Level = pool.get('oms.listing.level')
+        Change = pool.get('oms.stock.change')
+        self.company = create_company()
+        with set_company(self.company):
+            main, supplier, _ = self.locations()
+            shop = self.channel('shop', kind='shopify', warehouse=main,
+                deducts_sales='order')
+            tee = self.product("Tee")
+            self.moves(tee, (supplier, main.storage_location, 10))
+            level, = self.listing(shop, tee, 'TEE').levels
+            Level.record_push({level: (10, 1, None)}, {})
+
+            # The agent read previous 10 and pushed 8; before it
+            # acknowledged, the channel's sale of 1 was imported.
+            Change.record(sold={level.id: 1})
+            Level.refresh()
+            self.assertEqual(Level(level.id).channel_quantity, 9)
+            Level.record_push({Level(level.id): (8, 2, 10)}, {})
+
+            self.assertEqual(Level(level.id).channel_quantity, 7)
