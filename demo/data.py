@@ -55,12 +55,14 @@ def build():
     products = {}
     for code, name, price, stock, *_ in PRODUCTS:
         products[code] = create_product(name, code, price, quantity=stock)
+    # Each shop keeps a few units back: a product falling below them
+    # raises a low-stock alert (Order Management > Stock Alerts).
     shopify = create_channel(
         'shopify-eu', kind='shopify', name="Shopify EU Store",
-        currency='EUR')
+        currency='EUR', safety_stock=5)
     woo = create_channel(
         'woo-main', kind='woocommerce', name="WooCommerce Shop",
-        reserve_stock='payment', currency='EUR')
+        reserve_stock='payment', currency='EUR', safety_stock=3)
     for code, *_, shopify_sku, woo_sku in PRODUCTS:
         create_listing(shopify, products[code], shopify_sku)
         if woo_sku:

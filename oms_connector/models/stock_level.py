@@ -431,21 +431,20 @@ def kits_of(products):
 
 def add_reading(readings, listing, stock):
     """Note the listing's product stock against its safety stock for the
-    low-stock check, keeping the tightest reading of each product and
-    warehouse (None: the channel's warehouses together)."""
+    low-stock check: one reading per product (one alert, whichever channel
+    or warehouse runs short), the tightest of its listings'. A channel
+    keeping stock by location counts its tightest warehouse."""
     safety_stock = listing.stock_settings[0]
     if not safety_stock:
         return
     if listing.channel.stock_by_location:
-        found = stock.items()
+        quantity = min(stock.values(), default=0)
     else:
-        found = [(None, sum(stock.values()))]
-    for warehouse, quantity in found:
-        key = (listing.product.id, warehouse)
-        reading = (quantity, safety_stock)
-        old = readings.get(key)
-        if old is None or reading[0] - reading[1] < old[0] - old[1]:
-            readings[key] = reading
+        quantity = sum(stock.values())
+    key = (listing.product.id, None)
+    old = readings.get(key)
+    if old is None or quantity - safety_stock < old[0] - old[1]:
+        readings[key] = (quantity, safety_stock)
 
 
 def slices(items, per_item=1):

@@ -372,14 +372,18 @@ class StockLevelTestCase(unittest.TestCase):
         with set_company(self.company):
             main, supplier, customer = self.locations()
             shop = self.channel('shop', warehouse=main, safety_stock=5)
+            located = self.channel('located', kind='shopify',
+                warehouse=main, stock_by_location=True, safety_stock=5)
             tee = self.product("Tee")
             self.moves(tee, (supplier, main.storage_location, 6))
             self.listing(shop, tee, 'TEE')
+            self.listing(located, tee, 'TEE')
             self.assertEqual(Alert.search([]), [])
 
             for _ in range(2):
                 self.moves(tee, (main.storage_location, customer, 1))
                 Level.refresh()
+            # One alert for the product, however many channels list it.
             alert, = Alert.search([])
             self.assertEqual(
                 (alert.kind, alert.state, alert.product, alert.quantity,
