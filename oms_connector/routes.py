@@ -308,8 +308,7 @@ def get_stock(request, pool, application, channel):
     Level = pool.get('oms.listing.level')
     query = read_query(request, StockQuery)
     levels = Level.to_push(channel, all=query.all)
-    pending = (sum(lv.pending for lv in levels) if query.all
-        else len(levels))
+    pending = Level.pending_count(channel) if query.all else len(levels)
     shipping = channel.warehouse.code
     return {
         'levels': [{

@@ -1,9 +1,15 @@
 """The agent's loop: per channel, pull orders and push stock at their own
 intervals (`schedule`), plus a periodic stock reconciliation (read what
-each channel shows, report drift, repair it). A job that fails is logged
-and recorded; the other jobs and channels go on. An import that changed
-orders wakes every channel's stock push at once, so a sale on one channel
-lowers the others within seconds."""
+each channel shows, report drift, repair it), in two threads: one pulls
+every channel's orders, one pushes every channel's stock. A job that fails
+is logged and recorded; the other jobs and channels go on. An import that
+changed orders wakes the stock thread, which pushes every channel at once,
+so a sale on one channel lowers the others within seconds: no push waits
+behind an import.
+
+Imports stay in one thread on purpose: the ERP serialises imports that
+reserve from the same warehouses (Sale.oms_lock_stock), so parallel
+imports would only queue there, and measured slower (bench.stock)."""
 from __future__ import annotations
 
 import logging

@@ -329,20 +329,22 @@ class ListingLevel(ModelSQL, ModelView):
                 args.extend((levels, {'channel_quantity': found}))
         if args:
             cls.write(*args)
+        by_company = defaultdict(list)
         for level, (expected, found) in drifts.items():
             logger.warning(
                 "channel %s shows %s of %s, expected %s",
                 level.channel.code, found, level.rec_name, expected)
+            by_company[level.channel.company.id].append({
+                    'listing': level.listing,
+                    'warehouse': level.warehouse,
+                    'expected': expected,
+                    'found': found,
+                    })
+        # One call per company: its new alerts go out in one mail.
         Alert = pool.get('oms.stock.alert')
-        for level, (expected, found) in drifts.items():
-            with Transaction().set_context(
-                    company=level.channel.company.id):
-                Alert.report_drift([{
-                            'listing': level.listing,
-                            'warehouse': level.warehouse,
-                            'expected': expected,
-                            'found': found,
-                            }])
+        for company, company_drifts in by_company.items():
+            with Transaction().set_context(company=company):
+                Alert.report_drift(company_drifts)
 
 
 class StockChange(ModelSQL):
