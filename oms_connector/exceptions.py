@@ -17,3 +17,7 @@ class ChannelCodeError(ValidationError):
 
 class OrderPointError(UserError):
     pass
+
+
+class CarrierError(ValidationError):
+    pass

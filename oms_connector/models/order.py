@@ -8,11 +8,12 @@ checks a transition and writes the log.
 """
 import datetime as dt
 import json
+import secrets
 from functools import wraps
 
 from trytond import backend
 from trytond.i18n import gettext
-from trytond.model import ModelView, Unique, fields
+from trytond.model import Index, ModelView, Unique, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Bool, Eval
 from trytond.transaction import Transaction, TransactionError
@@ -144,6 +145,10 @@ class Sale(metaclass=PoolMeta):
         help="The order as the channel last sent it, raw payload included.")
     oms_events = fields.One2Many(
         'oms.order.event', 'sale', "Status History", readonly=True)
+    oms_access_token = fields.Char(
+        "Customer Access Token", readonly=True, strip=False,
+        help="Lets the customer look the order up from the link in their "
+        "e-mails, without their order number and e-mail address.")
 
     @classmethod
     def __setup__(cls):
@@ -154,6 +159,9 @@ class Sale(metaclass=PoolMeta):
                 Unique(t, t.oms_channel, t.oms_external_id),
                 'oms_connector.msg_sale_external_id_unique'),
             ]
+        cls._sql_indexes.add(Index(t,
+                (t.oms_access_token, Index.Equality(cardinality='high')),
+                where=t.oms_access_token != None))  # noqa: E711
         cls._oms_transitions = _transitions()
         cls._buttons.update({
                 'oms_mark_paid': {
@@ -197,6 +205,10 @@ class Sale(metaclass=PoolMeta):
         return '1'
 
     @classmethod
+    def default_oms_access_token(cls):
+        return secrets.token_urlsafe(18)
+
+    @classmethod
     def copy(cls, sales, default=None):
         default = default.copy() if default is not None else {}
         for name in [
@@ -205,6 +217,8 @@ class Sale(metaclass=PoolMeta):
                 'oms_exception', 'oms_exception_kind',
                 'oms_exception_reason', 'oms_payload', 'oms_events']:
             default.setdefault(name, None)
+        default.setdefault(
+            'oms_access_token', lambda data: cls.default_oms_access_token())
         default.setdefault('oms_state', 'pending_payment')
         return super().copy(sales, default=default)
 
@@ -224,6 +238,15 @@ class Sale(metaclass=PoolMeta):
         return any(
             m.state == 'done' for line in self.line_lines for m in line.moves
             if m.to_location.type == 'customer')
+
+    @property
+    def oms_tracking_info(self):
+        """The parcels sent to the customer, oldest first: carrier, tracking
+        number and URL, date"""
+        shipments = sorted(
+            (s for s in self.shipments if s.state == 'done'),
+            key=lambda s: (s.effective_date or dt.date.min, s.id))
+        return [t for t in (s.oms_tracking for s in shipments) if t]
 
     @property
     def oms_reserve_due(self):
