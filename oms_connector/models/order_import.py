@@ -227,7 +227,9 @@ class OrderImporter(Model):
         """New draft sales for the orders, in the channel's status; held when
         they cannot go ahead, or all with `hold` when given. `enact` brings
         the others in step."""
-        Binding = Pool().get('oms.customer')
+        pool = Pool()
+        Binding = pool.get('oms.customer')
+        Message = pool.get('oms.order.message')
         parties = Binding.parties_for(channel, [o.customer for o in orders])
         sales = [cls._new_sale(channel, o.external_id, p)
             for o, p in zip(orders, parties, strict=True)]
@@ -244,6 +246,7 @@ class OrderImporter(Model):
                 found = []
             holds.append(found)
         cls._save_new(sales, holds)
+        Message.note_from_channel(list(zip(sales, orders, strict=True)))
         return sales
 
     @classmethod
@@ -316,6 +319,7 @@ class OrderImporter(Model):
         pool = Pool()
         Sale = pool.get('sale.sale')
         Binding = pool.get('oms.customer')
+        Message = pool.get('oms.order.message')
         stored = sale.oms_channel_updated
         updated = order.updated_at.replace(tzinfo=None)
         # Held unread until now: any readable copy is better than none.
@@ -330,6 +334,7 @@ class OrderImporter(Model):
             cls._set_party(
                 sale, Binding.party_for(sale.oms_channel, order.customer))
         sale.save()
+        Message.note_from_channel([(sale, order)])
         if sale.oms_exception and sale.oms_exception_kind in {
                 'unknown_sku', 'invalid_address', 'invalid_order'}:
             cls.rebuild(sale, keep_address=not unread)

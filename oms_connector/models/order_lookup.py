@@ -1,0 +1,184 @@
+"""The customer's order-status lookup: an order found by its number and the
+customer's e-mail address, or by the access token in the customer's
+e-mails; what the customer is shown of it (state, history, tracking and
+nothing else); and the attempts that rate-limit guessing."""
+import datetime as dt
+
+from sql.aggregate import Count
+
+import trytond.config as config
+from trytond.model import Index, Model, ModelSQL, fields
+from trytond.pool import Pool
+from trytond.transaction import Transaction
+
+from .order import OMS_STATES
+
+MIN_TOKEN_LENGTH = 16
+
+
+def limits():
+    """(attempts per client, failures per order number, window seconds)
+    from trytond's [oms] section: per client address, any lookup or
+    message; per order number, the failed lookups, so that guessing a
+    customer's e-mail from many addresses is slowed down as well"""
+    return (
+        config.getint('oms', 'lookup_per_client', default=30),
+        config.getint('oms', 'lookup_failures_per_number', default=10),
+        config.getint('oms', 'lookup_window', default=600))
+
+
+class RateLimited(Exception):
+    "Too many attempts: try again after `retry_after` seconds"
+
+    def __init__(self, retry_after):
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+def normalize_number(number):
+    return number.strip().lstrip('#').strip()
+
+
+class LookupAttempt(ModelSQL):
+    __name__ = 'oms.order.lookup.attempt'
+
+    key = fields.Char("Key", required=True)
+    date = fields.Timestamp("Date", required=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.add(Index(t,
+                (t.key, Index.Equality()), (t.date, Index.Range())))
+
+    @classmethod
+    def check(cls, key, limit):
+        """Count an attempt under key, or raise RateLimited when the window
+        already holds limit of them"""
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        window = limits()[2]
+        start = dt.datetime.now() - dt.timedelta(seconds=window)
+        cursor.execute(*table.delete(where=table.date < start))
+        cursor.execute(*table.select(Count(table.id),
+                where=(table.key == key) & (table.date >= start)))
+        count, = cursor.fetchone()
+        if count >= limit:
+            raise RateLimited(window)
+        cls.record(key)
+
+    @classmethod
+    def record(cls, key):
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.insert(
+                [table.key, table.date, table.create_uid, table.create_date],
+                [[key, dt.datetime.now(), 0, dt.datetime.now()]]))
+
+    @classmethod
+    def failures(cls, number):
+        "Raise RateLimited when the order number was guessed at too often"
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        _, per_number, window = limits()
+        start = dt.datetime.now() - dt.timedelta(seconds=window)
+        cursor.execute(*table.select(Count(table.id),
+                where=(table.key == f'number:{number}')
+                & (table.date >= start)))
+        count, = cursor.fetchone()
+        if count >= per_number:
+            raise RateLimited(window)
+
+
+class OrderLookup(Model):
+    "What a customer may see of their order"
+    __name__ = 'oms.order.lookup'
+
+    @classmethod
+    def find(cls, client, number=None, email=None, token=None):
+        """The order of these details, or None: a wrong pair and an unknown
+        order are the same None. Raises RateLimited."""
+        Attempt = Pool().get('oms.order.lookup.attempt')
+        Attempt.check(f'client:{client}', limits()[0])
+        if token:
+            return cls._by_token(token)
+        number = normalize_number(number or '')
+        if not number or not email:
+            return None
+        Attempt.failures(number)
+        sale = cls._by_number(number, email)
+        if sale is None:
+            Attempt.record(f'number:{number}')
+        return sale
+
+    @classmethod
+    def _by_token(cls, token):
+        Sale = Pool().get('sale.sale')
+        if len(token) < MIN_TOKEN_LENGTH:
+            return None
+        sales = Sale.search([('oms_access_token', '=', token)], limit=1)
+        return sales[0] if sales else None
+
+    @classmethod
+    def _by_number(cls, number, email):
+        Sale = Pool().get('sale.sale')
+        numbers = [number, f'#{number}']
+        sales = Sale.search(['OR',
+                ('reference', 'in', numbers),
+                ('number', 'in', numbers),
+                ], limit=20, order=[('id', 'DESC')])
+        email = email.strip().casefold()
+        for sale in sales:
+            if email in cls._emails(sale):
+                return sale
+        return None
+
+    @classmethod
+    def _emails(cls, sale):
+        "The addresses the order's customer is known by"
+        emails = set()
+        if sale.party:
+            emails.update(m.value.casefold()
+                for m in sale.party.contact_mechanisms
+                if m.type == 'email' and m.value)
+        order = sale.oms_channel and sale.oms_order
+        if order and order.customer.email:
+            emails.add(order.customer.email.casefold())
+        return emails
+
+    @classmethod
+    def status(cls, sale):
+        "What the customer is shown: state, history and tracking only"
+        labels = dict(OMS_STATES)
+        history = []
+        for event in sorted(sale.oms_events, key=lambda e: (e.date, e.id)):
+            if event.kind not in {'import', 'transition'}:
+                continue  # holds and their reasons are the staff's
+            if history and history[-1]['state'] == event.to_state:
+                continue
+            history.append({
+                    'state': event.to_state,
+                    'label': labels[event.to_state],
+                    'date': _utc(event.date),
+                    })
+        return {
+            'number': sale.reference or sale.number,
+            'date': sale.sale_date.isoformat() if sale.sale_date else None,
+            'shop': (sale.oms_channel.name if sale.oms_channel
+                else sale.company.rec_name),
+            'state': sale.oms_state,
+            'label': labels[sale.oms_state],
+            'history': history,
+            'tracking': [{
+                    'carrier': t['carrier'],
+                    'number': t['number'],
+                    'url': t['url'],
+                    'date': t['date'].isoformat() if t['date'] else None,
+                    } for t in sale.oms_tracking_info],
+            }
+
+
+def _utc(timestamp):
+    "A naive UTC timestamp from the database, as ISO 8601 with Z"
+    return timestamp.replace(microsecond=0).isoformat() + 'Z'

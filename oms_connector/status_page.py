@@ -1,0 +1,254 @@
+"""The customer's order-status page and its JSON twin: public routes (no
+key) where a customer finds their order by its number and e-mail address,
+or by the link in their e-mails, sees its state, history and tracking, and
+asks a question about it.
+
+    POST /<database>/oms/v1/lookup            JSON (openapi.yaml)
+    POST /<database>/oms/v1/lookup/messages   JSON
+    GET|POST /<database>/oms/status           the page
+    POST /<database>/oms/status/messages      the page's question form
+
+A wrong number/e-mail pair gets the same answer as an unknown order, and
+every client address is rate limited (models/order_lookup.py)."""
+import html
+from http import HTTPStatus
+
+import pydantic
+from werkzeug.wrappers import Response
+
+from trytond.protocols.wrappers import with_pool, with_transaction
+from trytond.wsgi import app
+
+from .models.order_lookup import RateLimited
+from .routes import PREFIX, ApiError, json_errors, json_response, read_json
+
+PAGE = '/<database_name>/oms/status'
+NOT_FOUND = "No order matches these details."
+TOO_MANY = "Too many attempts: please try again later."
+RECEIVED = "Thank you: your message has reached the shop."
+MAX_MESSAGE = 2000
+
+
+class LookupRequest(pydantic.BaseModel):
+    "Order number and e-mail address, or the token from an e-mail"
+    model_config = pydantic.ConfigDict(extra='forbid')
+    number: str | None = pydantic.Field(None, max_length=64)
+    email: str | None = pydantic.Field(None, max_length=254)
+    token: str | None = pydantic.Field(None, max_length=128)
+
+    @pydantic.model_validator(mode='after')
+    def _credentials(self):
+        if not self.token and not (self.number and self.email):
+            raise ValueError("give the order number and e-mail address, "
+                "or the token from the order's e-mails")
+        return self
+
+
+class MessageRequest(LookupRequest):
+    message: str = pydantic.Field(min_length=1, max_length=MAX_MESSAGE)
+
+
+def client_of(request):
+    "The customer's address (trytond's [web] proxy settings apply)"
+    return request.remote_addr or 'unknown'
+
+
+def find(pool, request, query):
+    Lookup = pool.get('oms.order.lookup')
+    return Lookup.find(client_of(request), number=query.number,
+        email=query.email, token=query.token)
+
+
+def too_many(error, response):
+    response.headers['Retry-After'] = str(error.retry_after)
+    return response
+
+
+def private(response):
+    "Order pages hold personal data and a token in the URL: keep them so"
+    response.headers.update({
+            'Cache-Control': 'no-store',
+            'Referrer-Policy': 'no-referrer',
+            'X-Content-Type-Options': 'nosniff',
+            })
+    return response
+
+
+# The JSON routes. Failed lookups must be remembered, so they answer
+# rather than raise (an ApiError would roll the attempt back).
+
+@app.route(PREFIX + '/lookup', methods=['POST'])
+@with_pool
+@json_errors
+@with_transaction(readonly=False)
+def lookup(request, pool):
+    "An order's state, history and tracking, for its customer"
+    Lookup = pool.get('oms.order.lookup')
+    query = read_json(request, LookupRequest)
+    try:
+        sale = find(pool, request, query)
+    except RateLimited as error:
+        return private(too_many(error, ApiError(
+                    HTTPStatus.TOO_MANY_REQUESTS, 'rate_limited',
+                    TOO_MANY).response()))
+    if sale is None:
+        return private(ApiError(
+                HTTPStatus.NOT_FOUND, 'not_found', NOT_FOUND).response())
+    return private(json_response({'order': Lookup.status(sale)}))
+
+
+@app.route(PREFIX + '/lookup/messages', methods=['POST'])
+@with_pool
+@json_errors
+@with_transaction(readonly=False)
+def post_message(request, pool):
+    "A question from the customer, kept on the order for the staff"
+    Message = pool.get('oms.order.message')
+    query = read_json(request, MessageRequest)
+    try:
+        sale = find(pool, request, query)
+    except RateLimited as error:
+        return too_many(error, ApiError(
+                HTTPStatus.TOO_MANY_REQUESTS, 'rate_limited',
+                TOO_MANY).response())
+    if sale is None:
+        return ApiError(
+            HTTPStatus.NOT_FOUND, 'not_found', NOT_FOUND).response()
+    Message.receive(sale, query.message, 'status_page')
+    return json_response({'received': True}, HTTPStatus.CREATED)
+
+
+# The page: plain HTML forms, no script.
+
+@app.route(PAGE, methods=['GET', 'POST'])
+@with_pool
+@with_transaction(readonly=False)
+def status_page(request, pool):
+    "Find an order (form), or show it"
+    Lookup = pool.get('oms.order.lookup')
+    base = page_url(request, pool)
+    token = request.args.get('token')
+    form = request.form if request.method == 'POST' else {}
+    if not token and not form:
+        return page(lookup_form(base))
+    try:
+        query = LookupRequest(token=token, number=form.get('number'),
+            email=form.get('email'))
+    except pydantic.ValidationError:
+        return page(lookup_form(base,
+                "Please give your order number and e-mail address."),
+            HTTPStatus.BAD_REQUEST)
+    try:
+        sale = find(pool, request, query)
+    except RateLimited as error:
+        return too_many(error, page(lookup_form(base, TOO_MANY),
+                HTTPStatus.TOO_MANY_REQUESTS))
+    if sale is None:
+        return page(lookup_form(base, NOT_FOUND, query.number,
+                query.email), HTTPStatus.NOT_FOUND)
+    return page(
+        order_html(base, Lookup.status(sale), sale.oms_access_token))
+
+
+@app.route(PAGE + '/messages', methods=['POST'])
+@with_pool
+@with_transaction(readonly=False)
+def status_page_message(request, pool):
+    "The page's question form"
+    Lookup = pool.get('oms.order.lookup')
+    base = page_url(request, pool)
+    Message = pool.get('oms.order.message')
+    token = request.form.get('token')
+    text = (request.form.get('message') or '').strip()
+    try:
+        sale = find(pool, request, LookupRequest(token=token or None))
+    except pydantic.ValidationError:
+        sale = None
+    except RateLimited as error:
+        return too_many(error, page(lookup_form(base, TOO_MANY),
+                HTTPStatus.TOO_MANY_REQUESTS))
+    if sale is None:
+        return page(lookup_form(base, NOT_FOUND),
+            HTTPStatus.NOT_FOUND)
+    notice = None
+    if text:
+        Message.receive(sale, text[:MAX_MESSAGE], 'status_page')
+        notice = RECEIVED
+    return page(
+        order_html(base, Lookup.status(sale), sale.oms_access_token, notice))
+
+
+def page_url(request, pool):
+    return f'{request.script_root}/{pool.database_name}/oms/status'
+
+
+def page(body, status=HTTPStatus.OK):
+    document = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>Order status</title>
+<style>
+body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;
+padding:0 1rem;color:#222}}
+label{{display:block;margin:.8rem 0 .2rem}}
+input,textarea{{width:100%;padding:.4rem;box-sizing:border-box}}
+button{{margin-top:1rem;padding:.5rem 1.2rem}}
+.notice{{background:#eef6ee;padding:.6rem}}
+.error{{background:#fbecec;padding:.6rem}}
+table{{border-collapse:collapse;width:100%}}
+td,th{{text-align:left;padding:.3rem;border-bottom:1px solid #ddd}}
+</style></head>
+<body>
+{body}
+</body></html>"""
+    response = Response(document, status=status,
+        content_type='text/html; charset=utf-8')
+    response.headers['Content-Security-Policy'] = (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+    return private(response)
+
+
+def lookup_form(base, error=None, number=None, email=None):
+    e = html.escape
+    alert = f'<p class="error">{e(error)}</p>' if error else ''
+    return f"""<h1>Where is my order?</h1>
+{alert}
+<form method="post" action="{e(base)}">
+<label for="number">Order number</label>
+<input id="number" name="number" required maxlength="64"
+ value="{e(number or '')}">
+<label for="email">E-mail address used for the order</label>
+<input id="email" name="email" type="email" required maxlength="254"
+ value="{e(email or '')}">
+<button type="submit">Show my order</button>
+</form>"""
+
+
+def order_html(base, status, token, notice=None):
+    e = html.escape
+    rows = ''.join(
+        f"<tr><td>{e(h['label'])}</td><td>{e(h['date'])}</td></tr>"
+        for h in status['history'])
+    parcels = ''.join(
+        '<li>' + e(' '.join(filter(None, [t['carrier'], t['number']])))
+        + (f' — <a href="{e(t["url"])}" rel="noreferrer">track it</a>'
+            if t['url'] else '')
+        + '</li>' for t in status['tracking'])
+    tracking = (f'<h2>Tracking</h2><ul>{parcels}</ul>' if parcels else '')
+    said = f'<p class="notice">{e(notice)}</p>' if notice else ''
+    return f"""<h1>Order {e(status['number'])}</h1>
+<p>{e(status['shop'])} · ordered {e(status['date'] or '')}</p>
+<p id="state"><strong>{e(status['label'])}</strong></p>
+{tracking}
+<h2>History</h2>
+<table>{rows}</table>
+<h2>A question about this order?</h2>
+{said}
+<form method="post" action="{e(base)}/messages">
+<input type="hidden" name="token" value="{e(token or '')}">
+<label for="message">Your message</label>
+<textarea id="message" name="message" rows="4" required
+ maxlength="{MAX_MESSAGE}"></textarea>
+<button type="submit">Send</button>
+</form>"""
