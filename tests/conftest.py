@@ -13,16 +13,17 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get('OMS_E2E_CACHE', ROOT / '.cache' / 'e2e'))
 
 
-def running_erp(tmp_path_factory, world):
+def running_erp(tmp_path_factory, world, extra=None):
     """A trytond serving a fresh copy of the world's cached database; its
-    .world is what the world's function returned (keys, ids)"""
+    .world is what the world's function returned (keys, ids); extra adds
+    trytond.conf sections"""
     uri = server.database_uri()
     template, answer = server.cached_database(
         CACHE, f'oms_connector.tests.tools.{world}', uri)
     directory = tmp_path_factory.mktemp('erp')
     database = f'oms_{world}_{os.getpid()}'
     server.copy_database(uri, CACHE, template, directory, database)
-    with server.Server(directory, database, uri) as running:
+    with server.Server(directory, database, uri, extra=extra) as running:
         running.world = answer
         yield running
     server.drop_database(uri, directory, database)

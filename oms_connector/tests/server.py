@@ -39,9 +39,11 @@ def is_postgresql(uri):
     return uri.startswith('postgresql')
 
 
-def write_config(directory, port, uri=None, web_root=None, worker=False):
+def write_config(directory, port, uri=None, web_root=None, worker=False,
+        extra=None):
     """A trytond.conf in directory; web_root serves a web client (sao);
-    worker leaves queued tasks to trytond-worker (PostgreSQL only)"""
+    worker leaves queued tasks to trytond-worker (PostgreSQL only); extra
+    adds sections ({section: {option: value}}, e.g. email's SMTP server)"""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -56,6 +58,9 @@ def write_config(directory, port, uri=None, web_root=None, worker=False):
         '[session]',
         'authentications = password',
         ]
+    for section, options in (extra or {}).items():
+        lines.append(f'[{section}]')
+        lines.extend(f'{k} = {v}' for k, v in options.items())
     path = directory / 'trytond.conf'
     path.write_text('\n'.join(lines) + '\n')
     return path
@@ -183,7 +188,7 @@ class Server:
     `workers` processes of trytond-worker running its queued tasks"""
 
     def __init__(self, directory, database, uri=None, port=None,
-            web_root=None, workers=0):
+            web_root=None, workers=0, extra=None):
         self.directory = Path(directory)
         self.database = database
         self.uri = uri or database_uri()
@@ -191,7 +196,7 @@ class Server:
         self.workers = workers
         self.config = write_config(
             self.directory, self.port, self.uri, web_root,
-            worker=bool(workers))
+            worker=bool(workers), extra=extra)
         self.process = self.worker = None
 
     @property
