@@ -23,7 +23,13 @@ field), ``shop`` (what both kinds share).
 Simulated as documented: Shopify's cost bucket and THROTTLED body, cursor
 paging by (updatedAt, id) with nested line-item paging, the 250-item input
 limit, ``inventorySetQuantities`` with compare-and-swap, atomicity and
-``@idempotent`` keys, fulfillment orders and ``fulfillmentCreate``;
+``@idempotent`` keys, fulfillment orders (``move_to_location`` splits an
+order over locations, as ``fulfillmentOrderMove`` does) and
+``fulfillmentCreate`` (partial quantities, one order and location a call,
+tracking), the order's
+``fulfillments`` (a list) with their ``displayStatus``, turned
+``DELIVERED`` by ``deliver(order_id)`` (or ``POST
+/_sandbox/shops/{name}/orders/{id}/deliver``), which modifies the order;
 WooCommerce's page paging with ``X-WP-Total``/``X-WP-TotalPages``/``Link``,
 ``modified_after`` with ``dates_are_gmt``, ``*_gmt`` dates without offset,
 money strings but ``line_items[].price`` a number, notes, refunds, batches
@@ -37,13 +43,17 @@ anyway:
   the same body); bucket size and restore rate (1000 and 50/s here, settable;
   read ``throttleStatus``); the 1000-point single-query cap and its
   ``MAX_COST_EXCEEDED`` error (here: over min(1000, bucket size)); the
-  mutation cost (10); the cost formula itself (here ``first × (lines + 3)``
-  for orders, ``1 + first × (1 + levels first)`` for inventory items —
-  see shopify.py); ``inventoryItems(query: "id:…")`` taking numeric ids
-  (not in the contract document; a Shopify community answer);
-  ``@idempotent(key:)`` given as a variable
-  (accepted here) and the error when it is missing (a top-level error
-  here, as 2026-04 makes it mandatory); ``changeFromQuantity`` is required
+  mutation cost (10); the cost formula itself (here ``first × (lines + 3
+  + fulfillments first)`` for orders, ``1 + first × (1 + levels first)``
+  for inventory items — see shopify.py); ``inventoryItems(query: "id:…")``
+  taking numeric ids (not in the contract document; a Shopify community
+  answer); ``@idempotent(key:)`` given as a variable (accepted here) and
+  the error when it is missing (a top-level error here, as 2026-04 makes
+  it mandatory); ``@idempotent`` on ``fulfillmentCreate`` (optional here,
+  replayed like the others); ``Order.fulfillments`` (not in the contract
+  document); ``Fulfillment.displayStatus`` values (``FULFILLED`` when
+  created, ``DELIVERED`` once delivered, nothing in between);
+  ``changeFromQuantity`` is required
   here on every version (2026-04 strictness); userError ``field`` paths and
   messages (match on ``code``); inventory reasons other than ``correction``
   (a list here, else ``INVALID_REASON``); the search warnings extension;

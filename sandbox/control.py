@@ -19,6 +19,8 @@ POST   /shops/{name}/orders/malformed              ``{kind, ...}``
 GET    /shops/{name}/orders/{id}                   the stored order
 POST   /shops/{name}/orders/{id}                   ``{status, ...fields}``
 POST   /shops/{name}/orders/{id}/refund            ``{amount, lines, ...}``
+POST   /shops/{name}/orders/{id}/deliver           Shopify: its parcels
+                                                   delivered
 GET    /shops/{name}/inventory                     ``{sku: quantity}``
 POST   /shops/{name}/inventory                     set: ``{sku: quantity}``
 GET    /shops/{name}/faults                        the knobs
@@ -172,6 +174,13 @@ def refund(shop: Shop, request: Request, order_id: str) -> Response:
     return Response.json(shop.refund(order_id, **_body(request)), 201)
 
 
+def deliver(shop: Shop, request: Request, order_id: str) -> Response:
+    if not hasattr(shop, 'deliver'):
+        raise ControlError(404, f"{shop.name} has no deliveries: "
+            "WooCommerce core has no delivered state")
+    return Response.json(shop.deliver(order_id))
+
+
 def get_inventory(shop: Shop, request: Request) -> Response:
     return Response.json(shop.inventory_levels())
 
@@ -236,6 +245,7 @@ ROUTES: list[tuple[str, re.Pattern, Callable[..., Response]]] = [
         ('GET', ORDER, get_order),
         ('POST', ORDER, update_order),
         ('POST', ORDER + '/refund', refund),
+        ('POST', ORDER + '/deliver', deliver),
         ('GET', SHOP + '/inventory', get_inventory),
         ('POST', SHOP + '/inventory', set_inventory),
         ('GET', SHOP + '/faults', get_faults),

@@ -10,8 +10,10 @@ answered with full node shapes whatever the selection set. Served roots:
 Requested query cost (the leaky bucket's unit, §1.2):
 
 =========================  ============================================
-``orders``                 first × (lineItems first + 3)
+``orders``                 first × (lineItems first + 3 + fulfillments
+                           first)
 ``order``                  1 + lineItems first (+ 10 with fulfillmentOrders)
+                           + fulfillments first
 ``productVariants``,       1 + first
 ``locations``
 ``inventoryItems``         1 + first, × (1 + inventoryLevels first) when
@@ -20,7 +22,9 @@ Requested query cost (the leaky bucket's unit, §1.2):
 mutations                  10
 =========================  ============================================
 
-lineItems first defaults to 25 when the document gives none. A request
+lineItems first defaults to 25 when the document gives none; fulfillments
+(a list on Order, with its own first) cost nothing when not selected with
+a first. A request
 whose cost exceeds min(1000, bucket size) can never run: MAX_COST_EXCEEDED.
 The actual cost (what stays taken from the bucket) is smaller: about what
 was returned.
@@ -428,12 +432,14 @@ class ShopifyShop(Shop):
                 }]},
             'lineItems': {'nodes': lines},
             'fulfillmentOrders': {'nodes': []},
+            # Order.fulfillments is a plain list (not a connection).
+            'fulfillments': [],
             'refunds': [],
             }
         self.next_number += 1
         self._orders[number] = node
         self._index_order(number, draft.updated_at)
-        self._fulfilments[number] = []
+        self._fulfilments[number] = node['fulfillments']
         self._open_fulfillment_order(number)
         self._set_status(number, draft.status, when=draft.updated_at,
             payment_method=None if draft.extra.get('status_given')
@@ -584,6 +590,78 @@ class ShopifyShop(Shop):
         "The fulfillments created on an order (fulfillmentCreate or status)"
         with self.lock:
             return copy.deepcopy(self._fulfilments[self._lookup(order_id)])
+
+    def deliver(self, order_id: int | str) -> dict[str, Any]:
+        """The carrier delivered the order's parcels: each fulfillment of
+        it shows displayStatus DELIVERED (a value **unconfirmed** in the
+        contract, §1.7) and the order is modified. Returns the stored
+        order; ValueError when it has no fulfillment."""
+        with self.lock:
+            number = self._lookup(order_id)
+            shipped = [f for f in self._fulfilments[number]
+                if f['status'] == 'SUCCESS']
+            if not shipped:
+                raise ValueError(
+                    f"order {order_id} has no fulfillment to deliver")
+            when = iso_z(self._bump(number))
+            for fulfilment in shipped:
+                fulfilment.update(displayStatus='DELIVERED',
+                    deliveredAt=when, updatedAt=when)
+            return copy.deepcopy(self._orders[number])
+
+    def move_to_location(self, order_id: int | str, sku: str,
+            quantity: int, location: str) -> None:
+        """Move units of an order line to another location (name or gid),
+        as Shopify's fulfillmentOrderMove does: they leave the open
+        fulfillment order holding them for one at that location (opened
+        if needed), and their reservation moves with them."""
+        with self.lock:
+            number = self._lookup(order_id)
+            node = self._orders[number]
+            target = self._location_number(location)
+            if target not in self._locations:
+                raise KeyError(f"no location {location!r}")
+            source = next(((fo, item)
+                    for fo in node['fulfillmentOrders']['nodes']
+                    if fo['status'] == 'OPEN'
+                    and _location_of(fo) != target
+                    for item in fo['lineItems']['nodes']
+                    if item['lineItem']['sku'] == sku
+                    and item['remainingQuantity'] >= quantity), None)
+            if source is None:
+                raise ValueError(f"no open fulfillment order holds "
+                    f"{quantity} × {sku} elsewhere than {location!r}")
+            fo, item = source
+            item['remainingQuantity'] -= quantity
+            item['totalQuantity'] -= quantity
+            self._restock(item, quantity, _location_of(fo))
+            self._restock(item, -quantity, target)
+            moved = next((f for f in node['fulfillmentOrders']['nodes']
+                    if f['status'] == 'OPEN' and _location_of(f) == target),
+                None)
+            if moved is None:
+                moved = {
+                    'id': gid('FulfillmentOrder',
+                        self._next('FulfillmentOrder')),
+                    'status': 'OPEN', 'requestStatus': 'UNSUBMITTED',
+                    'assignedLocation': {
+                        'name': self._locations[target],
+                        'location': {'id': gid('Location', target)}},
+                    'supportedActions': list(OPEN_ACTIONS),
+                    'lineItems': {'nodes': []}}
+                node['fulfillmentOrders']['nodes'].append(moved)
+                self._fulfillment_orders[gid_number(
+                        moved['id'], 'FulfillmentOrder')] = number
+            moved['lineItems']['nodes'].append({
+                'id': gid('FulfillmentOrderLineItem',
+                    self._next('FulfillmentOrderLineItem')),
+                'remainingQuantity': quantity, 'totalQuantity': quantity,
+                'lineItem': dict(item['lineItem'])})
+            if not any(i['remainingQuantity']
+                    for i in fo['lineItems']['nodes']):
+                fo['status'] = 'CLOSED'
+                fo['supportedActions'] = []
+            self._bump(number)
 
     def fulfillment_orders(self, order_id: int | str) -> list[dict]:
         with self.lock:
@@ -1157,7 +1235,9 @@ class ShopifyShop(Shop):
                 "Use number and url, or numbers and urls, not both.")
         infos = [{'company': tracking.get('company'), 'number': number,
                 'url': urls[n] if n < len(urls) else None}
-            for n, number in enumerate(numbers)]
+            for n, number in enumerate(numbers or [None])]
+        if not numbers and not tracking.get('company') and not urls:
+            infos = []
         node = self._orders[orders.pop()]
         fulfilment = self._fulfil(node, picked, tracking=infos,
             notify=bool(values.get('notifyCustomer', False)),
@@ -1199,7 +1279,9 @@ class ShopifyShop(Shop):
             when = self._bump(number)
         fulfilment = {
             'id': gid('Fulfillment', self._next('Fulfillment')),
-            'status': 'SUCCESS', 'createdAt': iso_z(when),
+            'status': 'SUCCESS', 'displayStatus': 'FULFILLED',
+            'createdAt': iso_z(when), 'updatedAt': iso_z(when),
+            'deliveredAt': None,
             'trackingInfo': tracking, 'notifyCustomer': notify,
             'message': message,
             'fulfillmentLineItems': {'nodes': lines}}
@@ -1240,6 +1322,11 @@ class Call:
             'first', DEFAULT_LINES)
         return _int_arg(DEFAULT_LINES if value is UNSET else value, 'first')
 
+    def fulfillments_first(self) -> int:
+        "The order's fulfillments' first; 0 when not selected with one"
+        value = self.nested('fulfillments').get('first', UNSET)
+        return 0 if value is UNSET else _int_arg(value, 'first')
+
     def levels_first(self) -> int | None:
         "inventoryLevels' first, None when levels are not selected"
         if self.document.field('inventoryLevels') is None:
@@ -1256,6 +1343,11 @@ class Call:
             return None
         key = arguments(found.args, self.variables).get('key')
         return None if key is UNSET or key in (None, '') else str(key)
+
+
+def _location_of(fo: dict[str, Any]) -> int | None:
+    "The number of a fulfillment order's assigned location"
+    return gid_number(fo['assignedLocation']['location']['id'], 'Location')
 
 
 def _int_arg(value: Any, name: str) -> int:
@@ -1366,8 +1458,9 @@ ROOTS: dict[str, Callable[[Call], tuple[Any, int]]] = {
     'fulfillmentCreateV2': lambda c: c.shop.m_fulfillment_create(c),
     }
 COSTS: dict[str, Callable[[Call], int]] = {
-    'orders': lambda c: c.first() * (c.lines_first() + 3),
-    'order': lambda c: 1 + c.lines_first() + (
+    'orders': lambda c: c.first() * (
+        c.lines_first() + 3 + c.fulfillments_first()),
+    'order': lambda c: 1 + c.lines_first() + c.fulfillments_first() + (
         10 if c.document.field('fulfillmentOrders') else 0),
     'productVariants': lambda c: 1 + c.first(),
     'locations': lambda c: 1 + c.first(default=50),

@@ -28,7 +28,7 @@ from .agent import Agent
 from .erp import ErpClient, ErpError
 from .mapping import check as check_mapping
 from .models import OrderBatch
-from .scheduler import Scheduler
+from .scheduler import JOBS, Scheduler
 
 logger = logging.getLogger('sync_agent')
 
@@ -125,9 +125,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+ONCE_JOBS = ['orders', 'stock']
+
+
 def once(args: argparse.Namespace) -> int:
-    """Each job once (orders, then stock), for one channel or all; exit 1
-    when a job failed"""
+    """Each job once (orders, then stock, unless --job says which), for
+    one channel or all; exit 1 when a job failed"""
     agent = load_agent(args)
     codes = [args.channel] if args.channel else None
     if args.channel and args.channel not in agent.channels:
@@ -136,7 +139,7 @@ def once(args: argparse.Namespace) -> int:
         return 1
     for sync in agent.channels.values():
         sync.progress = _progress_printer(sync.code)
-    ok = Scheduler(agent).run_once(args.job or ['orders', 'stock'], codes)
+    ok = Scheduler(agent).run_once(args.job or ONCE_JOBS, codes)
     return 0 if ok and not (agent.broken and not codes) else 1
 
 
@@ -149,7 +152,7 @@ def _progress_printer(code: str):
 
 def status(args: argparse.Namespace) -> int:
     """Per channel: cursor, last success of each job, last error, stock
-    levels waiting to be pushed"""
+    levels and fulfilments waiting to be pushed"""
     agent = load_agent(args)
     for channel in agent.config.channels:
         code = channel.code
@@ -160,8 +163,13 @@ def status(args: argparse.Namespace) -> int:
             pending = agent.erp.stock_levels(code, limit=0)['pending']
         except (ErpError, OSError) as error:
             cursor = pending = f"? (ERP: {error})"
+        try:
+            shipments = agent.erp.fulfilments(code, limit=0)['pending']
+        except (ErpError, OSError) as error:
+            shipments = f"? (ERP: {error})"
         print(f"  cursor:               {cursor or '-'}")
         print(f"  pending stock pushes: {pending}")
+        print(f"  pending fulfilments:  {shipments}")
         for job, success in sorted(
                 (state.get('last_success') or {}).items()):
             details = ', '.join(f'{k}={v}' for k, v in success.items()
@@ -256,9 +264,9 @@ def parser() -> argparse.ArgumentParser:
 
     command = commands.add_parser('once', help=once.__doc__)
     command.add_argument('--channel', help="only this channel's jobs")
-    command.add_argument('--job', action='append',
-        choices=['orders', 'stock', 'reconcile'],
-        help="only these jobs (repeatable; default: orders and stock)")
+    command.add_argument('--job', action='append', choices=list(JOBS),
+        help="only these jobs (repeatable; default: "
+        f"{' and '.join(ONCE_JOBS)})")
     command.set_defaults(func=once)
 
     command = commands.add_parser('status', help=status.__doc__)

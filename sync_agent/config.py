@@ -66,7 +66,9 @@ class Intervals(_Config):
     # call: cheap enough to run every few seconds, so that a sale lowers
     # the other channels' quantities quickly.
     stock: Seconds = 3
-    fulfilments: Seconds = 120
+    # Like the stock poll, nothing to ship is one ERP read; a merchant
+    # expects the buyer's tracking e-mail within a minute of shipping.
+    fulfilments: Seconds = 30
     reconcile: Seconds = 3600
 
 

@@ -17,6 +17,8 @@ from tenacity import (
 )
 
 from .models import (
+    FulfilmentFailure,
+    FulfilmentPushed,
     Order,
     RejectedOrder,
     StockDrift,
@@ -142,6 +144,27 @@ class ErpClient:
             'drift': [_json(d) for d in drift],
             }
         return self._call('POST', f'/channels/{channel}/stock/ack', payload)
+
+    def fulfilments(self, channel: str, limit: int | None = None) -> dict:
+        """The channel's shipments waiting to be marked shipped on it
+        (those that failed lately wait out a back-off first):
+        {"fulfilments": [...], "pending": how many wait in all}."""
+        params = {'limit': limit} if limit is not None else None
+        return self._call(
+            'GET', f'/channels/{channel}/fulfilments', params=params)
+
+    def ack_fulfilments(self, channel: str,
+            pushed: list[FulfilmentPushed | dict],
+            failed: list[FulfilmentFailure | dict]) -> dict:
+        """Tell the ERP which fulfilments the channel accepted ({"id",
+        "external_id"}) and which it refused ({"id", "error"}); returns how
+        many were recorded and how many are still pending."""
+        payload = {
+            'pushed': [_json(p) for p in pushed],
+            'failed': [_json(f) for f in failed],
+            }
+        return self._call(
+            'POST', f'/channels/{channel}/fulfilments/ack', payload)
 
 
 def _transient(error: BaseException) -> bool:

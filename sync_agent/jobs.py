@@ -1,6 +1,7 @@
 """The agent's jobs for one channel: pull orders into the ERP, push the
 ERP's stock levels to the channel and reconcile them with what the channel
-shows. Each job is one call the scheduler (or
+shows, mark the ERP's shipments shipped on the channel. Each job is one
+call the scheduler (or
 `oms-sync once`) makes; it reads what it needs from the ERP, talks to the
 channel through its adapter, and writes back to the ERP only what the
 channel accepted."""
@@ -18,16 +19,36 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .channels.base import Adapter, StockKey, StockResult, StockUpdate
+from .channels.base import (
+    Adapter,
+    FulfilmentItem,
+    FulfilmentResult,
+    FulfilmentUpdate,
+    StockKey,
+    StockResult,
+    StockUpdate,
+)
 from .channels.payload import PayloadError
+from .channels.transport import AuthError, ChannelError, GaveUp
 from .config import ChannelConfig
 from .erp import ErpClient
-from .mapping import Mapping
-from .models import Order, StockDrift, StockFailure, StockPushed
+from .mapping import Mapping, MappingError
+from .models import (
+    Fulfilment,
+    FulfilmentFailure,
+    FulfilmentPushed,
+    Order,
+    StockDrift,
+    StockFailure,
+    StockPushed,
+)
 
 logger = logging.getLogger(__name__)
 
 ERP_BATCH = 250  # orders an ERP call, when the channel pages are small
+# Fulfilments a run: each costs the channel a few calls, and the run holds
+# the stock thread meanwhile; a backlog drains over the next runs.
+FULFILMENTS_PER_RUN = 50
 
 
 @dataclasses.dataclass
@@ -75,9 +96,7 @@ class ChannelSync:
 
     def _rejection(self, raw: Any, error: Exception) -> dict[str, Any]:
         if isinstance(error, ValidationError):
-            reason = '; '.join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                for e in error.errors())
+            reason = _validation_reason(error)
         elif isinstance(error, KeyError):
             reason = f"{error.args[0]} is missing"
         else:
@@ -312,6 +331,96 @@ class ChannelSync:
             'pending': ack['pending']}
 
 
+    # -- Fulfilments ----------------------------------------------------
+
+    def push_fulfilments(self) -> dict[str, Any]:
+        """Mark the ERP's pending shipments shipped on the channel and
+        acknowledge each: pushed with the channel's id, or failed with the
+        reason (the ERP lists a failed one again after a back-off). One
+        fulfilment's failure (an unmapped carrier, the channel's refusal)
+        stops no other. A channel out of reach (retries exhausted,
+        credentials refused) ends the run: what was done is acknowledged,
+        the rest waits for the next run, and the job fails."""
+        answer = self.erp.fulfilments(self.code, limit=FULFILMENTS_PER_RUN)
+        pushed: list[FulfilmentPushed] = []
+        failed: list[FulfilmentFailure] = []
+        already = 0
+        out_of_reach: ChannelError | None = None
+        for raw in answer['fulfilments']:
+            try:
+                fulfilment = Fulfilment.model_validate(raw)
+            except ValidationError as error:
+                self._unreadable_fulfilment(raw, error, failed)
+                continue
+            try:
+                result = self.adapter.push_fulfilment(
+                    self._fulfilment_update(fulfilment))
+            except (GaveUp, AuthError) as error:
+                result = FulfilmentResult(error=str(error))
+                out_of_reach = error
+            except (MappingError, ChannelError) as error:
+                result = FulfilmentResult(error=str(error))
+            except Exception as error:  # noqa: BLE001 - the others go on
+                logger.exception("%s: fulfilment %s: unexpected error",
+                    self.code, fulfilment.id, extra={'channel': self.code})
+                result = FulfilmentResult(
+                    error=f"unexpected error in the agent: {error!r}")
+            if result.ok:
+                pushed.append(FulfilmentPushed(
+                        id=fulfilment.id, external_id=result.external_id))
+                already += result.already
+            else:
+                failed.append(FulfilmentFailure(
+                        id=fulfilment.id, error=result.error))
+                logger.warning(
+                    "%s: fulfilment %s of order %s refused: %s", self.code,
+                    fulfilment.id, fulfilment.order.number
+                    or fulfilment.order.external_id, result.error,
+                    extra={'channel': self.code})
+            if out_of_reach is not None:
+                break
+        if not pushed and not failed:
+            return {'pushed': 0, 'failed': 0, 'pending': answer['pending']}
+        ack = self.erp.ack_fulfilments(self.code, pushed, failed)
+        if out_of_reach is not None:
+            raise out_of_reach
+        summary = {'pushed': len(pushed), 'failed': len(failed),
+            'pending': ack['pending']}
+        return {**summary, 'already': already} if already else summary
+
+    def _fulfilment_update(self, fulfilment: Fulfilment) -> FulfilmentUpdate:
+        """The shipment in the channel's words: SKUs and carrier mapped
+        (MappingError naming the file for a carrier it does not map)"""
+        carrier = (self.mapping.carrier(fulfilment.carrier)
+            if fulfilment.carrier else fulfilment.carrier_name)
+        return FulfilmentUpdate(
+            key=fulfilment.key,
+            order_id=fulfilment.order.external_id,
+            order_number=fulfilment.order.number,
+            items=tuple(FulfilmentItem(
+                    sku=self.mapping.channel_sku(line.sku)
+                    if line.sku else None,
+                    quantity=line.quantity, external_id=line.external_id)
+                for line in fulfilment.lines),
+            complete=fulfilment.complete,
+            notify_customer=fulfilment.notify_customer,
+            carrier=carrier,
+            tracking_number=fulfilment.tracking_number,
+            tracking_url=fulfilment.tracking_url)
+
+    def _unreadable_fulfilment(self, raw: Any, error: ValidationError,
+            failed: list[FulfilmentFailure]) -> None:
+        "A fulfilment the agent cannot read: failed, if it has an id"
+        reason = ("the agent cannot read the fulfilment: "
+            + _validation_reason(error))
+        fulfilment_id = raw.get('id') if isinstance(raw, dict) else None
+        logger.warning("%s: fulfilment %s: %s", self.code, fulfilment_id,
+            reason, extra={'channel': self.code})
+        if isinstance(fulfilment_id, int) and not isinstance(
+                fulfilment_id, bool):
+            failed.append(FulfilmentFailure(id=fulfilment_id, error=reason))
+
+
 @dataclasses.dataclass(frozen=True)
 class ChannelLevel:
     "An ERP stock level and the channel update that sets it"
@@ -344,6 +453,12 @@ class ChannelLevel:
 def _level_name(sku: str, warehouse: str | None) -> str:
     "SKU@WAREHOUSE, as logs and messages name an ERP level"
     return f'{sku}@{warehouse}' if warehouse else sku
+
+
+def _validation_reason(error: ValidationError) -> str:
+    "Each problem pydantic found, with the field it is about"
+    return '; '.join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+        for e in error.errors())
 
 
 def _parse_cursor(value: str | None) -> dt.datetime | None:

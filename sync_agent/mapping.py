@@ -7,7 +7,9 @@ beside it:
   merchant ships);
 - ``skus`` and ``sku_file``: channel SKU → ERP SKU (product code), for
   orders; stock levels go the other way;
-- ``carriers``: ERP carrier → the channel's carrier name, for fulfilments;
+- ``carriers``: ERP carrier code → the channel's carrier name, for
+  fulfilments (a shipment by a carrier the file does not map fails with
+  the file named; the ERP offers it again after a back-off);
 - ``warehouses``: ERP warehouse code → the channel's location (a Shopify
   location's name or id), for stock levels.
 
@@ -94,6 +96,7 @@ class Mapping:
         return self.warehouses.get(warehouse)
 
     def carrier(self, erp_carrier: str) -> str:
+        "The channel's name of an ERP carrier code; MappingError if unmapped"
         if erp_carrier not in self.carriers:
             raise MappingError(
                 f"carrier {erp_carrier!r} has no channel carrier in "

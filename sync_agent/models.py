@@ -205,3 +205,83 @@ class StockAck(_Canonical):
             default_factory=list, description=(
             "Levels a reconciliation found the channel showing otherwise "
             "than the ERP expected; each raises a drift alert."))
+
+
+# Fulfilments: what the ERP gives the agent to push to a channel (a
+# shipment of an order, with its tracking), and what the agent
+# acknowledges once the channel has answered.
+
+class _FromErp(_Canonical):
+    # Read by the agent from the ERP: fields a newer ERP adds within v1
+    # are ignored, so that an agent one release behind still ships.
+    model_config = ConfigDict(extra='ignore', str_strip_whitespace=True)
+
+
+class OrderRef(_FromErp):
+    "The channel order a fulfilment ships"
+    external_id: NonEmpty = Field(description=(
+            "The channel's id of the order, as the order was imported."))
+    number: str | None = None
+
+
+class FulfilmentLine(_FromErp):
+    "What one shipment carries of one order line"
+    external_id: str | None = Field(None, description=(
+            "The channel's id of the order line; null for a line the ERP "
+            "added."))
+    sku: str | None = Field(None, description="The ERP SKU (product code).")
+    quantity: int = Field(gt=0)
+
+
+class Fulfilment(_FromErp):
+    "A shipment the ERP has sent, to be marked shipped on the channel"
+    id: int = Field(description="The ERP's id of the fulfilment.")
+    key: NonEmpty = Field(description=(
+            "Stable and unique: the idempotency key of every push of it."))
+    order: OrderRef
+    carrier: str | None = Field(None, description=(
+            "The ERP carrier code, mapped to the channel's carrier name by "
+            "the mapping file (carriers:)."))
+    carrier_name: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    shipped_at: UTCDateTime
+    complete: bool = Field(description=(
+            "Whether the order has nothing left to ship after this one."))
+    notify_customer: bool = Field(False, description=(
+            "Whether the marketplace should e-mail the buyer (a channel "
+            "setting)."))
+    lines: Annotated[list[FulfilmentLine], Field(min_length=1)]
+    attempts: int = Field(0, ge=0)
+
+
+class FulfilmentPushed(_Canonical):
+    "A fulfilment the channel accepted (or already had)"
+    id: int
+    external_id: str | None = Field(None, description=(
+            "The channel's id of what it recorded (Shopify fulfillment "
+            "gid, WooCommerce 'note <id>')."))
+
+
+class FulfilmentFailure(_Canonical):
+    "A fulfilment the channel refused, or the agent could not send"
+    id: int
+    error: NonEmpty
+
+
+def _each_fulfilment_once(items: list[Any]) -> list[Any]:
+    ids = [item.id for item in items]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise ValueError("lists fulfilment(s) more than once: "
+            + ', '.join(map(str, twice)))
+    return items
+
+
+class FulfilmentAck(_Canonical):
+    """What the agent acknowledges after pushing fulfilments to a channel:
+    those it accepted and those it refused, with the reason."""
+    pushed: Annotated[list[FulfilmentPushed],
+        AfterValidator(_each_fulfilment_once)] = Field(default_factory=list)
+    failed: Annotated[list[FulfilmentFailure],
+        AfterValidator(_each_fulfilment_once)] = Field(default_factory=list)

@@ -1,7 +1,8 @@
-"""The agent's loop: per channel, pull orders and push stock at their own
-intervals (`schedule`), plus a periodic stock reconciliation (read what
-each channel shows, report drift, repair it), in two threads: one pulls
-every channel's orders, one pushes every channel's stock. A job that fails
+"""The agent's loop: per channel, pull orders, push stock and push
+fulfilments (shipments with tracking) at their own intervals (`schedule`),
+plus a periodic stock reconciliation (read what each channel shows, report
+drift, repair it), in two threads: one pulls every channel's orders, one
+pushes every channel's stock and fulfilments. A job that fails
 is logged and recorded; the other jobs and channels go on. An import that
 changed orders wakes the stock thread, which pushes every channel at once,
 so a sale on one channel lowers the others within seconds: no push waits
@@ -32,7 +33,10 @@ JOBS: dict[str, Callable[[ChannelSync], dict[str, Any]]] = {
     'orders': lambda sync: sync.pull_orders(),
     'stock': lambda sync: sync.push_stock(),
     'reconcile': lambda sync: reconcile(sync),
+    'fulfilments': lambda sync: sync.push_fulfilments(),
     }
+# What `run` starts with, before each job goes on at its interval.
+FIRST_JOBS = ['orders', 'stock', 'fulfilments']
 
 
 def reconcile(sync: ChannelSync) -> dict[str, Any]:
@@ -55,7 +59,8 @@ class Scheduler:
             sync.progress = sync.progress or _log_progress(sync.code)
         syncs = list(agent.channels.values())
         self.orders_loop = JobLoop(self, syncs, ['orders'])
-        self.stock_loop = JobLoop(self, syncs, ['stock', 'reconcile'])
+        self.stock_loop = JobLoop(
+            self, syncs, ['stock', 'reconcile', 'fulfilments'])
         self.loops = [self.orders_loop, self.stock_loop]
 
     def run_job(self, sync: ChannelSync, job: str) -> dict[str, Any] | None:
@@ -102,7 +107,7 @@ class Scheduler:
     def run(self) -> None:
         """Run every job now, then each channel's on their schedules in
         their threads, until stop() is called"""
-        self.run_once(['orders', 'stock'])
+        self.run_once(FIRST_JOBS)
         for loop in self.loops:
             loop.start()
         self.stopping.wait()

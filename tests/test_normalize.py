@@ -11,6 +11,7 @@ import pytest
 
 from sync_agent.channels import shopify, woocommerce
 from sync_agent.channels.payload import PayloadError
+from sync_agent.mapping import Mapping
 from sync_agent.models import OrderStatus
 
 FIXTURES = Path(os.environ.get(
@@ -51,16 +52,18 @@ WOOCOMMERCE = [
             total=Decimal('29.35'), shipping_price=Decimal('10.00'),
             lines=[(None, 2, Decimal('3')), ('Bar3', 1, Decimal('12'))])),
     ('list_all_orders.json', [0], dict(external_id='727')),
+    # WooCommerce's "completed" is fulfilled: shipped (the ERP completes
+    # the order later).
     ('list_all_orders.json', [1],
-        dict(external_id='723', status='completed', total=Decimal('39.00'))),
+        dict(external_id='723', status='shipped', total=Decimal('39.00'))),
     ('update_order_727.json', [], dict(external_id='727',
-            status='completed')),
+            status='shipped')),
     ('batch_update_orders.json', ['create', 0],
         dict(external_id='728', status='pending_payment')),
     ('batch_update_orders.json', ['create', 1],
         dict(external_id='729', status='awaiting_shipment')),
     ('batch_update_orders.json', ['update', 0],
-        dict(external_id='727', status='completed')),
+        dict(external_id='727', status='shipped')),
     ]
 CASES = ([(shopify, 'shopify', *case) for case in SHOPIFY]
     + [(woocommerce, 'woocommerce', *case) for case in WOOCOMMERCE])
@@ -104,6 +107,36 @@ def test_shopify_times_become_utc():
     order = shopify.normalize_order(raw)  # created_at is -05:00
     assert order.created_at == dt.datetime(2024, 4, 2, 14, 4, 27,
         tzinfo=dt.UTC)
+
+
+def test_shopify_order_delivered_in_full_reads_completed():
+    "Fulfillment.displayStatus DELIVERED (unconfirmed, §1.7) completes it"
+    raw = load('shopify', 'rest_2024-04_order_create_fulfilled_1073459965'
+        '.json', ['order'])
+    [parcel] = raw['fulfillments']
+    delivered = dict(parcel, shipment_status='delivered')
+    cancelled = dict(parcel, status='cancelled', shipment_status=None)
+
+    assert shopify.normalize_order(dict(raw, fulfillments=[
+                delivered, cancelled])).status == OrderStatus.completed
+    assert shopify.normalize_order(dict(raw, fulfillments=[
+                delivered, dict(parcel, shipment_status='in_transit')])
+        ).status == OrderStatus.shipped
+    # Delivered but not all shipped yet: partially shipped still.
+    assert shopify.normalize_order(dict(raw, fulfillment_status='partial',
+            fulfillments=[delivered])).status == (
+        OrderStatus.partially_shipped)
+
+
+def test_woocommerce_completed_reads_shipped_unless_mapped_otherwise():
+    raw = load('woocommerce', 'update_order_727.json', [])
+    order = woocommerce.normalize_order(raw)
+    assert order.status == OrderStatus.shipped
+
+    mapped = Mapping(statuses={'completed': OrderStatus.completed}).apply(
+        order, woocommerce.channel_status(raw))
+
+    assert mapped.status == OrderStatus.completed
 
 
 def test_woocommerce_customer_and_address():

@@ -539,6 +539,94 @@ def test_fulfilment_partial_then_complete(shopify):
     assert shopify_channel.normalize_order(node).status == 'shipped'
 
 
+ORDER_FULFILLMENTS = """
+query OrdersSince($first: Int!, $q: String!) {
+  orders(first: $first, query: $q, sortKey: UPDATED_AT) {
+    nodes { id updatedAt displayFulfillmentStatus
+      fulfillments(first: 10) { id status displayStatus createdAt
+        trackingInfo { company number url } } } } }"""
+
+
+def test_orders_show_their_fulfillments_and_deliveries(shopify):
+    order = shopify.create_order(status='paid', lines=[('MUG-RED', 1)])
+    [fo] = shopify.fulfillment_orders(order['id'])
+    gql(shopify, SHIP, {'f': {'trackingInfo': {'company': 'DHL Express',
+                    'number': '123', 'url': 'https://dhl.example/123'},
+                'lineItemsByFulfillmentOrder': [
+                    {'fulfillmentOrderId': fo['id']}]}})
+
+    answer = gql(shopify, ORDER_FULFILLMENTS, {'first': 5, 'q': ''}).json()
+    [node] = answer['data']['orders']['nodes']
+    [shipped] = node['fulfillments']
+    assert shipped['status'] == 'SUCCESS'
+    assert shipped['displayStatus'] == 'FULFILLED'
+    assert shipped['trackingInfo'] == [{'company': 'DHL Express',
+            'number': '123', 'url': 'https://dhl.example/123'}]
+    # Each order costs its fulfillments' first too.
+    assert answer['extensions']['cost']['requestedQueryCost'] == 5 * (
+        25 + 3 + 10)
+
+    delivered = shopify.deliver(order['id'])
+
+    [shipped] = delivered['fulfillments']
+    assert shipped['displayStatus'] == 'DELIVERED'
+    assert shipped['deliveredAt'] == delivered['updatedAt']
+    assert delivered['updatedAt'] > node['updatedAt']
+    assert shopify_channel.normalize_order(delivered).status == 'completed'
+    unshipped = shopify.create_order(status='paid', lines=[('MUG-RED', 1)])
+    with pytest.raises(ValueError, match='no fulfillment to deliver'):
+        shopify.deliver(unshipped['id'])
+
+
+def test_an_order_moved_in_part_ships_from_two_locations(shopify):
+    outlet = shopify.add_location('Outlet')
+    shopify.set_inventory('MUG-RED', 5, location='Outlet')
+    order = shopify.create_order(status='paid', lines=[('MUG-RED', 3)])
+    before = shopify.inventory('MUG-RED', 'Main warehouse')
+
+    shopify.move_to_location(order['id'], 'MUG-RED', 2, 'Outlet')
+
+    main, moved = shopify.fulfillment_orders(order['id'])
+    assert moved['assignedLocation']['location']['id'] == outlet
+    assert [i['remainingQuantity'] for i in main['lineItems']['nodes']] == [1]
+    assert [i['remainingQuantity'] for i in moved['lineItems']['nodes']] == [
+        2]
+    # The reservation moved with the units.
+    assert shopify.inventory('MUG-RED', 'Main warehouse') == before + 2
+    assert shopify.inventory('MUG-RED', 'Outlet') == 3
+    both = {'f': {'lineItemsByFulfillmentOrder': [
+                {'fulfillmentOrderId': main['id']},
+                {'fulfillmentOrderId': moved['id']}]}}
+    refused = gql(shopify, SHIP, both).json()['data']['fulfillmentCreate']
+    assert 'same location' in refused['userErrors'][0]['message']
+    for fo in (main, moved):
+        one = {'f': {'lineItemsByFulfillmentOrder': [
+                    {'fulfillmentOrderId': fo['id']}]}}
+        assert gql(shopify, SHIP, one).json()['data']['fulfillmentCreate'][
+            'userErrors'] == []
+    assert shopify.order(order['id'])['displayFulfillmentStatus'] == (
+        'FULFILLED')
+    with pytest.raises(ValueError, match='no open fulfillment order'):
+        shopify.move_to_location(order['id'], 'MUG-RED', 1, 'Outlet')
+
+
+def test_fulfilment_create_takes_an_idempotency_key(shopify):
+    order = shopify.create_order(status='paid', lines=[('MUG-RED', 2)])
+    [fo] = shopify.fulfillment_orders(order['id'])
+    item = fo['lineItems']['nodes'][0]['id']
+    keyed = SHIP.replace('message: "shipped from WH1")',
+        'message: "shipped from WH1") @idempotent(key: "ship-1")')
+    one = {'f': {'lineItemsByFulfillmentOrder': [{
+                'fulfillmentOrderId': fo['id'],
+                'fulfillmentOrderLineItems': [{'id': item, 'quantity': 1}]}]}}
+
+    first = gql(shopify, keyed, one).json()['data']['fulfillmentCreate']
+    again = gql(shopify, keyed, one).json()['data']['fulfillmentCreate']
+
+    assert again == first
+    assert len(shopify.fulfilments(order['id'])) == 1
+
+
 def test_refund_and_cancel_move_statuses(shopify):
     order = shopify.create_order(status='paid', lines=[('MUG-RED', 2),
             ('TEE 1', 1)])
@@ -938,6 +1026,16 @@ def test_control_api(sandbox):
     assert calls == {'GET /orders': 1}
     requests.post(f'{control}/shops/ctl/calls/reset')
     assert requests.get(f'{control}/shops/ctl/calls').json() == {}
+    assert requests.post(f"{control}/shops/ctl/orders/{one['id']}/deliver"
+        ).status_code == 404                      # WooCommerce: no such
+    requests.post(f'{control}/shops/ctl-s/products', json=[
+            {'sku': 'B', 'title': 'B thing', 'price': '2.00', 'stock': 3}])
+    shipped = requests.post(f'{control}/shops/ctl-s/orders', json={
+            'lines': [['B', 1]], 'status': 'fulfilled'}).json()
+    delivered = requests.post(
+        f"{control}/shops/ctl-s/orders/{shipped['legacyResourceId']}"
+        "/deliver").json()
+    assert delivered['fulfillments'][0]['displayStatus'] == 'DELIVERED'
     limit = requests.post(f'{control}/shops/ctl-s/rate-limit',
         json={'maximum_available': 200, 'restore_rate': 20}).json()
     assert limit['maximumAvailable'] == 200.0

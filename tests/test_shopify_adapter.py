@@ -1,7 +1,9 @@
 """The Shopify adapter against a mocked Admin GraphQL endpoint
 (marketplace-apis.md §1): orders paged by cursor with their line items
-completed, the cost throttle waited out, failures retried or refused, and
-stock set with inventorySetQuantities. Waits are recorded, never slept."""
+completed, the cost throttle waited out, failures retried or refused,
+stock set with inventorySetQuantities, and shipments marked with
+fulfillmentCreate on the order's fulfillment orders. Waits are recorded,
+never slept."""
 import datetime as dt
 import json
 import re
@@ -11,7 +13,12 @@ import pytest
 import responses
 
 from sync_agent.channels import shopify
-from sync_agent.channels.base import StockUpdate
+from sync_agent.channels.base import (
+    FulfilmentItem,
+    FulfilmentResult,
+    FulfilmentUpdate,
+    StockUpdate,
+)
 from sync_agent.channels.shopify import ShopifyAdapter, throttle_wait
 from sync_agent.channels.transport import (
     AuthError,
@@ -668,3 +675,192 @@ def test_a_level_beyond_the_levels_read_is_not_taken_for_unstocked(
     found = adapter.read_stock([StockUpdate('MUG-RED', 3)])
 
     assert found == {}
+
+
+# -- Fulfilments --------------------------------------------------------
+
+OUTLET = 'gid://shopify/Location/2'
+
+
+def fo(number, location, items, actions=('CREATE_FULFILLMENT',),
+        status='OPEN'):
+    "A fulfillment order; items: (FO line item, line item, sku, remaining)"
+    return {'id': f'gid://shopify/FulfillmentOrder/{number}',
+        'status': status,
+        'assignedLocation': {'location': {'id': location}},
+        'supportedActions': [{'action': a} for a in actions],
+        'lineItems': {'nodes': [{
+                    'id': f'gid://shopify/FulfillmentOrderLineItem/{item}',
+                    'remainingQuantity': left, 'totalQuantity': left,
+                    'lineItem': {'id': f'gid://shopify/LineItem/{line}',
+                        'sku': sku}}
+                for item, line, sku, left in items]}}
+
+
+def order_fulfilment(fulfillment_orders, fulfillments=()):
+    return {'order': {'id': 'gid://shopify/Order/5001', 'cancelledAt': None,
+            'fulfillments': list(fulfillments),
+            'fulfillmentOrders': {'nodes': list(fulfillment_orders)}}}
+
+
+def created(number):
+    return {'fulfillmentCreate': {'fulfillment': {
+                'id': f'gid://shopify/Fulfillment/{number}',
+                'status': 'SUCCESS', 'trackingInfo': []},
+            'userErrors': []}}
+
+
+def shipment(*items, tracking='JD0001', url=None, carrier='DHL Express',
+        notify=True, complete=True):
+    return FulfilmentUpdate(key='oms-fulfilment-3f2a', order_id='5001',
+        items=tuple(FulfilmentItem(*item) for item in items),
+        complete=complete, notify_customer=notify, carrier=carrier,
+        tracking_number=tracking, tracking_url=url)
+
+
+def test_units_are_split_across_fulfillment_orders_one_call_a_location(
+        tmp_path, shop, sleeps):
+    shop.queue('OrderFulfilment', order_fulfilment([
+                fo(61, LOCATION, [(71, 901, 'MUG-RED', 1)]),
+                # On hold: never picked, though it holds mugs too.
+                fo(62, LOCATION, [(72, 901, 'MUG-RED', 5)],
+                    actions=(), status='ON_HOLD'),
+                fo(63, LOCATION, [(73, 901, 'MUG-RED', 4)]),
+                fo(64, OUTLET, [(74, 902, 'CAP', 1)])]))
+    shop.queue('Ship', created(81), created(82))
+    adapter = make_adapter(tmp_path, sleeps)
+
+    result = adapter.push_fulfilment(shipment(
+            ('MUG-RED', 3, '901'), ('CAP', 1, None)))
+
+    assert result.ok and not result.already
+    assert result.external_id == ('gid://shopify/Fulfillment/81,'
+        'gid://shopify/Fulfillment/82')
+    main, outlet = (c['variables']['fulfillment']
+        for c in shop.calls('Ship'))
+    # One call a location, every fulfillment order of it in the call.
+    assert main['lineItemsByFulfillmentOrder'] == [
+        {'fulfillmentOrderId': 'gid://shopify/FulfillmentOrder/61',
+            'fulfillmentOrderLineItems': [
+                {'id': 'gid://shopify/FulfillmentOrderLineItem/71',
+                    'quantity': 1}]},
+        {'fulfillmentOrderId': 'gid://shopify/FulfillmentOrder/63',
+            'fulfillmentOrderLineItems': [
+                {'id': 'gid://shopify/FulfillmentOrderLineItem/73',
+                    'quantity': 2}]}]
+    assert outlet['lineItemsByFulfillmentOrder'] == [
+        {'fulfillmentOrderId': 'gid://shopify/FulfillmentOrder/64',
+            'fulfillmentOrderLineItems': [
+                {'id': 'gid://shopify/FulfillmentOrderLineItem/74',
+                    'quantity': 1}]}]
+    # No link: none sent.
+    assert main['trackingInfo'] == {'company': 'DHL Express',
+        'number': 'JD0001'}
+    assert main['notifyCustomer'] is True
+    keys = [re.search(r'@idempotent\(key: "([^"]+)"\)', c['query'])[1]
+        for c in shop.calls('Ship')]
+    assert all(k.startswith('oms-fulfilment-3f2a-') for k in keys)
+    assert len(set(keys)) == 2
+
+
+def test_a_shipment_without_tracking_sends_none(tmp_path, shop, sleeps):
+    shop.queue('OrderFulfilment', order_fulfilment([
+                fo(61, LOCATION, [(71, 901, 'MUG-RED', 1)])]))
+    shop.queue('Ship', created(81))
+    adapter = make_adapter(tmp_path, sleeps)
+
+    adapter.push_fulfilment(shipment(('MUG-RED', 1), tracking=None,
+            carrier=None, notify=False))
+
+    [call] = shop.calls('Ship')
+    assert 'trackingInfo' not in call['variables']['fulfillment']
+    assert call['variables']['fulfillment']['notifyCustomer'] is False
+
+
+def test_what_shopify_shows_already_is_not_shipped_again(
+        tmp_path, shop, sleeps):
+    tracked = {'id': 'gid://shopify/Fulfillment/80', 'status': 'SUCCESS',
+        'trackingInfo': [{'company': 'DHL Express', 'number': 'JD0001',
+                'url': None}],
+        'fulfillmentLineItems': {'nodes': [{'quantity': 1,
+                    'lineItem': {'id': 'gid://shopify/LineItem/901',
+                        'sku': 'MUG-RED'}}]}}
+    adapter = make_adapter(tmp_path, sleeps)
+    # Shipped under this tracking number, though mugs are left to ship;
+    # then nothing left at all, and no tracking number to tell.
+    shop.queue('OrderFulfilment',
+        order_fulfilment([fo(61, LOCATION, [(71, 901, 'MUG-RED', 2)])],
+            [tracked]),
+        order_fulfilment([fo(61, LOCATION, [(71, 901, 'MUG-RED', 0)])],
+            [dict(tracked, trackingInfo=[])]))
+
+    by_tracking = adapter.push_fulfilment(shipment(('MUG-RED', 1, '901')))
+    nothing_left = adapter.push_fulfilment(
+        shipment(('MUG-RED', 1, '901'), tracking=None))
+
+    assert shop.calls('Ship') == []
+    assert by_tracking == FulfilmentResult(
+        external_id='gid://shopify/Fulfillment/80', already=True)
+    assert nothing_left == by_tracking
+
+
+def test_userErrors_are_a_failure_in_shopifys_words(tmp_path, shop, sleeps):
+    shop.queue('OrderFulfilment', order_fulfilment([
+                fo(61, LOCATION, [(71, 901, 'MUG-RED', 1)])]))
+    shop.queue('Ship', {'fulfillmentCreate': {'fulfillment': None,
+                'userErrors': [{'field': ['fulfillment'],
+                        'message': 'Fulfillment order 61 is on hold.'}]}})
+    adapter = make_adapter(tmp_path, sleeps)
+
+    result = adapter.push_fulfilment(shipment(('MUG-RED', 1)))
+
+    assert result == FulfilmentResult(error=(
+            "Shopify refused the fulfilment: Fulfillment order 61 is on "
+            "hold."))
+
+
+def test_units_on_hold_fail_the_shipment_before_any_write(
+        tmp_path, shop, sleeps):
+    shop.queue('OrderFulfilment', order_fulfilment([
+                fo(61, LOCATION, [(71, 901, 'MUG-RED', 1)]),
+                fo(62, LOCATION, [(72, 902, 'CAP', 2)], actions=(),
+                    status='ON_HOLD')]))
+    adapter = make_adapter(tmp_path, sleeps)
+
+    result = adapter.push_fulfilment(shipment(('MUG-RED', 1), ('CAP', 2)))
+
+    assert result.error == ("2 × CAP wait on a fulfillment order Shopify "
+        "does not let fulfil now (ON_HOLD)")
+    assert shop.calls('Ship') == []
+
+
+def test_an_unknown_order_is_a_failure(tmp_path, shop, sleeps):
+    shop.queue('OrderFulfilment', {'order': None})
+    adapter = make_adapter(tmp_path, sleeps)
+
+    result = adapter.push_fulfilment(shipment(('MUG-RED', 1)))
+
+    assert result.error == "Shopify has no order 5001"
+    assert shop.calls('OrderFulfilment')[0]['variables'] == {
+        'id': 'gid://shopify/Order/5001'}
+
+
+def test_a_shop_refusing_the_idempotency_directive_is_sent_none(
+        tmp_path, shop, sleeps):
+    "@idempotent on fulfillmentCreate is unconfirmed: it must not jam"
+    shop.queue('OrderFulfilment', *[order_fulfilment([
+                    fo(61, LOCATION, [(71, 901, 'MUG-RED', 2)])])] * 2)
+    shop.queue('Ship', (200, {'errors': [{
+                    'message': "Directive 'idempotent' is not allowed on "
+                    "field 'fulfillmentCreate'"}]}),
+        created(81), created(82))
+    adapter = make_adapter(tmp_path, sleeps)
+
+    first = adapter.push_fulfilment(shipment(('MUG-RED', 1)))
+    second = adapter.push_fulfilment(shipment(('MUG-RED', 1)))
+
+    refused, *sent = shop.calls('Ship')
+    assert '@idempotent' in refused['query']
+    assert [c['query'].count('@idempotent') for c in sent] == [0, 0]
+    assert (first.external_id, second.external_id) == (
+        'gid://shopify/Fulfillment/81', 'gid://shopify/Fulfillment/82')

@@ -338,8 +338,8 @@ def test_an_import_on_one_channel_wakes_every_channels_stock_push():
     class Recording:
         def __init__(self, code, orders_every):
             self.code, self.progress = code, None
-            intervals = types.SimpleNamespace(
-                orders=orders_every, stock=3600, reconcile=3600)
+            intervals = types.SimpleNamespace(orders=orders_every,
+                stock=3600, reconcile=3600, fulfilments=3600)
             self.config = types.SimpleNamespace(intervals=intervals)
             self.sold = code == 'a'
 

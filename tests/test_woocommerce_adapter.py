@@ -2,9 +2,11 @@
 (marketplace-apis.md §2): consumer key/secret as Basic auth, orders paged
 with X-WP-Total/X-WP-TotalPages since a GMT watermark, hosts' 429/503
 waited out, stock set through the batch endpoints with per-item errors,
-and SKUs resolved to products and variations once. Waits are recorded,
-never slept."""
+SKUs resolved to products and variations once, and shipments marked with
+a customer note and the order completed. Waits are recorded, never
+slept."""
 import base64
+import dataclasses
 import datetime as dt
 import json
 from urllib.parse import parse_qs, urlsplit
@@ -13,7 +15,12 @@ import pytest
 import responses
 from responses import matchers
 
-from sync_agent.channels.base import StockUpdate
+from sync_agent.channels.base import (
+    FulfilmentItem,
+    FulfilmentResult,
+    FulfilmentUpdate,
+    StockUpdate,
+)
 from sync_agent.channels.transport import (
     AuthError,
     ChannelError,
@@ -430,3 +437,96 @@ def test_stock_is_read_100_ids_a_call_products_and_variations_apart(
     assert reads == [('/products', 100, '100'), ('/products', 20, '100'),
         ('/products/22/variations', 1, '100')]
     assert all(c.request.method == 'GET' for c in mock.calls)
+
+
+# -- Fulfilments --------------------------------------------------------
+
+ORDER_727 = {'id': 727, 'status': 'processing', 'line_items': [
+        {'id': 315, 'sku': 'MUG-RED', 'name': 'Mug &ndash; red',
+            'quantity': 2},
+        {'id': 316, 'sku': None, 'name': 'Gift wrap', 'quantity': 1}]}
+
+
+def shipment(*items, complete=True, url='https://dhl.example/?n=JD1&l=en'):
+    return FulfilmentUpdate(key='oms-fulfilment-1', order_id='727',
+        items=tuple(FulfilmentItem(*item) for item in items),
+        complete=complete, carrier='DHL', tracking_number='JD1',
+        tracking_url=url)
+
+
+def test_a_complete_shipment_is_a_customer_note_and_completed(
+        tmp_path, mock, sleeps):
+    mock.get(f'{API}/orders/727', json=ORDER_727)
+    mock.get(f'{API}/orders/727/notes', json=[{'id': 280,
+                'note': 'Order status changed.', 'customer_note': False}])
+    mock.post(f'{API}/orders/727/notes', status=201, json={'id': 281})
+    mock.put(f'{API}/orders/727', json=dict(ORDER_727, status='completed'))
+    adapter = make_adapter(tmp_path, sleeps)
+
+    result = adapter.push_fulfilment(shipment(('MUG-RED', 2)))
+
+    assert result == FulfilmentResult(external_id='note 281')
+    assert [(c.request.method, path(c)) for c in mock.calls] == [
+        ('GET', '/orders/727'), ('GET', '/orders/727/notes'),
+        ('POST', '/orders/727/notes'), ('PUT', '/orders/727')]
+    assert query(mock.calls[1]) == {'type': 'customer'}
+    assert body(mock.calls[2]) == {'customer_note': True, 'note':
+        'Shipped via DHL, tracking JD1 https://dhl.example/?n=JD1&l=en'}
+    assert body(mock.calls[3]) == {'status': 'completed'}
+
+
+def test_a_partial_shipment_names_its_items_and_keeps_the_status(
+        tmp_path, mock, sleeps):
+    mock.get(f'{API}/orders/727', json=ORDER_727)
+    mock.get(f'{API}/orders/727/notes', json=[])
+    mock.post(f'{API}/orders/727/notes', status=201, json={'id': 282})
+    adapter = make_adapter(tmp_path, sleeps)
+
+    result = adapter.push_fulfilment(shipment(
+            ('MUG-RED', 1), (None, 1, '316'), complete=False, url=None))
+
+    assert result.external_id == 'note 282'
+    assert body(mock.calls[2])['note'] == (
+        "Shipped via DHL, tracking JD1: 1 × Mug – red, 1 × Gift wrap")
+    assert len(mock.calls) == 3  # no status change
+
+
+def test_a_shipment_the_order_shows_already_writes_nothing(
+        tmp_path, mock, sleeps):
+    mock.get(f'{API}/orders/727', json=dict(ORDER_727, status='completed'))
+    # As WordPress stored it: the ampersand escaped.
+    mock.get(f'{API}/orders/727/notes', json=[{'id': 281, 'note':
+                'Shipped via DHL, tracking JD1 '
+                'https://dhl.example/?n=JD1&amp;l=en',
+                'customer_note': True}])
+    adapter = make_adapter(tmp_path, sleeps)
+
+    result = adapter.push_fulfilment(shipment(('MUG-RED', 2)))
+
+    assert result == FulfilmentResult(external_id='note 281', already=True)
+    assert [c.request.method for c in mock.calls] == ['GET', 'GET']
+
+
+@pytest.mark.parametrize('status', ['cancelled', 'refunded', 'trash'])
+def test_a_closed_order_is_not_marked_shipped(
+        tmp_path, mock, sleeps, status):
+    mock.get(f'{API}/orders/727', json=dict(ORDER_727, status=status))
+    adapter = make_adapter(tmp_path, sleeps)
+
+    result = adapter.push_fulfilment(shipment(('MUG-RED', 2)))
+
+    assert result.error == (
+        f"the WooCommerce order is {status}: not marked shipped")
+    assert len(mock.calls) == 1
+
+
+def test_an_order_id_that_is_not_woocommerces_is_refused_unsent(
+        tmp_path, mock, sleeps):
+    adapter = make_adapter(tmp_path, sleeps)
+
+    result = adapter.push_fulfilment(dataclasses.replace(
+            shipment(('MUG-RED', 2)), order_id='../products/1'))
+
+    assert result.error == (
+        "'../products/1' is not a WooCommerce order id")
+    assert len(mock.calls) == 0

@@ -72,10 +72,53 @@ class StockResult:
         return self.update.key
 
 
+@dataclasses.dataclass(frozen=True)
+class FulfilmentItem:
+    "Units of one order line shipped, in the channel's words"
+    sku: str | None  # the channel's SKU
+    quantity: int
+    external_id: str | None = None  # the channel's id of the order line
+
+    @property
+    def name(self) -> str:
+        "How messages name the line"
+        return self.sku or f'line {self.external_id}'
+
+
+@dataclasses.dataclass(frozen=True)
+class FulfilmentUpdate:
+    """A shipment to mark on the channel: the ERP's fulfilment with its
+    SKUs and carrier mapped to the channel's"""
+    key: str  # stable across retries: the idempotency key
+    order_id: str  # the channel's id of the order
+    items: tuple[FulfilmentItem, ...]
+    complete: bool  # the order has nothing left to ship
+    notify_customer: bool = False
+    carrier: str | None = None  # the channel's carrier name
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    order_number: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class FulfilmentResult:
+    """What the channel said about one fulfilment: the id of what it
+    recorded, or why it refused"""
+    external_id: str | None = None
+    error: str | None = None
+    # Found on the channel already (an earlier push whose answer or
+    # acknowledgement was lost): nothing was written this time.
+    already: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
 class Adapter:
     """The surface the agent uses. Subclasses set `kind` and implement
-    fetch_orders, push_stock and read_stock; the module beside each holds
-    normalize_order, channel_status and external_id."""
+    fetch_orders, push_stock, read_stock and push_fulfilment; the module
+    beside each holds normalize_order, channel_status and external_id."""
     kind: ClassVar[str]
     # Whether orders arrive sorted by update time, so that the cursor may
     # move after each page (else only once the whole scan is done).
@@ -122,6 +165,14 @@ class Adapter:
         """The quantity the channel shows now for each update's level (None
         where it does not count stock); levels it does not know are left
         out. Reads only: a reconciliation compares before it writes."""
+        raise NotImplementedError
+
+    def push_fulfilment(self, update: FulfilmentUpdate) -> FulfilmentResult:
+        """Mark the shipment on the channel, at most once however often it
+        is pushed (a push whose answer or acknowledgement was lost comes
+        again): what the channel already shows is not written twice. The
+        channel's refusal is a result with its reason (or a ChannelError);
+        GaveUp and AuthError mean the channel itself is out of reach."""
         raise NotImplementedError
 
     def to_look_up(self, skus: Iterable[str]) -> list[str]:

@@ -11,17 +11,22 @@ or 429, waited out from ``throttleStatus``), stock set per location with
 ``inventorySetQuantities`` (idempotency key, ``changeFromQuantity``, 250
 quantities a call, SKU → inventory item and location resolved once and
 cached) and read back per location with ``inventoryItems`` (for the
-reconciliation).
+reconciliation), and shipments marked with ``fulfillmentCreate`` on the
+order's fulfillment orders, one call per location, after reading what the
+order already shows (§1.5).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
+import json
 import logging
 import math
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +35,9 @@ import requests
 from ..models import Address, Customer, Order, OrderLine, OrderStatus
 from .base import (
     Adapter,
+    FulfilmentItem,
+    FulfilmentResult,
+    FulfilmentUpdate,
     OrderPage,
     StockKey,
     StockResult,
@@ -37,7 +45,13 @@ from .base import (
     chunks,
 )
 from .payload import PayloadError, full_name, money, street, text, utc
-from .transport import ChannelError, Retryable, json_body
+from .transport import (
+    AuthError,
+    ChannelError,
+    GaveUp,
+    Retryable,
+    json_body,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +69,11 @@ PAYMENT_FAILED = {'VOIDED', 'EXPIRED'}
 
 
 def status(financial: str | None, fulfillment: str | None,
-        cancelled: bool, closed: bool) -> OrderStatus:
+        cancelled: bool, closed: bool, delivered: bool = False
+        ) -> OrderStatus:
     """The canonical status (§1.7). Statuses are compared upper-case, as
-    GraphQL serves them (REST serves them lower-case)."""
+    GraphQL serves them (REST serves them lower-case). A fulfilled order
+    is completed once closed, or once every fulfillment was delivered."""
     financial = (financial or '').upper()
     fulfillment = (fulfillment or '').upper()
     if cancelled or financial in PAYMENT_FAILED:
@@ -69,7 +85,8 @@ def status(financial: str | None, fulfillment: str | None,
         # must not ship anything: treat it as unpaid.
         return OrderStatus.pending_payment
     if fulfillment == 'FULFILLED':
-        return OrderStatus.completed if closed else OrderStatus.shipped
+        return (OrderStatus.completed if closed or delivered
+            else OrderStatus.shipped)
     if fulfillment in {'PARTIALLY_FULFILLED', 'PARTIAL'}:
         return OrderStatus.partially_shipped
     return OrderStatus.awaiting_shipment
@@ -96,6 +113,26 @@ def external_id(raw: dict[str, Any]) -> str | None:
 def gid_id(value: Any) -> str:
     "The numeric id of a GraphQL global id (gid://shopify/Order/42 → 42)"
     return str(value).rsplit('/', 1)[-1]
+
+
+# Fulfillments that never left (FulfillmentStatus): they count neither as
+# shipped nor as delivered.
+VOID_FULFILLMENTS = {'CANCELLED', 'ERROR', 'FAILURE'}
+
+
+def _active_fulfillments(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [f for f in _connection(node.get('fulfillments'))
+        if (f.get('status') or '').upper() not in VOID_FULFILLMENTS]
+
+
+def delivered(node: dict[str, Any]) -> bool:
+    """Whether the order has fulfillments and every one was delivered.
+    Fulfillment.displayStatus DELIVERED is **unconfirmed** (§1.7, §9): a
+    shop that never shows it keeps its orders shipped until closed."""
+    fulfillments = _active_fulfillments(node)
+    return bool(fulfillments) and all(
+        (f.get('displayStatus') or '').upper() == 'DELIVERED'
+        for f in fulfillments)
 
 
 def normalize_order(raw: dict[str, Any], channel: str | None = None) -> Order:
@@ -127,7 +164,8 @@ def _normalize_graphql(node: dict[str, Any], channel: str | None,
         or f"Shopify customer {order_id}")
     state = status(node.get('displayFinancialStatus'),
         node.get('displayFulfillmentStatus'),
-        bool(node.get('cancelledAt')), bool(node.get('closed')))
+        bool(node.get('cancelledAt')), bool(node.get('closed')),
+        delivered(node))
     lines = _graphql_lines(node, order_id, _is_open(state))
     total = _shop_money(node.get('totalPriceSet'), 'totalPriceSet')
     if node.get('totalShippingPriceSet'):
@@ -275,6 +313,12 @@ def _graphql_shape(rest: dict[str, Any]) -> dict[str, Any]:
         'shippingLines': [
             {'originalPriceSet': shop_money(line.get('price'))}
             for line in rest.get('shipping_lines') or []],
+        # REST's shipment_status ("delivered", …) is GraphQL's
+        # displayStatus in lower case.
+        'fulfillments': [{
+                'id': str(f.get('id')), 'status': f.get('status'),
+                'displayStatus': f.get('shipment_status'),
+                } for f in rest.get('fulfillments') or []],
         'lineItems': {'nodes': [{
                     'id': str(item['id']),
                     'sku': item.get('sku'),
@@ -308,6 +352,7 @@ query OrdersSince($first: Int!, $after: String, $q: String!, $lines: Int!) {{
       totalRefundedSet {{ {MONEY} }}
       shippingLines(first: 3) {{ nodes {{ title code carrierIdentifier
         originalPriceSet {{ {MONEY} }} }} }}
+      fulfillments(first: 10) {{ id status displayStatus }}
       lineItems(first: $lines) {{
         pageInfo {{ hasNextPage endCursor }}
         nodes {{ {LINE_FIELDS} }}
@@ -339,6 +384,37 @@ mutation SetStock($input: InventorySetQuantitiesInput!) {
     inventoryAdjustmentGroup { createdAt reason referenceDocumentUri
       changes { name delta } }
     userErrors { field message code }
+  }
+}'''
+
+# What an order shows before a shipment is marked (§1.5): its fulfillment
+# orders with what remains on each line, and the fulfillments it has, with
+# their tracking and lines (Order.fulfillments, a list, is not in
+# marketplace-apis.md: taken from Shopify's Order reference, unconfirmed
+# there).
+ORDER_FULFILMENT_QUERY = '''
+query OrderFulfilment($id: ID!) {
+  order(id: $id) {
+    id cancelledAt
+    fulfillments(first: 50) { id status trackingInfo { company number url }
+      fulfillmentLineItems(first: 100) { nodes { quantity
+        lineItem { id sku } } } }
+    fulfillmentOrders(first: 10) { nodes {
+      id status assignedLocation { location { id } }
+      supportedActions { action }
+      lineItems(first: 100) { nodes { id remainingQuantity totalQuantity
+        lineItem { id sku } } } } }
+  }
+}'''
+# %s: the @idempotent directive, or nothing. The directive is documented
+# for the inventory and refund mutations; on fulfillmentCreate it is
+# **unconfirmed** (the sandbox accepts it): a shop that refuses it is sent
+# the mutation without, read-before-write still guarding against doubles.
+FULFILMENT_MUTATION = '''
+mutation Ship($fulfillment: FulfillmentInput!) {
+  fulfillmentCreate(fulfillment: $fulfillment)%s {
+    fulfillment { id status trackingInfo { company number url } }
+    userErrors { field message }
   }
 }'''
 
@@ -439,16 +515,21 @@ class ShopifyAdapter(Adapter):
         self.requested: dict[str, float] = {}
         self.items: dict[str, str] = self.load_cache('inventory-items')
         self.locations: dict[str, str] | None = None
+        # Whether fulfillmentCreate takes @idempotent (unconfirmed): until
+        # the shop says otherwise.
+        self.idempotent_fulfilments = True
 
     # -- GraphQL --------------------------------------------------------
 
     def graphql(self, operation: str, query: str,
-            variables: dict[str, Any]) -> dict[str, Any]:
-        "The `data` of a query, throttling waited out, errors raised"
+            variables: dict[str, Any], attempts: int | None = None
+            ) -> dict[str, Any]:
+        """The `data` of a query, throttling waited out, errors raised
+        (`attempts`: see Transport.call)"""
         self.budget.spend(self.requested.get(operation))
         body = self.transport.call(
             'POST', self.endpoint, self._read,
-            throttle_wait=self._throttle_wait_of,
+            throttle_wait=self._throttle_wait_of, attempts=attempts,
             json={'query': query, 'variables': variables},
             headers={
                 'X-Shopify-Access-Token': self.credentials['token'],
@@ -685,6 +766,205 @@ class ShopifyAdapter(Adapter):
         if wanted in self.locations:
             return self.locations[wanted], None
         return None, f"the shop has no location {wanted!r}"
+
+    # -- Fulfilments ----------------------------------------------------
+
+    def push_fulfilment(self, update: FulfilmentUpdate) -> FulfilmentResult:
+        """Fulfil the shipment's units on the order's fulfillment orders,
+        one fulfillmentCreate per location, with its tracking. Read before
+        write: units already shipped under this tracking number, or with
+        nothing left to fulfil, are not shipped again."""
+        order_id = (update.order_id if update.order_id.startswith('gid://')
+            else f'gid://shopify/Order/{update.order_id}')
+        data = self.graphql(
+            'orderFulfilment', ORDER_FULFILMENT_QUERY, {'id': order_id})
+        order = data.get('order')
+        if order is None:
+            return FulfilmentResult(
+                error=f"Shopify has no order {update.order_id}")
+        if order.get('cancelledAt'):
+            return FulfilmentResult(error=(
+                    "the Shopify order is cancelled: not marked shipped"))
+        plan = plan_fulfilment(update, order)
+        if plan.error:
+            return FulfilmentResult(error=plan.error)
+        if not plan.by_location:
+            return FulfilmentResult(external_id=plan.existing, already=True)
+        tracking = {name: value for name, value in (
+                ('company', update.carrier),
+                ('number', update.tracking_number),
+                ('url', update.tracking_url)) if value}
+        created: list[str] = []
+        for groups in plan.by_location.values():
+            values: dict[str, Any] = {
+                'notifyCustomer': update.notify_customer,
+                'lineItemsByFulfillmentOrder': groups}
+            if tracking:
+                values['trackingInfo'] = tracking
+            answer = self._fulfillment_create(update.key, values)
+            errors = answer.get('userErrors') or []
+            if errors or not answer.get('fulfillment'):
+                error = "Shopify refused the fulfilment: " + ('; '.join(
+                        str(e.get('message')) for e in errors)
+                    or "no fulfillment in its answer")
+                if created:
+                    error += f" (created at other locations: " \
+                        f"{', '.join(created)})"
+                return FulfilmentResult(error=error)
+            created.append(answer['fulfillment']['id'])
+        return FulfilmentResult(external_id=','.join(created))
+
+    def _fulfillment_create(self, key: str, values: dict[str, Any]
+            ) -> dict[str, Any]:
+        """One fulfillmentCreate; its payload. The idempotency key is the
+        ERP's key with a digest of what is sent: a call retried after a
+        lost answer is answered, not applied twice; a push planned anew
+        from what the order shows since (read-before-write) is a new
+        request, so a change on the order never jams it on a key mismatch."""
+        directive = ''
+        if self.idempotent_fulfilments:
+            digest = hashlib.sha256(json.dumps(
+                    values, sort_keys=True).encode()).hexdigest()[:16]
+            directive = f' @idempotent(key: {json.dumps(f"{key}-{digest}")})'
+        try:
+            # Without a key, a lost answer is not sent again blindly: the
+            # job's next run reads what the order shows first.
+            data = self.graphql('fulfillmentCreate',
+                FULFILMENT_MUTATION % directive, {'fulfillment': values},
+                attempts=None if directive else 1)
+        except (AuthError, GaveUp):
+            raise
+        except ChannelError as error:
+            if not directive or 'idempotent' not in str(error).lower():
+                raise
+            logger.warning("%s: the shop refuses @idempotent on "
+                "fulfillmentCreate (%s): sent without it", self, error)
+            self.idempotent_fulfilments = False
+            return self._fulfillment_create(key, values)
+        return data.get('fulfillmentCreate') or {}
+
+
+@dataclasses.dataclass
+class FulfilmentPlan:
+    """What to send for a shipment: per location, the fulfillment orders'
+    line items and quantities (FulfillmentOrderLineItemsInput); or why
+    nothing can be sent; or nothing, with the fulfillment already showing
+    it (when there is one)"""
+    by_location: dict[str, list[dict[str, Any]]] = dataclasses.field(
+        default_factory=dict)
+    existing: str | None = None
+    error: str | None = None
+
+
+def plan_fulfilment(update: FulfilmentUpdate, order: dict[str, Any]
+        ) -> FulfilmentPlan:
+    """Which fulfillment-order line items ship the update's units. An item
+    matches an order line by its id, else (no line has that id: an edited
+    order) by SKU. Units are taken, in turn, from a fulfillment of the
+    order with this tracking number (shipped by an earlier push), then from
+    what remains on fulfillment orders Shopify lets fulfil, split across
+    them as needed. Units with nothing left anywhere were shipped some
+    other way: not shipped again. Units waiting on a fulfillment order
+    that cannot be fulfilled now (on hold …) fail the whole shipment, as
+    does an item the order does not have."""
+    fulfillments = _active_fulfillments(order)
+    tracked = [f for f in fulfillments if update.tracking_number
+        and update.tracking_number in {t.get('number')
+            for t in f.get('trackingInfo') or []}]
+    # [line item, units not yet claimed by an item of this update]
+    shipped = [[entry.get('lineItem') or {}, entry.get('quantity') or 0]
+        for f in tracked
+        for entry in _connection(f.get('fulfillmentLineItems'))]
+    open_items, blocked_items = [], []
+    for fo in _connection(order.get('fulfillmentOrders')):
+        can = {'action': 'CREATE_FULFILLMENT'} in (
+            fo.get('supportedActions') or [])
+        for entry in _connection(fo.get('lineItems')):
+            slot = [fo, entry, entry.get('remainingQuantity') or 0]
+            (open_items if can else blocked_items).append(slot)
+    every_line = ([slot[1].get('lineItem') or {}
+            for slot in open_items + blocked_items]
+        + [line for line, _ in shipped])
+    taken: dict[str, dict[str, int]] = {}  # FO id → FO line item id → units
+    location_of: dict[str, str] = {}
+    problems = []
+    for item in update.items:
+        matches = _line_matcher(item, every_line)
+        if matches is None:
+            problems.append(f"the Shopify order has no line {item.name}")
+            continue
+        wanted = item.quantity
+        for claim in shipped:
+            if wanted and claim[1] and matches(claim[0]):
+                units = min(wanted, claim[1])
+                claim[1] -= units
+                wanted -= units
+        for slot in open_items:
+            fo, entry, remaining = slot
+            if wanted and remaining and matches(entry.get('lineItem') or {}):
+                units = min(wanted, remaining)
+                slot[2] -= units
+                wanted -= units
+                lines = taken.setdefault(fo['id'], {})
+                lines[entry['id']] = lines.get(entry['id'], 0) + units
+                location_of[fo['id']] = (
+                    fo.get('assignedLocation') or {}).get(
+                        'location', {}).get('id', '')
+        waiting = {slot[0].get('status') for slot in blocked_items
+            if slot[2] and matches(slot[1].get('lineItem') or {})}
+        if wanted and waiting:
+            problems.append(f"{wanted} × {item.name} wait on a fulfillment "
+                f"order Shopify does not let fulfil now "
+                f"({', '.join(sorted(map(str, waiting)))})")
+    if problems:
+        return FulfilmentPlan(error='; '.join(problems))
+    plan = FulfilmentPlan()
+    for fo_id, lines in taken.items():
+        plan.by_location.setdefault(location_of[fo_id], []).append({
+                'fulfillmentOrderId': fo_id,
+                'fulfillmentOrderLineItems': [{'id': id_, 'quantity': units}
+                    for id_, units in lines.items()]})
+    if not plan.by_location:
+        # The fulfillment that shows the shipment: by its tracking number,
+        # else the latest carrying exactly its units (else none is named).
+        shown = tracked or [f for f in fulfillments
+            if _carries_exactly(f, update.items, every_line)]
+        plan.existing = shown[-1]['id'] if shown else None
+    return plan
+
+
+def _carries_exactly(fulfillment: dict[str, Any],
+        items: tuple[FulfilmentItem, ...], lines: list[dict[str, Any]]
+        ) -> bool:
+    "Whether a fulfillment ships the items' units and nothing else"
+    entries = _connection(fulfillment.get('fulfillmentLineItems'))
+    for item in items:
+        matches = _line_matcher(item, lines)
+        if matches is None or sum(e.get('quantity') or 0 for e in entries
+                if matches(e.get('lineItem') or {})) != item.quantity:
+            return False
+    return sum(e.get('quantity') or 0 for e in entries) == sum(
+        item.quantity for item in items)
+
+
+def _line_matcher(item: FulfilmentItem, lines: list[dict[str, Any]]
+        ) -> Callable[[dict[str, Any]], bool] | None:
+    """A test of whether an order line (a LineItem: id, sku) is the item's:
+    by line id when one of the lines has it, else by SKU; None when no
+    line is the item's."""
+    if item.external_id:
+        wanted = gid_id(item.external_id)
+
+        def by_id(line: dict[str, Any]) -> bool:
+            return bool(line.get('id')) and gid_id(line['id']) == wanted
+        if any(by_id(line) for line in lines):
+            return by_id
+    if item.sku:
+        def by_sku(line: dict[str, Any]) -> bool:
+            return line.get('sku') == item.sku
+        if any(by_sku(line) for line in lines):
+            return by_sku
+    return None
 
 
 def _available(level: dict[str, Any]) -> int | None:

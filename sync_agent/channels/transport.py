@@ -132,13 +132,16 @@ class Transport:
     def call(self, method: str, url: str,
             read: Callable[[requests.Response], T],
             throttle_wait: Callable[[requests.Response], float | None]
-            | None = None, **kwargs: Any) -> T:
+            | None = None, attempts: int | None = None,
+            **kwargs: Any) -> T:
         """Send the request until `read` accepts the response. On a 429
         without Retry-After, `throttle_wait` reads the wait from the body
-        (Shopify's cost maths)."""
+        (Shopify's cost maths). `attempts` bounds the tries of one call: 1
+        for a write the marketplace cannot make idempotent, whose caller
+        reads what happened before sending it again."""
         retrying = Retrying(
             retry=retry_if_exception_type(Retryable),
-            stop=(stop_after_attempt(self.attempts)
+            stop=(stop_after_attempt(attempts or self.attempts)
                 | stop_after_delay(self.give_up_after)),
             wait=self._wait, sleep=self.sleep,
             before_sleep=self._log_retry, reraise=True)
@@ -146,7 +149,8 @@ class Transport:
             return retrying(
                 self._send, method, url, read, throttle_wait, **kwargs)
         except Retryable as error:
-            logger.error(
+            # A caller that bounded the attempts handles the failure.
+            logger.log(logging.ERROR if attempts is None else logging.WARNING,
                 "%s: gave up on %s %s after %d attempts: %s", self.channel,
                 method, _path(url),
                 retrying.statistics.get('attempt_number', self.attempts),

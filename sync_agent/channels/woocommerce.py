@@ -6,13 +6,16 @@
 headers, stock set in the products and variations batch endpoints, 100
 items a call, with per-item errors, and read back 100 ids a call
 (``include``) for the reconciliation. One quantity per SKU: WooCommerce
-core has no locations.
+core has no locations. A shipment is an order note with its tracking,
+visible to the customer, and the order completed when nothing is left to
+ship (§2.4), each written only when the order does not show it yet.
 """
 from __future__ import annotations
 
 import datetime as dt
 import html
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
@@ -22,6 +25,8 @@ import requests
 from ..models import Address, Customer, Order, OrderLine, OrderStatus
 from .base import (
     Adapter,
+    FulfilmentResult,
+    FulfilmentUpdate,
     OrderPage,
     StockKey,
     StockResult,
@@ -29,21 +34,24 @@ from .base import (
     chunks,
 )
 from .payload import PayloadError, full_name, money, street, text, utc
-from .transport import ChannelError, json_body
+from .transport import ChannelError, GaveUp, json_body
 
 logger = logging.getLogger(__name__)
 
 KIND = 'woocommerce'
 
-# WooCommerce has no shipped/delivered states in core: "completed" is the
-# end of its road. "failed" and "on-hold" still await (another) payment.
+# WooCommerce has no shipped/delivered states in core: "completed" means
+# fulfilled (the agent itself completes an order when it ships), so it
+# reads as shipped; the ERP completes the order some days later. A mapping
+# file may read it otherwise (statuses: {completed: completed}). "failed"
+# and "on-hold" still await (another) payment.
 STATUSES = {
     'pending': OrderStatus.pending_payment,
     'failed': OrderStatus.pending_payment,
     'on-hold': OrderStatus.pending_payment,
     'checkout-draft': OrderStatus.pending_payment,
     'processing': OrderStatus.awaiting_shipment,
-    'completed': OrderStatus.completed,
+    'completed': OrderStatus.shipped,
     'cancelled': OrderStatus.cancelled,
     'trash': OrderStatus.cancelled,
     'refunded': OrderStatus.refunded,
@@ -146,6 +154,44 @@ def _line(item: dict[str, Any], position: int) -> OrderLine:
         unit_price=money(price, f'line_items[{position - 1}].price'))
 
 
+# Orders that are not shipped from: completing one would revive it.
+NOT_SHIPPABLE = {'cancelled', 'refunded', 'failed', 'trash'}
+
+
+def shipment_note(update: FulfilmentUpdate,
+        line_items: list[dict[str, Any]]) -> str:
+    """The customer's note of a shipment: carrier, tracking number and
+    link; a partial shipment lists what it carries (line names as the
+    order shows them). The same shipment always reads the same, so that
+    the note is recognised when pushed again."""
+    note = 'Shipped'
+    if update.carrier:
+        note += f' via {update.carrier}'
+    tracking = ' '.join(filter(None,
+            (update.tracking_number, update.tracking_url)))
+    if tracking:
+        note += f', tracking {tracking}'
+    if not update.complete:
+        names: dict[str, str] = {}
+        for line in line_items:
+            name = html.unescape(line.get('name') or '')
+            if name:
+                names.setdefault(f"id:{line.get('id')}", name)
+                if line.get('sku'):
+                    names.setdefault(f"sku:{line['sku']}", name)
+        note += ': ' + ', '.join(f"{item.quantity} × " + (
+                names.get(f'id:{item.external_id}')
+                or names.get(f'sku:{item.sku}') or item.name)
+            for item in update.items)
+    return note
+
+
+def _same_note(shown: Any, note: str) -> bool:
+    "Whether a note WordPress stored (escaped, maybe wrapped) is this one"
+    text = html.unescape(re.sub(r'<[^>]*>', '', str(shown or '')))
+    return ' '.join(text.split()) == ' '.join(note.split())
+
+
 class Answer(NamedTuple):
     "A successful answer: its JSON body and its headers (paging)"
     body: Any
@@ -174,6 +220,7 @@ class WooCommerceAdapter(Adapter):
         self.targets: dict[str, list] = self.load_cache('products')
 
     def request(self, method: str, path: str, **kwargs: Any) -> Answer:
+        "The answer to one call (kwargs: Transport.call's and requests')"
         return self.transport.call(
             method, self.api + path, self._read,
             auth=(self.credentials['consumer_key'],
@@ -365,6 +412,52 @@ class WooCommerceAdapter(Adapter):
     def _forget(self, sku: str) -> None:
         if self.targets.pop(sku, None):
             self.store_cache('products', self.targets)
+
+    # -- Fulfilments ----------------------------------------------------
+
+    def push_fulfilment(self, update: FulfilmentUpdate) -> FulfilmentResult:
+        """The shipment's note for the customer (not added again when the
+        order has it), then, when nothing is left to ship, the order
+        completed (unless it is already): WooCommerce e-mails both."""
+        if not update.order_id.isdigit():
+            return FulfilmentResult(error=(
+                    f"{update.order_id!r} is not a WooCommerce order id"))
+        path = f'/orders/{update.order_id}'
+        order = self.request('GET', path, params={
+                '_fields': 'id,status,line_items'}).body
+        status = order.get('status')
+        if status in NOT_SHIPPABLE:
+            return FulfilmentResult(error=(
+                    f"the WooCommerce order is {status}: not marked "
+                    "shipped"))
+        note = shipment_note(update, order.get('line_items') or [])
+        note_id, added = self._customer_note(path, note)
+        completed = False
+        if update.complete and status != 'completed':
+            self.request('PUT', path, json={'status': 'completed'})
+            completed = True
+        return FulfilmentResult(external_id=f'note {note_id}',
+            already=not (added or completed))
+
+    def _customer_note(self, path: str, note: str) -> tuple[int, bool]:
+        """The id of the order's customer note with this text, added if
+        the order has none; and whether it was added. WooCommerce takes no
+        idempotency key: a post whose answer is lost is not sent again
+        before the notes are read again."""
+        lost = GaveUp(f"{self.config.code}: the note was never sent")
+        for _ in range(self.transport.attempts):
+            notes = self.request('GET', f'{path}/notes',
+                params={'type': 'customer'}).body
+            for shown in notes or []:
+                if _same_note(shown.get('note'), note):
+                    return shown['id'], False
+            try:
+                return self.request('POST', f'{path}/notes', attempts=1,
+                    json={'note': note, 'customer_note': True}
+                    ).body['id'], True
+            except GaveUp as error:
+                lost = error
+        raise lost
 
 
 def _int(value: str | None) -> int | None:
