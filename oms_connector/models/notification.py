@@ -322,8 +322,8 @@ class Notification(ModelSQL, ModelView):
         return 0
 
     def get_rec_name(self, name):
-        return f'{self.sale.rec_name}: {dict(EVENTS)[self.event]} ' \
-            f'({dict(MEDIUMS)[self.medium]})'
+        event, medium = dict(EVENTS)[self.event], dict(MEDIUMS)[self.medium]
+        return f'{self.sale.rec_name}: {event} ({medium})'
 
     @classmethod
     def view_attributes(cls):
@@ -590,37 +590,43 @@ class Notification(ModelSQL, ModelView):
         transactions of their own: a send is never undone by a rollback nor
         made twice. A medium found unreachable is not tried again in this
         run: its messages wait for the next."""
-        mailer = Mailer()
-        gateway = None
+        senders = {'email': Mailer(), 'sms': Texter()}
         down = set()
         try:
             for id_ in ids:
-                outgoing = cls._claim(id_)
-                if outgoing is None:
-                    continue
-                if outgoing.medium in down:
-                    cls._unclaim(id_)
-                    continue
                 try:
-                    if outgoing.medium == 'email':
-                        reference = mailer.send(cls._email(outgoing))
-                    else:
-                        if gateway is None:
-                            gateway = _gateway()
-                        reference = _send_sms(gateway, outgoing)
-                except DeliveryError as error:
-                    logger.info("notification %s not sent: %s", id_, error)
-                    if error.unreachable:
-                        down.add(outgoing.medium)
-                    cls._write_outcome(id_, error=str(error),
-                        permanent=error.permanent)
-                except Exception as error:
-                    logger.exception("notification %s not sent", id_)
-                    cls._write_outcome(id_, error=str(error) or repr(error))
-                else:
-                    cls._write_outcome(id_, reference=reference)
+                    cls._deliver_one(id_, senders, down)
+                except Exception:
+                    # One notification's trouble never stops the others.
+                    logger.exception("notification %s: sending failed", id_)
         finally:
-            mailer.close()
+            senders['email'].close()
+
+    @classmethod
+    def _deliver_one(cls, id_, senders, down):
+        outgoing = cls._claim(id_)
+        if outgoing is None:
+            return
+        if outgoing.medium in down:
+            cls._unclaim(id_)
+            return
+        try:
+            sender = senders[outgoing.medium]
+            if outgoing.medium == 'email':
+                reference = sender.send(cls._email(outgoing))
+            else:
+                reference = sender.send(outgoing)
+        except DeliveryError as error:
+            logger.info("notification %s not sent: %s", id_, error)
+            if error.unreachable:
+                down.add(outgoing.medium)
+            cls._write_outcome(
+                id_, error=str(error), permanent=error.permanent)
+        except Exception as error:
+            logger.exception("notification %s not sent", id_)
+            cls._write_outcome(id_, error=str(error) or repr(error))
+        else:
+            cls._write_outcome(id_, reference=reference)
 
     @classmethod
     def _claim(cls, id_):
@@ -823,20 +829,22 @@ def _text(value):
         else str(value)
 
 
-def _gateway():
-    try:
-        return sms.get_gateway()
-    except sms.SmsError as error:
-        raise DeliveryError(str(error), unreachable=True) from error
+class Texter:
+    "The configured SMS gateway for a run of sends, made when first needed"
 
+    def __init__(self):
+        self.gateway = None
 
-def _send_sms(gateway, outgoing):
-    try:
-        return gateway.send(
-            outgoing.recipient, outgoing.body, outgoing.reference)
-    except sms.SmsError as error:
-        raise DeliveryError(str(error), permanent=error.permanent,
-            unreachable=error.unreachable) from error
+    def send(self, outgoing):
+        "Send the text message; returns the gateway's id of it, if any"
+        try:
+            if self.gateway is None:
+                self.gateway = sms.get_gateway()
+            return self.gateway.send(
+                outgoing.recipient, outgoing.body, outgoing.reference)
+        except sms.SmsError as error:
+            raise DeliveryError(str(error), permanent=error.permanent,
+                unreachable=error.unreachable) from error
 
 
 class Sale(metaclass=PoolMeta):
