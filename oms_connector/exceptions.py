@@ -21,3 +21,7 @@ class OrderPointError(UserError):
 
 class CarrierError(ValidationError):
     pass
+
+
+class NotificationError(ValidationError):
+    pass

@@ -75,6 +75,8 @@ class CustomerBinding(ModelSQL, ModelView):
                 party = by_email.get(customer.email.lower())
             if party is None:
                 party = cls._new_party(customer)
+                if channel.customer_lang:
+                    party.lang = channel.customer_lang
                 new.append(party)
                 if customer.email:
                     by_email.setdefault(customer.email.lower(), party)

@@ -316,6 +316,7 @@ class Sale(metaclass=PoolMeta):
                 'oms_exception_reason': None,
                 })
         Event.save([cls._oms_event(s, 'release', reason) for s in sales])
+        pool.get('oms.notification').send_held(sales)
 
     @classmethod
     @ModelView.button
@@ -393,6 +394,7 @@ class Sale(metaclass=PoolMeta):
             for s in moving]
         cls.write(moving, {'oms_state': state})
         Event.save(events)
+        pool.get('oms.notification').notify_events(events)
 
     @classmethod
     def _oms_event(cls, sale, kind, reason, to_state=None):

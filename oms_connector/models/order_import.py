@@ -60,6 +60,7 @@ class OrderImporter(Model):
             Sale.oms_lock_stock(channel.sellable_warehouses)
         with Transaction().set_context(
                 oms_source=f'channel: {channel.code}',
+                oms_importing=True,  # see Notification._too_old
                 company=channel.company.id):
             # Orders seen for the first time are created together: Tryton's
             # checks cost per call far more than per record.
@@ -294,9 +295,11 @@ class OrderImporter(Model):
         Event = pool.get('oms.order.event')
         Sale.save(sales)
         Sale.set_number(sales)
-        Event.save([Sale._oms_event(
-                    s, 'import', gettext('oms_connector.msg_imported'))
-                for s in sales])
+        events = [Sale._oms_event(
+                s, 'import', gettext('oms_connector.msg_imported'))
+            for s in sales]
+        Event.save(events)
+        pool.get('oms.notification').notify_events(events)
         cls.hold([(s, h) for s, h in zip(sales, holds, strict=True) if h])
 
     @classmethod
