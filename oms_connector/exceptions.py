@@ -1,4 +1,4 @@
-from trytond.exceptions import UserError
+from trytond.exceptions import UserError, UserWarning
 from trytond.model.exceptions import ValidationError
 
 
@@ -20,4 +20,12 @@ class OrderPointError(UserError):
 
 
 class CarrierError(ValidationError):
+    pass
+
+
+class UntrackedShipmentWarning(UserWarning):
+    pass
+
+
+class FulfilmentError(ValidationError):
     pass
