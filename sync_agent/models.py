@@ -205,3 +205,83 @@ class StockAck(_Canonical):
             default_factory=list, description=(
             "Levels a reconciliation found the channel showing otherwise "
             "than the ERP expected; each raises a drift alert."))
+
+
+# Fulfilments: what the ERP gives the agent to push to a channel once a
+# customer shipment is done, and what the agent acknowledges once the
+# channel has answered.
+
+class FulfilmentOrder(_Canonical):
+    "The channel order a fulfilment belongs to"
+    external_id: NonEmpty = Field(description="The channel's order id.")
+    number: str | None = Field(description=(
+            "The channel's order number (the sale's reference)."))
+
+
+class FulfilmentLine(_Canonical):
+    "What the parcel carried of one order line"
+    external_id: str | None = Field(description=(
+            "The channel's id of the order line; null for a line keyed in "
+            "the ERP."))
+    sku: str | None = Field(description="The product's code in the ERP.")
+    quantity: int = Field(gt=0, description=(
+            "Whole units shipped in this parcel, in the line's unit; a kit "
+            "counts once all its components have shipped."))
+
+
+class Fulfilment(_Canonical):
+    """A parcel of a channel order to report to the channel: one per
+    customer shipment and order"""
+    id: int
+    key: NonEmpty = Field(description=(
+            "Stable and unique: the channel's idempotency key for this "
+            "fulfilment."))
+    order: FulfilmentOrder
+    carrier: str | None = Field(description=(
+            "The ERP carrier's code (mapped to the channel's carrier by "
+            "the mapping file's carriers:); null when unknown."))
+    carrier_name: str | None
+    tracking_number: str | None
+    tracking_url: str | None
+    shipped_at: UTCDateTime
+    complete: bool = Field(description=(
+            "Nothing of the order was left to ship after this parcel."))
+    notify_customer: bool = Field(description=(
+            "Ask the channel to tell the buyer (Shopify's notifyCustomer)."))
+    lines: list[FulfilmentLine]
+    attempts: int = Field(ge=0, description=(
+            "How many pushes of it the channel refused so far."))
+
+
+class FulfilmentPushed(_Canonical):
+    "A fulfilment the channel accepted"
+    id: int
+    external_id: str | None = Field(None, description=(
+            "The channel's id of the fulfilment it created."))
+
+
+class FulfilmentFailure(_Canonical):
+    "A fulfilment the channel refused, with its reason"
+    id: int
+    error: NonEmpty
+
+
+def _each_fulfilment_once(items: list[Any]) -> list[Any]:
+    seen, twice = set(), set()
+    for item in items:
+        (twice if item.id in seen else seen).add(item.id)
+    if twice:
+        raise ValueError("lists fulfilment(s) more than once: " + ', '.join(
+                map(str, sorted(twice))))
+    return items
+
+
+class FulfilmentAck(_Canonical):
+    """What the agent acknowledges after pushing fulfilments to a channel:
+    those it accepted and those it refused (retried later)"""
+    pushed: Annotated[
+        list[FulfilmentPushed], AfterValidator(_each_fulfilment_once)] = Field(
+            default_factory=list)
+    failed: Annotated[
+        list[FulfilmentFailure], AfterValidator(_each_fulfilment_once)
+        ] = Field(default_factory=list)
