@@ -137,9 +137,24 @@ def _database():
     return get_config().database_name
 
 
+# code, name, tracking URL; the demo ships with the first (the one its
+# mapping files name on the channels)
+CARRIERS = [
+    ('DHL', "DHL Express",
+        'https://www.dhl.com/en/express/tracking.html?AWB={number}'),
+    ('UPS', "UPS", 'https://www.ups.com/track?tracknum={number}'),
+    ]
+
+
 def _ship_some():
-    "The warehouse ships a few orders; one of them is already delivered"
+    """The warehouse ships a few orders, each with its carrier and tracking
+    number (their fulfilments wait for the agent); one of them is already
+    delivered"""
     Sale = Model.get('sale.sale')
+    Carrier = Model.get('oms.carrier')
+    carriers = [Carrier(code=code, name=name, tracking_url=url)
+        for code, name, url in CARRIERS]
+    Carrier.save(carriers)
     awaiting = Sale.find([
             ('oms_state', '=', 'awaiting_shipment'),
             ('oms_exception', '=', False),
@@ -148,6 +163,8 @@ def _ship_some():
         shipment, = sale.shipments
         shipment.click('pick')
         shipment.click('pack')
+        shipment.oms_carrier = carriers[0]
+        shipment.oms_tracking_number = f'{1234567890 + n * 7919}'
         shipment.click('do')
         if n == 0:
             sale.reload()

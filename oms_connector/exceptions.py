@@ -1,4 +1,4 @@
-from trytond.exceptions import UserError
+from trytond.exceptions import UserError, UserWarning
 from trytond.model.exceptions import ValidationError
 
 
@@ -24,4 +24,12 @@ class CarrierError(ValidationError):
 
 
 class NotificationError(ValidationError):
+    pass
+
+
+class UntrackedShipmentWarning(UserWarning):
+    pass
+
+
+class FulfilmentError(ValidationError):
     pass

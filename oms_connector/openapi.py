@@ -9,12 +9,18 @@ from pathlib import Path
 
 import yaml
 
-from sync_agent.models import OrderBatch, StockAck, StockLevel
+from sync_agent.models import (
+    Fulfilment,
+    FulfilmentAck,
+    OrderBatch,
+    StockAck,
+    StockLevel,
+)
 
 DOCUMENT = Path(__file__).with_name('openapi.yaml')
 REF = '#/components/schemas/{model}'
-# The bodies the agent sends and the stock level it reads.
-CANONICAL = [OrderBatch, StockAck, StockLevel]
+# The bodies the agent sends, the stock level and fulfilment it reads.
+CANONICAL = [OrderBatch, StockAck, StockLevel, Fulfilment, FulfilmentAck]
 
 
 def canonical_schemas():

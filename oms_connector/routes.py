@@ -28,7 +28,7 @@ from trytond.protocols.wrappers import (
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
-from sync_agent.models import OrderBatch, StockAck
+from sync_agent.models import FulfilmentAck, OrderBatch, StockAck
 
 logger = logging.getLogger(__name__)
 PREFIX = '/<database_name>/oms/v1'
@@ -183,6 +183,11 @@ class SummaryQuery(pydantic.BaseModel):
 class StockQuery(pydantic.BaseModel):
     "The query string of GET .../stock"
     all: bool = False
+    limit: int | None = pydantic.Field(None, ge=0)
+
+
+class FulfilmentsQuery(pydantic.BaseModel):
+    "The query string of GET .../fulfilments"
     limit: int | None = pydantic.Field(None, ge=0)
 
 
@@ -394,6 +399,92 @@ def levels_by_key(channel, levels):
 def key_name(key):
     sku, warehouse = key
     return f"{sku} @ {warehouse}" if warehouse else sku
+
+
+@app.route(PREFIX + '/channels/<channel_code>/fulfilments', methods=['GET'])
+@with_pool
+@json_errors
+@with_transaction()
+@api_key
+def get_fulfilments(request, pool, application, channel):
+    """The channel's parcels to report: fulfilments waiting, and failed ones
+    whose next attempt has come, oldest first"""
+    Fulfilment = pool.get('oms.fulfilment')
+    query = read_query(request, FulfilmentsQuery)
+    fulfilments = Fulfilment.to_push(channel, limit=query.limit)
+    return {
+        'fulfilments': [fulfilment_answer(f) for f in fulfilments],
+        'pending': Fulfilment.pending_count(channel),
+        }
+
+
+def fulfilment_answer(fulfilment):
+    "A fulfilment as the agent reads it (sync_agent.models.Fulfilment)"
+    carrier = fulfilment.carrier
+    return {
+        'id': fulfilment.id,
+        'key': fulfilment.key,
+        'order': {
+            'external_id': fulfilment.sale.oms_external_id,
+            'number': fulfilment.sale.reference,
+            },
+        'carrier': carrier.code if carrier else None,
+        'carrier_name': carrier.name if carrier else None,
+        'tracking_number': fulfilment.tracking_number,
+        'tracking_url': fulfilment.tracking_url,
+        'shipped_at': fulfilment.shipped_at.isoformat() + 'Z',
+        # SQLite reads booleans back as 0 and 1
+        'complete': bool(fulfilment.complete),
+        'notify_customer': bool(fulfilment.notify_customer),
+        'lines': [{
+                'external_id': line.external_id,
+                'sku': line.sku,
+                'quantity': line.quantity,
+                } for line in fulfilment.lines],
+        'attempts': fulfilment.attempts,
+        }
+
+
+@app.route(PREFIX + '/channels/<channel_code>/fulfilments/ack',
+    methods=['POST'])
+@with_pool
+@json_errors
+@with_transaction()
+@api_key
+def ack_fulfilments(request, pool, application, channel):
+    """Record which fulfilments the channel accepted and which it refused,
+    in one transaction: a fulfilment of another channel writes nothing.
+    Acknowledging a done fulfilment again changes nothing."""
+    Fulfilment = pool.get('oms.fulfilment')
+    ack = read_json(request, FulfilmentAck)
+    pushed = {i.id: i.external_id for i in ack.pushed}
+    failed = {i.id: i.error for i in ack.failed}
+    if both := sorted(pushed.keys() & failed.keys()):
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, 'invalid_request',
+            "A fulfilment was both pushed and failed.",
+            {'errors': [{'location': 'failed', 'message': (
+                                f"fulfilment {i} is also pushed")}
+                    for i in both]})
+    ids = pushed.keys() | failed.keys()
+    found = {f.id: f for f in Fulfilment.search([
+                ('channel', '=', channel.id),
+                ('id', 'in', sorted(ids)),
+                ])}
+    if unknown := sorted(ids - found.keys()):
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, 'unknown_fulfilment',
+            f"Channel '{channel.code}' has no fulfilment "
+            f"{', '.join(map(str, unknown))}. Nothing was recorded.",
+            {'channel': channel.code, 'ids': unknown})
+    with Transaction().set_context(oms_source=f'channel: {channel.code}'):
+        Fulfilment.record_push(
+            {found[i]: external_id for i, external_id in pushed.items()},
+            {found[i]: error for i, error in failed.items()})
+    return {
+        'recorded': len(ids),
+        'pending': Fulfilment.pending_count(channel),
+        }
 
 
 @app.route(PREFIX + '/openapi.json', methods=['GET'])

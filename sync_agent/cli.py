@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-ONCE_JOBS = ['orders', 'stock']
+ONCE_JOBS = ['orders', 'stock', 'fulfilments']
 
 
 def once(args: argparse.Namespace) -> int:

@@ -57,6 +57,9 @@ def test_answers_follow_the_document(erp, shop):
     validate(shop._call('GET', '/channels'), 'ChannelList')
     validate(shop.stock_levels('shop', all=True), 'StockLevels')
     validate(shop.ack_stock('shop', [], []), 'StockAckAnswer')
+    validate(shop._call('GET', '/channels/shop/fulfilments'), 'Fulfilments')
+    validate(shop._call('POST', '/channels/shop/fulfilments/ack', {}),
+        'FulfilmentAckAnswer')
     summary = shop.summary('shop', external_ids=True)
     validate(summary, 'ChannelSummary')
     assert 'doc-1' in summary['external_ids']

@@ -99,6 +99,19 @@ class Channel(DeactivableMixin, ModelSQL, ModelView):
             ('max_listed', '>=', 0),
             ],
         help="The most the channel ever shows of a product, if set.")
+    notifies_buyer = fields.Boolean(
+        "Marketplace Notifies Buyer",
+        help="The marketplace e-mails the buyer the parcel's tracking when "
+        "the agent sends it a fulfilment (Shopify's notifyCustomer).")
+    complete_after = fields.Integer(
+        "Complete After (days)",
+        domain=['OR',
+            ('complete_after', '=', None),
+            ('complete_after', '>=', 0),
+            ],
+        help="Shipped orders count as delivered, and are completed, this "
+        "many days after their last parcel left; empty: never (the channel "
+        "or staff complete them).")
     cursor = fields.Char(
         "Cursor", readonly=True,
         help="Where the next pull of orders starts; stored with the orders.")
@@ -133,6 +146,14 @@ class Channel(DeactivableMixin, ModelSQL, ModelView):
     @staticmethod
     def default_allocation():
         return Decimal(100)
+
+    @staticmethod
+    def default_notifies_buyer():
+        return True
+
+    @staticmethod
+    def default_complete_after():
+        return 14
 
     @fields.depends('kind')
     def on_change_kind(self):

@@ -15,10 +15,23 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         "Stock Alert Recipients",
         help="The staff told of new stock alerts, at their user's e-mail "
         "address; users without one are skipped.")
+    complete_after = fields.Integer(
+        "Complete After (days)",
+        domain=['OR',
+            ('complete_after', '=', None),
+            ('complete_after', '>=', 0),
+            ],
+        help="Orders keyed in by hand count as delivered, and are "
+        "completed, this many days after their last parcel left; empty: "
+        "never (staff complete them). Channels have their own setting.")
 
     @classmethod
     def default_stock_alert_email(cls):
         return True
+
+    @classmethod
+    def default_complete_after(cls):
+        return 14
 
     def stock_alert_emails(self):
         "The addresses a new stock alert goes to; empty when none is wanted"

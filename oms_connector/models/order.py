@@ -9,6 +9,7 @@ checks a transition and writes the log.
 import datetime as dt
 import json
 import secrets
+from collections import defaultdict
 from functools import wraps
 
 from trytond import backend
@@ -145,6 +146,10 @@ class Sale(metaclass=PoolMeta):
         help="The order as the channel last sent it, raw payload included.")
     oms_events = fields.One2Many(
         'oms.order.event', 'sale', "Status History", readonly=True)
+    oms_fulfilments = fields.One2Many(
+        'oms.fulfilment', 'sale', "Fulfilments", readonly=True,
+        states={'invisible': ~Eval('oms_channel')},
+        help="What the channel is told of the order's parcels.")
     oms_access_token = fields.Char(
         "Customer Access Token", readonly=True, strip=False,
         help="Lets the customer look the order up from the link in their "
@@ -215,7 +220,8 @@ class Sale(metaclass=PoolMeta):
                 'oms_channel', 'oms_external_id', 'oms_channel_status',
                 'oms_channel_updated', 'oms_channel_deducted',
                 'oms_exception', 'oms_exception_kind',
-                'oms_exception_reason', 'oms_payload', 'oms_events']:
+                'oms_exception_reason', 'oms_payload', 'oms_events',
+                'oms_fulfilments']:
             default.setdefault(name, None)
         default.setdefault(
             'oms_access_token', lambda data: cls.default_oms_access_token())
@@ -543,6 +549,58 @@ class Sale(metaclass=PoolMeta):
                 cls._oms_set_state(sent, 'shipped')
             if partial:
                 cls._oms_set_state(partial, 'partially_shipped')
+
+    @property
+    def oms_shipped_on(self):
+        "When the order's last parcel left, else when it became shipped"
+        dates = [s.effective_date for s in self.shipments
+            if s.state == 'done' and s.effective_date]
+        if dates:
+            return max(dates)
+        for event in self.oms_events:  # newest first
+            if event.kind == 'transition' and event.to_state == 'shipped':
+                return event.date.date()
+
+    @classmethod
+    def oms_complete_shipped(cls):
+        """Complete, as delivered, the shipped orders whose last parcel left
+        at least Complete After (days) ago: their channel's setting, or the
+        configuration's for orders keyed in by hand (cron)"""
+        pool = Pool()
+        Configuration = pool.get('oms.configuration')
+        Channel = pool.get('oms.channel')
+        Date = pool.get('ir.date')
+        context = Transaction().context
+        by_hand = Configuration(1).complete_after
+        with Transaction().set_context(active_test=False):
+            after = {c.id: c.complete_after for c in Channel.search([
+                        ('complete_after', '!=', None),
+                        ])}
+        which = [('oms_channel', 'in', list(after))]
+        if by_hand is not None:
+            which.append(('oms_channel', '=', None))
+        domain = [
+            ('oms_state', '=', 'shipped'),
+            ('oms_exception', '=', False),
+            ['OR', *which],
+            ]
+        if context.get('company'):
+            domain.append(('company', '=', context['company']))
+        today = Date.today()
+        due = defaultdict(list)
+        for sale in cls.search(domain, order=[('id', 'ASC')]):
+            days = (after.get(sale.oms_channel.id) if sale.oms_channel
+                else by_hand)
+            shipped_on = sale.oms_shipped_on
+            if (days is not None and shipped_on
+                    and (today - shipped_on).days >= days):
+                due[days].append(sale)
+        for days, sales in sorted(due.items()):
+            with Transaction().set_context(
+                    oms_source='scheduler',
+                    oms_reason=gettext(
+                        'oms_connector.msg_delivered_after', days=days)):
+                cls._oms_set_state(sales, 'completed')
 
     def oms_result(self, result):
         "What the import route answers for this order"

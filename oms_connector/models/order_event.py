@@ -16,6 +16,8 @@ class OrderEvent(ModelSQL, ModelView):
             ('hold', "Hold"),
             ('release', "Release"),
             ('unreadable', "Unreadable Copy"),
+            ('fulfilment', "Sent to Channel"),
+            ('fulfilment_failed', "Channel Refused Parcel"),
             ], "Kind", required=True)
     from_state = fields.Selection(
         [(None, "")] + OMS_STATES, "From", readonly=True)

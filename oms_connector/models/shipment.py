@@ -1,8 +1,8 @@
 """Customer shipments carry who took them (carrier) and the parcel's
 tracking number, which reach the channel and the customer once the
 shipment is done."""
-from trytond.model import fields
-from trytond.pool import PoolMeta
+from trytond.model import ModelView, Workflow, fields
+from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 
 
@@ -17,6 +17,16 @@ class ShipmentOut(metaclass=PoolMeta):
         states={'readonly': Eval('state').in_(['done', 'cancelled'])})
     oms_tracking_url = fields.Function(
         fields.Char("Tracking URL"), 'get_oms_tracking_url')
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('done')
+    def do(cls, shipments):
+        # Tell the channels of their orders' parcels (models/fulfilment.py)
+        Fulfilment = Pool().get('oms.fulfilment')
+        Fulfilment.check_tracking(shipments)
+        super().do(shipments)
+        Fulfilment.create_for_shipments(shipments)
 
     def get_oms_tracking_url(self, name):
         if self.oms_carrier:

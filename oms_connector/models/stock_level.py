@@ -414,6 +414,8 @@ class Cron(metaclass=PoolMeta):
         super().__setup__()
         cls.method.selection.append(
             ('oms.listing.level|refresh', "Refresh Channel Stock Levels"))
+        cls.method.selection.append(
+            ('sale.sale|oms_complete_shipped', "Complete Delivered Orders"))
 
 
 def kits_of(products):

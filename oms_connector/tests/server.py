@@ -24,6 +24,16 @@ MODULE = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+def checkout_env(env=None):
+    """The environment of trytond's processes: this checkout's module and
+    agent first on the path, whichever checkout the virtualenv's editable
+    install points at (a git worktree shares the main one's venv)"""
+    env = dict(os.environ if env is None else env)
+    env['PYTHONPATH'] = os.pathsep.join(
+        [str(MODULE.parent), *filter(None, [env.get('PYTHONPATH')])])
+    return env
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
@@ -86,7 +96,7 @@ def _admin(config, database, *args, env=None):
     subprocess.run(
         [str(BIN / 'trytond-admin'), '-c', str(config), '-d', database,
             *args],
-        check=True, env=env, stdout=subprocess.DEVNULL)
+        check=True, env=checkout_env(env), stdout=subprocess.DEVNULL)
 
 
 def _postgresql(uri, sql):
@@ -128,7 +138,8 @@ def populate(config, database, setup, out, uri=None):
         [sys.executable, '-m', 'oms_connector.tests.server', 'populate',
             str(config), database, setup, str(out)],
         check=True,
-        env=dict(os.environ, TRYTOND_DATABASE_URI=uri or database_uri()))
+        env=checkout_env(dict(
+                os.environ, TRYTOND_DATABASE_URI=uri or database_uri())))
     return json.loads(Path(out).read_text())
 
 
@@ -208,12 +219,13 @@ class Server:
         self.process = subprocess.Popen(
             [str(BIN / 'trytond'), '-c', str(self.config),
                 '-d', self.database],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, env=checkout_env())
         if self.workers:
             self.worker = subprocess.Popen(
                 [str(BIN / 'trytond-worker'), '-c', str(self.config),
                     '-d', self.database, '-n', str(self.workers)],
-                stdout=self.log, stderr=subprocess.STDOUT)
+                stdout=self.log, stderr=subprocess.STDOUT,
+                env=checkout_env())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
