@@ -27,8 +27,9 @@ from trytond.worker import run_task
 
 from oms_connector.exceptions import NotificationError
 from oms_connector.models.notification import render_text, retry_delay
+from oms_connector.tests.mailbox import Inbox
 from oms_connector.tests.records import create_goods
-from oms_connector.tests.test_stock_alert import Inbox, _free_port
+from oms_connector.tests.server import free_port
 from oms_connector.tests.tools import order_payload
 from sync_agent.models import OrderBatch
 
@@ -47,7 +48,7 @@ class NotificationTestCase(TestCase):
         cls.addClassCleanup(drop_db)
         cls.inbox = Inbox()
         controller = Controller(
-            cls.inbox, hostname='127.0.0.1', port=_free_port())
+            cls.inbox, hostname='127.0.0.1', port=free_port())
         controller.start()
         cls.addClassCleanup(controller.stop)
         cls.smtp_uri = f'smtp://127.0.0.1:{controller.port}'
@@ -368,7 +369,7 @@ class NotificationTestCase(TestCase):
         "No mail server: the order ships, its notice waits for the server"
         sale_id = self.committed(self.manual_sale, "Alan Turing",
             'alan@example.com')
-        config.set('email', 'uri', f'smtp://127.0.0.1:{_free_port()}')
+        config.set('email', 'uri', f'smtp://127.0.0.1:{free_port()}')
         try:
             self.committed(self.ship, sale_id)
         finally:

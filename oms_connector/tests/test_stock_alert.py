@@ -1,9 +1,5 @@
 """Stock alerts: one per product (or listing) and warehouse until it
 recovers, e-mailed to the staff once the transaction opening it commits."""
-import email
-import socket
-import threading
-from email import policy
 from unittest.mock import patch
 
 from aiosmtpd.controller import Controller
@@ -21,7 +17,9 @@ from trytond.tests.test_tryton import (
 )
 from trytond.transaction import Transaction, TransactionError
 
+from oms_connector.tests.mailbox import Inbox
 from oms_connector.tests.records import create_goods
+from oms_connector.tests.server import free_port
 
 
 class _ModuleDatabase:
@@ -226,33 +224,6 @@ class StockAlertTestCase(_ModuleDatabase, TestCase):
         self.assertEqual(Alert(alert.id).state, 'resolved')
 
 
-class Inbox:
-    "An aiosmtpd handler keeping what it receives"
-
-    def __init__(self):
-        self.messages = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(
-            envelope.original_content, policy=policy.default)
-        with self.lock:
-            self.messages.append((sorted(envelope.rcpt_tos), message))
-        return '250 Message accepted for delivery'
-
-    def take(self):
-        "The messages received since the last take"
-        with self.lock:
-            messages, self.messages = self.messages, []
-        return messages
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 class StockAlertEmailTestCase(_ModuleDatabase, TestCase):
     """Test stock alerts reach the staff through Tryton's SMTP settings when
     the transaction commits (these tests commit: the class drops its
@@ -263,7 +234,7 @@ class StockAlertEmailTestCase(_ModuleDatabase, TestCase):
         super().setUpClass()
         cls.inbox = Inbox()
         controller = Controller(
-            cls.inbox, hostname='127.0.0.1', port=_free_port())
+            cls.inbox, hostname='127.0.0.1', port=free_port())
         controller.start()
         cls.addClassCleanup(controller.stop)
         uri = config.get('email', 'uri')
