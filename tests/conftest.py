@@ -5,8 +5,10 @@ import os
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from oms_connector.tests import server
+from oms_connector.tests.mailbox import Inbox
 from sync_agent.erp import ErpClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,3 +53,22 @@ def sync_erp(tmp_path_factory):
 def race_erp(tmp_path_factory):
     "A running ERP whose channels sell a product with few units left"
     yield from running_erp(tmp_path_factory, 'race_world')
+
+
+@pytest.fixture(scope='module')
+def inbox():
+    "A local SMTP server keeping what it receives: .wait(), .take()"
+    inbox = Inbox()
+    controller = Controller(
+        inbox, hostname='127.0.0.1', port=server.free_port())
+    controller.start()
+    inbox.uri = f'smtp://127.0.0.1:{controller.port}'
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture(scope='module')
+def mailing_erp(tmp_path_factory, inbox):
+    "A running ERP of the sync world whose e-mails reach the inbox"
+    yield from running_erp(tmp_path_factory, 'sync_world', extra={
+            'email': {'uri': inbox.uri, 'from': 'shop@example.com'}})

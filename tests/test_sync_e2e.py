@@ -3,81 +3,32 @@ Shopify and a WooCommerce shop, and the agent's own command line
 (`oms-sync once` in a process of its own), asserting what lands on each
 side."""
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
+from e2e_harness import SECRETS, agent_runner, sandbox_shops
 
 from proteus import Model
 from proteus.config import XmlrpcConfig
 
 from oms_connector.tests.tools import SYNC_CATALOGUE
-from sandbox.server import Sandbox
 from sync_agent.erp import ErpClient
-
-ROOT = Path(__file__).resolve().parents[1]
-TOKEN = 'shpat_e2e_0123456789'
-CONSUMER_KEY, CONSUMER_SECRET = 'ck_e2e_0123456789', 'cs_e2e_0123456789'
 
 
 @pytest.fixture(scope='module')
 def marketplace():
-    with Sandbox() as sandbox:
-        shopify = sandbox.add_shopify('shopify', token=TOKEN,
-            currency='EUR', restore_rate=1000)
-        woo = sandbox.add_woocommerce('woo', consumer_key=CONSUMER_KEY,
-            consumer_secret=CONSUMER_SECRET)
-        for shop in (shopify, woo):
-            for code, name, price, _ in SYNC_CATALOGUE:
-                shop.add_product(code, name, price, stock=0)
+    with sandbox_shops() as sandbox:
         yield sandbox
 
 
 @pytest.fixture(scope='module')
 def agent(sync_erp, marketplace, tmp_path_factory):
     "Runs oms-sync with a configuration for both sandbox shops"
-    directory = tmp_path_factory.mktemp('agent')
-    (directory / 'shopify.yaml').write_text(
-        "kind: shopify\nwarehouses:\n  WH: Main warehouse\n")
-    (directory / 'woo.yaml').write_text("kind: woocommerce\n")
-    config = directory / 'oms-sync.yaml'
-    config.write_text(json.dumps({
-                'erp': {'url': sync_erp.url, 'database': sync_erp.database},
-                'state_dir': str(directory / 'state'),
-                'channels': [{
-                        'code': code, 'kind': kind,
-                        'base_url': marketplace.shop(code).base_url,
-                        'mapping': f'{code}.yaml', 'page_size': 10,
-                        'rate_limit': {'per_second': 0},
-                        'intervals': {'orders': 1, 'stock': 30},
-                        'retry': {'max_wait': 1},
-                        } for code, kind in (
-                        ('shopify', 'shopify'), ('woo', 'woocommerce'))],
-                }))
-    env = {**os.environ,
-        'OMS_ERP_KEY': sync_erp.world['agent_key'],
-        'OMS_SHOPIFY_TOKEN': TOKEN,
-        'OMS_WOO_CONSUMER_KEY': CONSUMER_KEY,
-        'OMS_WOO_CONSUMER_SECRET': CONSUMER_SECRET,
-        'PYTHONPATH': str(ROOT)}
-
-    command = [sys.executable, '-m', 'sync_agent.cli', '--config',
-        str(config), '--log-format', 'text']
-
-    def oms_sync(*args):
-        return subprocess.run([*command, *args],
-            env=env, capture_output=True, text=True, timeout=300)
-
-    def start(*args):
-        return subprocess.Popen([*command, *args], env=env, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    oms_sync.start = start
-    oms_sync.state = directory / 'state' / 'state.json'
-    return oms_sync
+    return agent_runner(sync_erp, marketplace,
+        tmp_path_factory.mktemp('agent'), {
+            'shopify': "kind: shopify\nwarehouses:\n  WH: Main warehouse\n",
+            'woo': "kind: woocommerce\n"})
 
 
 @pytest.fixture
@@ -197,7 +148,7 @@ def test_status_shows_each_channel(agent):
     assert 'pending stock pushes: 0' in run.stdout
     assert 'last orders:' in run.stdout
     # The agent's secrets never reach its output or its logs.
-    for secret in (TOKEN, CONSUMER_KEY, CONSUMER_SECRET):
+    for secret in SECRETS:
         assert secret not in run.stdout + run.stderr
 
 

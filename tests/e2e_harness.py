@@ -1,0 +1,74 @@
+"""What the end-to-end tests share: the sandbox marketplace with a Shopify
+and a WooCommerce shop selling the sync world's catalogue, and the agent's
+own command line configured for both."""
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from oms_connector.tests.tools import SYNC_CATALOGUE
+from sandbox.server import Sandbox
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = 'shpat_e2e_0123456789'
+CONSUMER_KEY, CONSUMER_SECRET = 'ck_e2e_0123456789', 'cs_e2e_0123456789'
+SECRETS = (TOKEN, CONSUMER_KEY, CONSUMER_SECRET)
+CHANNELS = (('shopify', 'shopify'), ('woo', 'woocommerce'))
+
+
+@contextlib.contextmanager
+def sandbox_shops() -> Iterator[Sandbox]:
+    "The sandbox with shops 'shopify' and 'woo', their catalogue out of stock"
+    with Sandbox() as sandbox:
+        shopify = sandbox.add_shopify('shopify', token=TOKEN,
+            currency='EUR', restore_rate=1000)
+        woo = sandbox.add_woocommerce('woo', consumer_key=CONSUMER_KEY,
+            consumer_secret=CONSUMER_SECRET)
+        for shop in (shopify, woo):
+            for code, name, price, _ in SYNC_CATALOGUE:
+                shop.add_product(code, name, price, stock=0)
+        yield sandbox
+
+
+def agent_runner(erp, sandbox, directory, mappings, intervals=None):
+    """oms-sync(*args) run in a process of its own against the ERP and both
+    shops, with each channel's mapping file text from mappings; .start
+    runs it in the background, .state is its state file"""
+    for code, text in mappings.items():
+        (directory / f'{code}.yaml').write_text(text)
+    config = directory / 'oms-sync.yaml'
+    config.write_text(json.dumps({
+                'erp': {'url': erp.url, 'database': erp.database},
+                'state_dir': str(directory / 'state'),
+                'channels': [{
+                        'code': code, 'kind': kind,
+                        'base_url': sandbox.shop(code).base_url,
+                        'mapping': f'{code}.yaml', 'page_size': 10,
+                        'rate_limit': {'per_second': 0},
+                        'intervals': intervals or {
+                            'orders': 1, 'stock': 30},
+                        'retry': {'max_wait': 1},
+                        } for code, kind in CHANNELS],
+                }))
+    env = {**os.environ,
+        'OMS_ERP_KEY': erp.world['agent_key'],
+        'OMS_SHOPIFY_TOKEN': TOKEN,
+        'OMS_WOO_CONSUMER_KEY': CONSUMER_KEY,
+        'OMS_WOO_CONSUMER_SECRET': CONSUMER_SECRET,
+        'PYTHONPATH': str(ROOT)}
+    command = [sys.executable, '-m', 'sync_agent.cli', '--config',
+        str(config), '--log-format', 'text']
+
+    def oms_sync(*args):
+        return subprocess.run([*command, *args],
+            env=env, capture_output=True, text=True, timeout=300)
+
+    def start(*args):
+        return subprocess.Popen([*command, *args], env=env, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    oms_sync.start = start
+    oms_sync.state = directory / 'state' / 'state.json'
+    return oms_sync
