@@ -5,6 +5,7 @@ moving orders into the ERP and stock back to the shops, with a live
 summary."""
 import argparse
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 from oms_connector.tests import server
 
 from .live import Live
+from .sinks import MailSink, SmsSink
 
 DATABASE = 'oms_demo'
 SAO = 'tryton-sao@>=8.0 <8.1'
@@ -59,6 +61,10 @@ def main():
     parser.add_argument('--every', type=float, default=8.0,
         help="seconds between new orders in the sandbox shops")
     parser.add_argument('--directory', type=Path, default=Path('demo-data'))
+    parser.add_argument('--smtp-port', type=int, default=8025,
+        help="the local SMTP server catching the customers' e-mails")
+    parser.add_argument('--sms-port', type=int, default=8026,
+        help="the local SMS gateway catching the customers' texts")
     args = parser.parse_args()
     directory = args.directory.resolve()
     uri = 'sqlite://'
@@ -89,13 +95,23 @@ def main():
         answer.write_text(json.dumps(demo))
 
     web_root = install_web_client(directory)
+    # Customers' e-mails and texts go to local sinks; the gateway's token
+    # comes from the environment, as in production.
+    mail = MailSink(directory / 'mail', args.smtp_port).start()
+    sms = SmsSink(directory / 'sms', args.sms_port).start()
+    os.environ.setdefault('OMS_SMS_TOKEN', 'demo-sms-token')
     erp = server.Server(
-        directory, DATABASE, uri, port=args.port, web_root=web_root)
+        directory, DATABASE, uri, port=args.port, web_root=web_root,
+        cron=True, extra={
+            'email': {'uri': mail.uri,
+                'from': 'Homeware Shop <shop@homeware.example>'},
+            'oms_sms': {'url': sms.url, 'sender': 'Homeware'},
+            })
     erp.start()
     live = None
     try:
-        live = Live(erp.url, DATABASE, keys['agent'], directory,
-            args.sandbox_port, every=args.every).start()
+        live = Live(erp, DATABASE, keys['agent'], directory,
+            args.sandbox_port, every=args.every, mail=mail, sms=sms).start()
         _explain(erp, args, directory, answer, keys, web_root, live)
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         while erp.process.poll() is None:
@@ -108,6 +124,8 @@ def main():
         if live:
             live.stop()
         erp.stop()
+        mail.stop()
+        sms.stop()
 
 
 def _explain(erp, args, directory, answer, keys, web_root, live):
@@ -117,9 +135,10 @@ def _explain(erp, args, directory, answer, keys, web_root, live):
     shops = '\n'.join(f'    {code:<11} {shop.base_url}'
         for code, shop in live.shops.items())
     print(f"""
-The demo is running: the ERP, two sandbox shops taking orders, and the
-sync agent between them (orders every 5 s, stock every 5 s and at once
-after an import).
+The demo is running: the ERP, two sandbox shops taking orders, the sync
+agent between them (orders every 5 s, stock every 5 s and at once after an
+import, shipments every 5 s), and a warehouse shipping an order now and
+then with DHL, UPS or SF Express.
 
   Web client       {web_line}
   Tryton client    server 127.0.0.1:{args.port}, database {DATABASE},
@@ -135,6 +154,12 @@ after an import).
     agent       {keys['agent']}
     shopify-eu  {keys['shopify-eu']}
     woo-main    {keys['woo-main']}
+
+  Customers       e-mails in {directory / 'mail'}
+                  (SMTP 127.0.0.1:{args.smtp_port}),
+                  texts in {directory / 'sms' / 'sms.jsonl'};
+                  order-status page {base}/oms/status
+                  (order number and e-mail, or the link in an e-mail)
 
   Try:  curl -H 'Authorization: Bearer {keys['agent']}' \\
           {base}/oms/v1/channels/shopify-eu/summary

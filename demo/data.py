@@ -59,7 +59,8 @@ def build():
     # raises a low-stock alert (Order Management > Stock Alerts).
     shopify = create_channel(
         'shopify-eu', kind='shopify', name="Shopify EU Store",
-        currency='EUR', safety_stock=5)
+        currency='EUR', safety_stock=5,
+        notify_sms_events=['shipped'])
     woo = create_channel(
         'woo-main', kind='woocommerce', name="WooCommerce Shop",
         reserve_stock='payment', currency='EUR', safety_stock=3)
@@ -137,35 +138,48 @@ def _database():
     return get_config().database_name
 
 
-# code, name, tracking URL; the demo ships with the first (the one its
-# mapping files name on the channels)
+# code, name, tracking URL (the demo's mapping files name each on the
+# channels)
 CARRIERS = [
     ('DHL', "DHL Express",
         'https://www.dhl.com/en/express/tracking.html?AWB={number}'),
     ('UPS', "UPS", 'https://www.ups.com/track?tracknum={number}'),
+    ('SF', "SF Express", 'https://www.sf-express.com/we/ow/chn/en/waybill/'
+        'waybill-detail/{number}'),
     ]
 
 
 def _ship_some():
-    """The warehouse ships a few orders, each with its carrier and tracking
-    number (their fulfilments wait for the agent); one of them is already
-    delivered"""
+    """The warehouse ships a few of the morning's orders, each with its
+    carrier and tracking number (Lin Hui's first: she reads Chinese, and so
+    does her e-mail); one is already delivered. These orders are not on
+    the sandbox shops, so staff marked their fulfilments done by hand."""
     Sale = Model.get('sale.sale')
     Carrier = Model.get('oms.carrier')
+    Fulfilment = Model.get('oms.fulfilment')
+    Party = Model.get('party.party')
+    Lang = Model.get('ir.lang')
+    chinese, = Lang.find([('code', '=', 'zh_CN')])
+    for party in Party.find([('name', '=', "Lin Hui")]):
+        party.lang = chinese
+        party.save()
     carriers = [Carrier(code=code, name=name, tracking_url=url)
         for code, name, url in CARRIERS]
     Carrier.save(carriers)
-    awaiting = Sale.find([
-            ('oms_state', '=', 'awaiting_shipment'),
-            ('oms_exception', '=', False),
-            ], order=[('id', 'ASC')])
+    awaiting = sorted(Sale.find([
+                ('oms_state', '=', 'awaiting_shipment'),
+                ('oms_exception', '=', False),
+                ], order=[('id', 'ASC')]),
+        key=lambda s: s.party.name != "Lin Hui")
     for n, sale in enumerate(awaiting[:4]):
         shipment, = sale.shipments
         shipment.click('pick')
         shipment.click('pack')
-        shipment.oms_carrier = carriers[0]
+        shipment.oms_carrier = carriers[n % len(carriers)]
         shipment.oms_tracking_number = f'{1234567890 + n * 7919}'
         shipment.click('do')
-        if n == 0:
+        if n == 3:
             sale.reload()
             sale.click('oms_complete')
+    for fulfilment in Fulfilment.find([('state', '=', 'waiting')]):
+        fulfilment.click('mark_done')

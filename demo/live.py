@@ -1,6 +1,7 @@
 """The demo's moving parts around the ERP: the sandbox marketplace with the
-demo's two shops taking orders, and the agent syncing them (in threads of
-this process), with a summary line every few seconds."""
+demo's two shops taking orders, the agent syncing them and a warehouse
+shipping orders (in threads of this process), with a summary line every
+few seconds."""
 import datetime as dt
 import itertools
 import logging
@@ -8,13 +9,16 @@ import random
 import threading
 from pathlib import Path
 
+from proteus import Model
+from proteus.config import XmlrpcConfig
+
 from sandbox.server import Sandbox
 from sync_agent import config as agent_config
 from sync_agent import logs
 from sync_agent.agent import Agent
 from sync_agent.scheduler import Scheduler
 
-from .data import PRODUCTS
+from .data import CARRIERS, PRODUCTS
 
 TOKEN = 'shpat_demo_0123456789'
 KEY, SECRET = 'ck_demo_0123456789', 'cs_demo_0123456789'
@@ -22,10 +26,16 @@ MAPPINGS = Path(__file__).resolve().parent / 'mappings'
 
 
 class Live:
-    """The sandbox shops, an order generator, and the agent's loop"""
+    """The sandbox shops, an order generator, the agent's loop and the
+    warehouse"""
 
-    def __init__(self, erp_url, database, agent_key, directory, port,
-            every=8.0):
+    def __init__(self, erp, database, agent_key, directory, port,
+            every=8.0, mail=None, sms=None):
+        erp_url = erp.url
+        self.tryton = XmlrpcConfig(
+            f'http://admin:admin@127.0.0.1:{erp.port}/{database}/rpc/')
+        self.erp_url = erp_url
+        self.mail, self.sms = mail, sms
         self.directory = directory
         self.every = every
         self.stopping = threading.Event()
@@ -55,7 +65,7 @@ class Live:
                         'base_url': shop.base_url,
                         'mapping': str(MAPPINGS / f'{code}.yaml'),
                         'intervals': {'orders': 5, 'stock': 5,
-                            'reconcile': 300},
+                            'fulfilments': 5, 'reconcile': 300},
                         } for code, shop in self.shops.items()],
                 })
         self.erp_key = agent_key
@@ -79,7 +89,12 @@ class Live:
                 'OMS_WOO_MAIN_CONSUMER_KEY': KEY,
                 'OMS_WOO_MAIN_CONSUMER_SECRET': SECRET})
         self.scheduler = Scheduler(self.agent)
-        for target in (self.scheduler.run, self._sell):
+        # The links in customers' e-mails open this ERP's status page.
+        Configuration = Model.get('oms.configuration', config=self.tryton)
+        configuration = Configuration(1)
+        configuration.customer_site_url = self.erp_url
+        configuration.save()
+        for target in (self.scheduler.run, self._sell, self._warehouse):
             thread = threading.Thread(target=target, daemon=True)
             thread.start()
             self.threads.append(thread)
@@ -97,6 +112,42 @@ class Live:
             if n % 10 == 9:
                 rng.choice(list(self.shops.values())).create_malformed_order(
                     'bad_date')
+
+    def _warehouse(self):
+        """Now and then the warehouse ships the oldest order that is ready
+        (its goods reserved), with the next carrier and a tracking number:
+        the agent tells the shop, the ERP tells the customer"""
+        rng = random.Random(7)
+        Sale = Model.get('sale.sale', config=self.tryton)
+        Carrier = Model.get('oms.carrier', config=self.tryton)
+        carriers = {c.code: c for c in Carrier.find([])}
+        for n in itertools.count():
+            if self.stopping.wait(self.every * 1.5):
+                return
+            try:
+                ready = Sale.find([
+                        ('oms_state', '=', 'awaiting_shipment'),
+                        ('oms_exception', '=', False),
+                        ('oms_channel', '!=', None),
+                        # The sandbox's orders (the seed ones are not on
+                        # the shops: their ids read shopify-eu-1001, ...)
+                        ('oms_external_id', 'not like', '%-%'),
+                        ('shipments.state', '=', 'assigned'),
+                        ], order=[('sale_date', 'ASC'), ('id', 'ASC')],
+                    limit=1)
+                for sale in ready:
+                    code = CARRIERS[n % len(CARRIERS)][0]
+                    for shipment in sale.shipments:
+                        if shipment.state != 'assigned':
+                            continue
+                        shipment.oms_carrier = carriers[code]
+                        shipment.oms_tracking_number = _tracking(code, rng)
+                        shipment.save()
+                        for step in ('pick', 'pack', 'do'):
+                            shipment.click(step)
+            except Exception as error:  # noqa: BLE001 - the demo goes on
+                logging.getLogger(__name__).warning(
+                    "the warehouse could not ship: %s", error)
 
     def summary(self):
         "One line per channel: what the shop has, what the ERP holds"
@@ -120,7 +171,23 @@ class Live:
                 + ('' if not error or error.get('resolved')
                     else f" · last error: {error['error'][:60]}"))
         lines.extend(self._shelves())
+        lines.append(self._shipped())
         return '\n'.join(lines)
+
+    def _shipped(self):
+        """What reached the shops and the customers: orders shown shipped
+        with their tracking, e-mails and texts sent"""
+        shopify, woo = self.shops['shopify-eu'], self.shops['woo-main']
+        tracked = sum(1 for o in shopify.orders()
+            if shopify.fulfilments(o['id']))
+        completed = sum(1 for o in woo.orders() if o['status'] == 'completed')
+        line = (f"    shipped with tracking: shopify-eu {tracked}, "
+            f"woo-main {completed} · customer e-mails "
+            f"{self.mail.count if self.mail else 0}, texts "
+            f"{len(self.sms.texts) if self.sms else 0}")
+        if self.mail and self.mail.last_subject:
+            line += f"\n    last e-mail: {self.mail.last_subject[:70]}"
+        return line
 
     def _shelves(self, count=3):
         """What each shop shows of the scarcest products, beside what the
@@ -151,3 +218,13 @@ class Live:
         for thread in self.threads:
             thread.join(timeout=30)
         self.sandbox.stop()
+
+
+def _tracking(carrier, rng):
+    "A tracking number as the carrier writes them"
+    if carrier == 'UPS':
+        return '1Z' + ''.join(rng.choices('0123456789ABCDEFGHJKLMNPRSTUVWXYZ',
+                k=16))
+    if carrier == 'SF':
+        return 'SF' + ''.join(rng.choices('0123456789', k=12))
+    return ''.join(rng.choices('0123456789', k=10))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import json
+import logging
 import threading
 from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+# aiosmtpd logs each SMTP command: not the demo's story
+logging.getLogger('mail.log').setLevel(logging.WARNING)
 
 
 class MailSink:

@@ -196,19 +196,21 @@ def cached_database(cache_dir, setup, uri=None, prefix='oms_tpl_'):
 
 class Server:
     """trytond serving one database on loopback, as a context manager; with
-    `workers` processes of trytond-worker running its queued tasks"""
+    `workers` processes of trytond-worker running its queued tasks, and
+    with `cron` trytond-cron running its scheduled actions"""
 
     def __init__(self, directory, database, uri=None, port=None,
-            web_root=None, workers=0, extra=None):
+            web_root=None, workers=0, extra=None, cron=False):
         self.directory = Path(directory)
         self.database = database
         self.uri = uri or database_uri()
         self.port = port or free_port()
         self.workers = workers
+        self.cron = cron
         self.config = write_config(
             self.directory, self.port, self.uri, web_root,
             worker=bool(workers), extra=extra)
-        self.process = self.worker = None
+        self.process = self.worker = self.scheduler = None
 
     @property
     def url(self):
@@ -224,6 +226,12 @@ class Server:
             self.worker = subprocess.Popen(
                 [str(BIN / 'trytond-worker'), '-c', str(self.config),
                     '-d', self.database, '-n', str(self.workers)],
+                stdout=self.log, stderr=subprocess.STDOUT,
+                env=checkout_env())
+        if self.cron:
+            self.scheduler = subprocess.Popen(
+                [str(BIN / 'trytond-cron'), '-c', str(self.config),
+                    '-d', self.database],
                 stdout=self.log, stderr=subprocess.STDOUT,
                 env=checkout_env())
         deadline = time.monotonic() + timeout
@@ -244,7 +252,8 @@ class Server:
     def stop(self):
         # SIGINT lets trytond-worker stop its pool's children too.
         for process, stop in [
-                (self.worker, signal.SIGINT), (self.process, signal.SIGTERM)]:
+                (self.worker, signal.SIGINT), (self.scheduler, signal.SIGTERM),
+                (self.process, signal.SIGTERM)]:
             if process and process.poll() is None:
                 process.send_signal(stop)
                 try:
