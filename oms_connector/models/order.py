@@ -14,7 +14,7 @@ from functools import wraps
 
 from trytond import backend
 from trytond.i18n import gettext
-from trytond.model import Index, ModelView, Unique, fields
+from trytond.model import ModelView, Unique, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Bool, Eval
 from trytond.transaction import Transaction, TransactionError
@@ -164,9 +164,6 @@ class Sale(metaclass=PoolMeta):
                 Unique(t, t.oms_channel, t.oms_external_id),
                 'oms_connector.msg_sale_external_id_unique'),
             ]
-        cls._sql_indexes.add(Index(t,
-                (t.oms_access_token, Index.Equality(cardinality='high')),
-                where=t.oms_access_token != None))  # noqa: E711
         cls._oms_transitions = _transitions()
         cls._buttons.update({
                 'oms_mark_paid': {
@@ -210,8 +207,14 @@ class Sale(metaclass=PoolMeta):
         return '1'
 
     @classmethod
-    def default_oms_access_token(cls):
-        return secrets.token_urlsafe(18)
+    def create(cls, vlist):
+        # Each order its own token: a default is computed once per create
+        # call, and would be shared by all the orders of an import.
+        vlist = [v.copy() for v in vlist]
+        for values in vlist:
+            if not values.get('oms_access_token'):
+                values['oms_access_token'] = secrets.token_urlsafe(18)
+        return super().create(vlist)
 
     @classmethod
     def copy(cls, sales, default=None):
@@ -223,8 +226,7 @@ class Sale(metaclass=PoolMeta):
                 'oms_exception_reason', 'oms_payload', 'oms_events',
                 'oms_fulfilments']:
             default.setdefault(name, None)
-        default.setdefault(
-            'oms_access_token', lambda data: cls.default_oms_access_token())
+        default.setdefault('oms_access_token', None)
         default.setdefault('oms_state', 'pending_payment')
         return super().copy(sales, default=default)
 

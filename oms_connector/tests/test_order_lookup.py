@@ -107,9 +107,16 @@ class OrderLookupTestCase(unittest.TestCase):
             Lookup.find('c', token=sale.oms_access_token), sale)
         self.assertIsNone(Lookup.find('c', token=sale.oms_access_token[:8]))
         self.assertIsNone(Lookup.find('c', token='x' * 24))
-        # Each order has its own token.
-        other = self.import_order(channel, 'L2', email='bob@example.com')
-        self.assertNotEqual(other.oms_access_token, sale.oms_access_token)
+        # Each order has its own token, imported alone or in a batch.
+        Importer = Pool().get('oms.order.importer')
+        Sale = Pool().get('sale.sale')
+        Importer.import_batch(channel, OrderBatch.model_validate({
+                    'orders': [order_payload('shop', n,
+                            lines=[('TEE', 1, '20.00')])
+                        for n in ('B1', 'B2', 'B3')]}))
+        tokens = {s.oms_access_token for s in Sale.search([])}
+        self.assertEqual(len(tokens), 4)
+        self.assertNotIn(None, tokens)
 
     @in_world
     def test_the_customer_sees_state_history_and_tracking_only(self, channel):
