@@ -77,6 +77,21 @@ def private(response):
 # The JSON routes. Failed lookups must be remembered, so they answer
 # rather than raise (an ApiError would roll the attempt back).
 
+def lookup_refusal(pool, request, query):
+    """The order of the query, or the answer refusing it: too many
+    attempts (429) or no such order (404, whatever was wrong)"""
+    try:
+        sale = find(pool, request, query)
+    except RateLimited as error:
+        return None, too_many(error, ApiError(
+                HTTPStatus.TOO_MANY_REQUESTS, 'rate_limited',
+                TOO_MANY).response())
+    if sale is None:
+        return None, ApiError(
+            HTTPStatus.NOT_FOUND, 'not_found', NOT_FOUND).response()
+    return sale, None
+
+
 @app.route(PREFIX + '/lookup', methods=['POST'])
 @with_pool
 @json_errors
@@ -84,16 +99,10 @@ def private(response):
 def lookup(request, pool):
     "An order's state, history and tracking, for its customer"
     Lookup = pool.get('oms.order.lookup')
-    query = read_json(request, LookupRequest)
-    try:
-        sale = find(pool, request, query)
-    except RateLimited as error:
-        return private(too_many(error, ApiError(
-                    HTTPStatus.TOO_MANY_REQUESTS, 'rate_limited',
-                    TOO_MANY).response()))
-    if sale is None:
-        return private(ApiError(
-                HTTPStatus.NOT_FOUND, 'not_found', NOT_FOUND).response())
+    sale, refusal = lookup_refusal(
+        pool, request, read_json(request, LookupRequest))
+    if refusal:
+        return private(refusal)
     return private(json_response({'order': Lookup.status(sale)}))
 
 
@@ -105,15 +114,9 @@ def post_message(request, pool):
     "A question from the customer, kept on the order for the staff"
     Message = pool.get('oms.order.message')
     query = read_json(request, MessageRequest)
-    try:
-        sale = find(pool, request, query)
-    except RateLimited as error:
-        return too_many(error, ApiError(
-                HTTPStatus.TOO_MANY_REQUESTS, 'rate_limited',
-                TOO_MANY).response())
-    if sale is None:
-        return ApiError(
-            HTTPStatus.NOT_FOUND, 'not_found', NOT_FOUND).response()
+    sale, refusal = lookup_refusal(pool, request, query)
+    if refusal:
+        return refusal
     Message.receive(sale, query.message, 'status_page')
     return json_response({'received': True}, HTTPStatus.CREATED)
 

@@ -9,6 +9,7 @@ from aiosmtpd.controller import Controller
 
 from oms_connector.tests import server
 from oms_connector.tests.mailbox import Inbox
+from sandbox import Sandbox
 from sync_agent.erp import ErpClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,3 +73,10 @@ def mailing_erp(tmp_path_factory, inbox):
     "A running ERP of the sync world whose e-mails reach the inbox"
     yield from running_erp(tmp_path_factory, 'sync_world', extra={
             'email': {'uri': inbox.uri, 'from': 'shop@example.com'}})
+
+
+@pytest.fixture
+def sandbox():
+    "A sandbox marketplace without shops, on a free port"
+    with Sandbox() as running:
+        yield running

@@ -13,7 +13,6 @@ import pytest
 import requests
 import responses
 
-from sandbox import Sandbox
 from sync_agent.channels import shopify, woocommerce
 from sync_agent.channels.transport import GaveUp, RateLimiter, Transport
 from sync_agent.cli import parser
@@ -91,12 +90,6 @@ def pushed(ack):
 
 def failed(ack):
     return {f.id: f.error for f in ack.failed}
-
-
-@pytest.fixture
-def sandbox():
-    with Sandbox() as running:
-        yield running
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pydantic
 import pytest
 import requests
 
-from sandbox import Sandbox, generator
+from sandbox import generator
 from sandbox.__main__ import build
 from sync_agent.channels import shopify as shopify_channel
 from sync_agent.channels import woocommerce as woo_channel
@@ -74,12 +74,6 @@ def set_stock(key=None):
         "    inventoryAdjustmentGroup { createdAt reason "
         "referenceDocumentUri changes { name delta } }\n"
         "    userErrors { field message code } } }")
-
-
-@pytest.fixture
-def sandbox():
-    with Sandbox() as running:
-        yield running
 
 
 def stock_catalogue(shop, count=30):

@@ -8,7 +8,6 @@ import types
 
 import pytest
 
-from sandbox import Sandbox
 from sync_agent.channels import shopify, woocommerce
 from sync_agent.channels.transport import RateLimiter, Transport
 from sync_agent.config import ChannelConfig
@@ -78,12 +77,6 @@ class Spy:
             return push(updates)
 
         adapter.push_stock = recording
-
-
-@pytest.fixture
-def sandbox():
-    with Sandbox() as running:
-        yield running
 
 
 @pytest.fixture

@@ -948,12 +948,3 @@ class Configuration(metaclass=PoolMeta):
                     raise NotificationError(gettext(
                             'oms_connector.msg_customer_site_url', url=url))
 
-
-class Cron(metaclass=PoolMeta):
-    __name__ = 'ir.cron'
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        cls.method.selection.append(
-            ('oms.notification|send_due', "Send Customer Notifications"))

@@ -406,17 +406,6 @@ class ProductComponent(metaclass=PoolMeta):
             c.product.id for c in components)
 
 
-class Cron(metaclass=PoolMeta):
-    __name__ = 'ir.cron'
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        cls.method.selection.append(
-            ('oms.listing.level|refresh', "Refresh Channel Stock Levels"))
-        cls.method.selection.append(
-            ('sale.sale|oms_complete_shipped', "Complete Delivered Orders"))
-
 
 def kits_of(products):
     "The ids of the kits made with these products"
