@@ -129,8 +129,8 @@ ONCE_JOBS = ['orders', 'stock', 'fulfilments']
 
 
 def once(args: argparse.Namespace) -> int:
-    """Each job once (orders, then stock, unless --job says which), for
-    one channel or all; exit 1 when a job failed"""
+    """Each job once (orders, stock, then fulfilments, unless --job says
+    which), for one channel or all; exit 1 when a job failed"""
     agent = load_agent(args)
     codes = [args.channel] if args.channel else None
     if args.channel and args.channel not in agent.channels:
