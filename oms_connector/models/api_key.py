@@ -29,6 +29,7 @@ class UserApplication(metaclass=PoolMeta):
 
 class UserApplicationChannel(ModelSQL):
     __name__ = 'res.user.application-oms.channel'
+    __string__ = "Agent API Key Channel"
     application = fields.Many2One(
         'res.user.application', "Application", required=True,
         ondelete='CASCADE')

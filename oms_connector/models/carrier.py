@@ -13,6 +13,7 @@ NUMBER = '{number}'
 
 class Carrier(DeactivableMixin, ModelSQL, ModelView):
     __name__ = 'oms.carrier'
+    __string__ = "Carrier"
 
     name = fields.Char("Name", required=True)
     code = fields.Char(

@@ -21,6 +21,7 @@ KINDS = [
 
 class Channel(DeactivableMixin, ModelSQL, ModelView):
     __name__ = 'oms.channel'
+    __string__ = "Sales Channel"
 
     name = fields.Char("Name", required=True)
     code = fields.Char(
@@ -232,6 +233,7 @@ class Channel(DeactivableMixin, ModelSQL, ModelView):
 
 class ChannelWarehouse(ModelSQL):
     __name__ = 'oms.channel-stock.location'
+    __string__ = "Channel Warehouse"
     channel = fields.Many2One(
         'oms.channel', "Channel", required=True, ondelete='CASCADE')
     warehouse = fields.Many2One(

@@ -6,6 +6,7 @@ from trytond.model import ModelSingleton, ModelSQL, ModelView, fields
 
 class Configuration(ModelSingleton, ModelSQL, ModelView):
     __name__ = 'oms.configuration'
+    __string__ = "Order Management Configuration"
 
     stock_alert_email = fields.Boolean(
         "E-mail Stock Alerts",
@@ -43,6 +44,7 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
 
 class ConfigurationStockAlertRecipient(ModelSQL):
     __name__ = 'oms.configuration.stock_alert_recipient'
+    __string__ = "Stock Alert Recipient"
 
     configuration = fields.Many2One(
         'oms.configuration', "Configuration", required=True,

@@ -12,6 +12,7 @@ from ..exceptions import OrderHold
 
 class CustomerBinding(ModelSQL, ModelView):
     __name__ = 'oms.customer'
+    __string__ = "Channel Customer"
 
     channel = fields.Many2One(
         'oms.channel', "Channel", required=True, ondelete='CASCADE')

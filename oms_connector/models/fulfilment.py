@@ -44,6 +44,7 @@ def new_key():
 
 class Fulfilment(Workflow, ModelSQL, ModelView):
     __name__ = 'oms.fulfilment'
+    __string__ = "Fulfilment"
     _rec_name = 'key'
     _editable = {'readonly': Eval('state') == 'done'}
 
@@ -469,6 +470,7 @@ class Fulfilment(Workflow, ModelSQL, ModelView):
 class FulfilmentLine(ModelSQL, ModelView):
     "What a parcel carried of one order line"
     __name__ = 'oms.fulfilment.line'
+    __string__ = "Fulfilment Line"
 
     fulfilment = fields.Many2One(
         'oms.fulfilment', "Fulfilment", required=True, readonly=True,

@@ -15,6 +15,7 @@ from .domains import any_field_matches
 
 class Listing(DeactivableMixin, ModelSQL, ModelView):
     __name__ = 'oms.listing'
+    __string__ = "Listing"
 
     channel = fields.Many2One(
         'oms.channel', "Channel", required=True, ondelete='CASCADE')

@@ -88,6 +88,7 @@ def retry_delay(attempts):
 
 class NotificationTemplate(ModelSQL, ModelView):
     __name__ = 'oms.notification.template'
+    __string__ = "Notification Template"
 
     event = fields.Selection(EVENTS, "Event", required=True, sort=False)
     medium = fields.Selection(MEDIUMS, "Medium", required=True)
@@ -252,6 +253,7 @@ class DeliveryError(Exception):
 
 class Notification(ModelSQL, ModelView):
     __name__ = 'oms.notification'
+    __string__ = "Customer Notification"
 
     sale = fields.Many2One(
         'sale.sale', "Order", required=True, readonly=True,

@@ -7,6 +7,7 @@ from .order import OMS_STATES
 
 class OrderEvent(ModelSQL, ModelView):
     __name__ = 'oms.order.event'
+    __string__ = "Order Status History"
 
     sale = fields.Many2One(
         'sale.sale', "Order", required=True, ondelete='CASCADE')

@@ -45,6 +45,7 @@ def savepoint(name):
 
 class OrderImporter(Model):
     __name__ = 'oms.order.importer'
+    __string__ = "Order Importer"
 
     @classmethod
     def import_batch(cls, channel, batch):

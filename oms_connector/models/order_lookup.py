@@ -41,6 +41,7 @@ def normalize_number(number):
 
 class LookupAttempt(ModelSQL):
     __name__ = 'oms.order.lookup.attempt'
+    __string__ = "Order Lookup Attempt"
 
     key = fields.Char("Key", required=True)
     date = fields.Timestamp("Date", required=True)
@@ -94,6 +95,7 @@ class LookupAttempt(ModelSQL):
 class OrderLookup(Model):
     "What a customer may see of their order"
     __name__ = 'oms.order.lookup'
+    __string__ = "Order Lookup"
 
     @classmethod
     def find(cls, client, number=None, email=None, token=None):

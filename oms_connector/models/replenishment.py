@@ -27,6 +27,7 @@ RESERVED_SHIPMENT_STATES = ['assigned', 'picked', 'packed', 'shipped']
 
 class StockCover(ModelSQL, ModelView):
     __name__ = 'oms.stock.cover'
+    __string__ = "Stock Cover"
 
     company = fields.Many2One('company.company', "Company")
     product = fields.Many2One(
@@ -276,6 +277,7 @@ def suggest_order_point(velocity, lead_time, review_period):
 
 class StockCoverContext(ModelView):
     __name__ = 'oms.stock.cover.context'
+    __string__ = "Stock Cover Context"
 
     company = fields.Many2One('company.company', "Company", required=True)
     warehouse = fields.Many2One(

@@ -25,6 +25,7 @@ KINDS = [
 
 class StockAlert(Workflow, ModelSQL, ModelView):
     __name__ = 'oms.stock.alert'
+    __string__ = "Stock Alert"
 
     kind = fields.Selection(KINDS, "Kind", required=True, readonly=True)
     kind_string = kind.translated('kind')

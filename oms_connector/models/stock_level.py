@@ -33,6 +33,7 @@ DEDUCTED = {'pending_payment', 'awaiting_shipment', 'partially_shipped',
 
 class ListingLevel(ModelSQL, ModelView):
     __name__ = 'oms.listing.level'
+    __string__ = "Listing Stock Level"
 
     listing = fields.Many2One(
         'oms.listing', "Listing", required=True, ondelete='CASCADE')
@@ -352,6 +353,7 @@ class StockChange(ModelSQL):
     a product whose moves changed, or units a channel sold itself
     (level, sold)."""
     __name__ = 'oms.stock.change'
+    __string__ = "Stock Change"
 
     product = fields.Many2One('product.product', "Product")
     level = fields.Many2One('oms.listing.level', "Level")

@@ -196,7 +196,15 @@ class OrderLookupTestCase(unittest.TestCase):
             channel.notify_email_events or []) + ['message']
         channel.save()
 
-        with Transaction().set_context(oms_source='user: Staff'):
+        # A member of the order management group (not an administrator)
+        # replies from the order's form.
+        User = pool.get('res.user')
+        ModelData = pool.get('ir.model.data')
+        staff, = User.create([{'name': "Staff", 'login': 'staff',
+                    'groups': [('add', [ModelData.get_id(
+                                    'oms_connector', 'group_oms')])]}])
+        with Transaction().set_user(staff.id), \
+                Transaction().set_context(_check_access=True):
             Message.create([{'sale': sale.id, 'body': "It left today."}])
 
         question, reply = Message.search([('sale', '=', sale.id)])
