@@ -21,6 +21,7 @@ from trytond.pyson import Eval, If
 from trytond.transaction import without_check_access
 
 from ..exceptions import FulfilmentError, UntrackedShipmentWarning
+from .backoff import backoff
 
 STATES = [
     ('waiting', "Waiting"),
@@ -29,13 +30,12 @@ STATES = [
     ]
 # The fields staff may correct until the fulfilment reaches the channel
 EDITABLE = {'carrier', 'tracking_number', 'tracking_url', 'notify_customer'}
-RETRY_FIRST = dt.timedelta(minutes=1)
 RETRY_MAX = dt.timedelta(hours=1)
 
 
 def retry_delay(attempts):
     "The wait after the attempts-th failed push: 1, 2, 4 ... minutes, ≤ 1 h"
-    return min(RETRY_FIRST * 2 ** min(max(attempts, 1) - 1, 10), RETRY_MAX)
+    return backoff(attempts, RETRY_MAX)
 
 
 def new_key():

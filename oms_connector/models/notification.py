@@ -33,6 +33,7 @@ from trytond.url import host
 
 from .. import sms
 from ..exceptions import NotificationError
+from .backoff import backoff
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,6 @@ MANUAL_EMAIL_EVENTS = [
     'shipped', 'completed', 'cancelled', 'refunded', 'message']
 
 MAX_ATTEMPTS = 10
-FIRST_DELAY = dt.timedelta(minutes=1)
 MAX_DELAY = dt.timedelta(hours=2)
 # How long a sender may take over one message before another may try it:
 # longer than any send (SMTP and gateway calls time out well before).
@@ -83,7 +83,7 @@ DUE_BATCH = 500
 
 def retry_delay(attempts):
     "How long to wait after the attempts failed: 1, 2, 4 ... min, up to 2 h"
-    return min(FIRST_DELAY * 2 ** (max(attempts, 1) - 1), MAX_DELAY)
+    return backoff(attempts, MAX_DELAY)
 
 
 class NotificationTemplate(ModelSQL, ModelView):
