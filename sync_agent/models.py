@@ -269,11 +269,11 @@ class FulfilmentFailure(_Canonical):
     error: NonEmpty
 
 
-def _each_fulfilment_once(items: list[Any]) -> list[Any]:
+def _each_id_once(items: list[Any]) -> list[Any]:
     ids = [item.id for item in items]
     twice = sorted({i for i in ids if ids.count(i) > 1})
     if twice:
-        raise ValueError("lists fulfilment(s) more than once: "
+        raise ValueError("lists id(s) more than once: "
             + ', '.join(map(str, twice)))
     return items
 
@@ -282,6 +282,119 @@ class FulfilmentAck(_Canonical):
     """What the agent acknowledges after pushing fulfilments to a channel:
     those it accepted and those it refused, with the reason."""
     pushed: Annotated[list[FulfilmentPushed],
-        AfterValidator(_each_fulfilment_once)] = Field(default_factory=list)
+        AfterValidator(_each_id_once)] = Field(default_factory=list)
     failed: Annotated[list[FulfilmentFailure],
-        AfterValidator(_each_fulfilment_once)] = Field(default_factory=list)
+        AfterValidator(_each_id_once)] = Field(default_factory=list)
+
+
+# After-sales: what the channels report of refunds and returns (pulled by
+# the agent into RMAs), and the refunds issued in the ERP for the agent to
+# push to the channel.
+
+class ReturnKind(enum.StrEnum):
+    refund = 'refund'  # money given back (with or without goods)
+    return_ = 'return'  # goods coming back (with or without money)
+
+
+class ReturnStatus(enum.StrEnum):
+    requested = 'requested'  # the customer asked; the merchant decides
+    open = 'open'  # approved: goods on their way back
+    closed = 'closed'  # done in the channel (goods back, or settled)
+    declined = 'declined'  # the merchant refused it
+    cancelled = 'cancelled'  # withdrawn
+    refunded = 'refunded'  # a refund: the money is back with the customer
+
+
+class ReturnLine(_Canonical):
+    "What a refund or return covers of one order line"
+    line_external_id: str | None = Field(None, description=(
+            "The channel's id of the order line."))
+    sku: str | None = None
+    quantity: int = Field(gt=0)
+    reason: str | None = Field(None, description=(
+            "The channel's reason for this line, as it names it."))
+    restock: bool = Field(False, description=(
+            "Whether the goods come back to stock (Shopify restockType "
+            "RETURN); false for a refund of money alone."))
+    amount: Decimal | None = Field(None, ge=0, description=(
+            "The money refunded for this line, if the channel says."))
+
+
+class ChannelReturn(_Canonical):
+    """A refund or a return as the channel reports it: the ERP keeps one
+    RMA per channel refund or return, bound by its id, however often it is
+    pulled."""
+    channel: NonEmpty
+    kind: ReturnKind
+    external_id: NonEmpty = Field(description=(
+            "The channel's id of the refund or return."))
+    order_external_id: NonEmpty = Field(description=(
+            "The channel's id of the order, as the order was imported."))
+    status: ReturnStatus
+    created_at: UTCDateTime
+    updated_at: UTCDateTime
+    currency: Annotated[str, Field(pattern=r'^[A-Z]{3}$')] | None = None
+    amount: Decimal | None = Field(None, ge=0, description=(
+            "The money refunded in all (a refund); null for a return."))
+    reason: str | None = Field(None, description=(
+            "The channel's reason or note."))
+    return_external_id: str | None = Field(None, description=(
+            "For a refund: the channel's id of the return it settles."))
+    lines: list[ReturnLine] = Field(default_factory=list)
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReturnBatch(_Canonical):
+    "What the agent posts to the ERP: refunds and returns, and the cursor"
+    returns: list[ChannelReturn]
+    cursor: str | None = Field(None, description=(
+            "The channel's returns cursor to store with them; null keeps "
+            "the stored one."))
+
+
+class RefundLine(_FromErp):
+    "What a refund gives back of one order line"
+    external_id: str | None = Field(None, description=(
+            "The channel's id of the order line."))
+    sku: str | None = None
+    quantity: int = Field(gt=0)
+
+
+class Refund(_FromErp):
+    "A refund issued in the ERP, to be made on the channel"
+    id: int = Field(description="The ERP's id of the RMA.")
+    key: NonEmpty = Field(description=(
+            "Stable and unique: the idempotency key of every push of it."))
+    number: NonEmpty = Field(description="The RMA's number.")
+    order: OrderRef
+    amount: Decimal = Field(gt=0)
+    currency: Annotated[str, Field(pattern=r'^[A-Z]{3}$')]
+    reason: str | None = None
+    lines: list[RefundLine] = Field(default_factory=list, description=(
+            "The order lines refunded; empty for an amount alone."))
+    notify_customer: bool = False
+    attempts: int = Field(0, ge=0)
+
+
+class RefundPushed(_Canonical):
+    "A refund the channel made (or already had)"
+    id: int
+    external_id: str | None = Field(None, description=(
+            "The channel's id of the refund it recorded."))
+
+
+class RefundFailure(_Canonical):
+    "A refund the channel refused, or cannot take"
+    id: int
+    error: NonEmpty
+    manual: bool = Field(False, description=(
+            "The channel cannot take refunds through its API: staff must "
+            "refund by hand there (no retry)."))
+
+
+class RefundAck(_Canonical):
+    """What the agent acknowledges after pushing refunds to a channel"""
+    pushed: Annotated[list[RefundPushed],
+        AfterValidator(_each_id_once)] = Field(default_factory=list)
+    failed: Annotated[list[RefundFailure],
+        AfterValidator(_each_id_once)] = Field(default_factory=list)
