@@ -33,3 +33,7 @@ class UntrackedShipmentWarning(UserWarning):
 
 class FulfilmentError(ValidationError):
     pass
+
+
+class ReturnError(ValidationError):
+    pass

@@ -13,14 +13,20 @@ from sync_agent.models import (
     Fulfilment,
     FulfilmentAck,
     OrderBatch,
+    Refund,
+    RefundAck,
+    ReturnBatch,
     StockAck,
     StockLevel,
 )
 
 DOCUMENT = Path(__file__).with_name('openapi.yaml')
 REF = '#/components/schemas/{model}'
-# The bodies the agent sends, the stock level and fulfilment it reads.
-CANONICAL = [OrderBatch, StockAck, StockLevel, Fulfilment, FulfilmentAck]
+# The bodies the agent sends, the stock level, fulfilment and refund it
+# reads.
+CANONICAL = [
+    OrderBatch, StockAck, StockLevel, Fulfilment, FulfilmentAck,
+    ReturnBatch, Refund, RefundAck]
 
 
 def canonical_schemas():

@@ -28,7 +28,13 @@ from trytond.protocols.wrappers import (
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
-from sync_agent.models import FulfilmentAck, OrderBatch, StockAck
+from sync_agent.models import (
+    FulfilmentAck,
+    OrderBatch,
+    RefundAck,
+    ReturnBatch,
+    StockAck,
+)
 
 logger = logging.getLogger(__name__)
 PREFIX = '/<database_name>/oms/v1'
@@ -191,12 +197,18 @@ class FulfilmentsQuery(pydantic.BaseModel):
     limit: int | None = pydantic.Field(None, ge=0)
 
 
+class RefundsQuery(pydantic.BaseModel):
+    "The query string of GET .../refunds"
+    limit: int | None = pydantic.Field(None, ge=0)
+
+
 def cursor_answer(channel):
     return {
         'channel': channel.code,
         'cursor': channel.cursor,
         'updated_at': (channel.cursor_updated.isoformat() + 'Z'
             if channel.cursor_updated else None),
+        'returns_cursor': channel.returns_cursor,
         }
 
 
@@ -484,6 +496,92 @@ def ack_fulfilments(request, pool, application, channel):
     return {
         'recorded': len(ids),
         'pending': Fulfilment.pending_count(channel),
+        }
+
+
+@app.route(PREFIX + '/channels/<channel_code>/returns', methods=['POST'])
+@set_max_request_size(64 * 1024 * 1024)
+@with_pool
+@json_errors
+@with_transaction()
+@api_key
+def post_returns(request, pool, application, channel):
+    """Record a batch of the channel's refunds and returns as return
+    requests and store the channel's new returns cursor, in one
+    transaction. Each is bound by its id: posted again, it creates
+    nothing."""
+    Importer = pool.get('oms.return.importer')
+    batch = read_json(request, ReturnBatch)
+    foreign = sorted({r.channel for r in batch.returns} - {channel.code})
+    if foreign:
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, 'channel_mismatch',
+            "Every refund and return must belong to the channel of the "
+            "URL.", {'channel': channel.code, 'found': foreign})
+    results = Importer.import_batch(channel, batch)
+    return {
+        'channel': channel.code,
+        'results': results,
+        'returns_cursor': channel.returns_cursor,
+        }
+
+
+@app.route(PREFIX + '/channels/<channel_code>/refunds', methods=['GET'])
+@with_pool
+@json_errors
+@with_transaction()
+@api_key
+def get_refunds(request, pool, application, channel):
+    """The refunds issued in the ERP to make on the channel: new ones, and
+    refused ones whose next attempt has come"""
+    Return = pool.get('oms.return')
+    query = read_query(request, RefundsQuery)
+    rmas = Return.refunds_to_push(channel, limit=query.limit)
+    return {
+        'refunds': [r.refund_answer() for r in rmas],
+        'pending': Return.refunds_pending(channel),
+        }
+
+
+@app.route(PREFIX + '/channels/<channel_code>/refunds/ack', methods=['POST'])
+@with_pool
+@json_errors
+@with_transaction()
+@api_key
+def ack_refunds(request, pool, application, channel):
+    """Record which refunds the channel made and which it refused (or
+    cannot take: refunded by hand), in one transaction: a refund of
+    another channel writes nothing."""
+    Return = pool.get('oms.return')
+    ack = read_json(request, RefundAck)
+    pushed = {i.id: i.external_id for i in ack.pushed}
+    failed = {i.id: (i.error, i.manual) for i in ack.failed}
+    if both := sorted(pushed.keys() & failed.keys()):
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, 'invalid_request',
+            "A refund was both pushed and failed.",
+            {'errors': [{'location': 'failed', 'message': (
+                                f"refund {i} is also pushed")}
+                    for i in both]})
+    ids = pushed.keys() | failed.keys()
+    found = {r.id: r for r in Return.search([
+                ('channel', '=', channel.id),
+                ('id', 'in', sorted(ids)),
+                ('refund_state', '!=', None),
+                ])}
+    if unknown := sorted(ids - found.keys()):
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, 'unknown_refund',
+            f"Channel '{channel.code}' has no refund "
+            f"{', '.join(map(str, unknown))}. Nothing was recorded.",
+            {'channel': channel.code, 'ids': unknown})
+    with Transaction().set_context(oms_source=f'channel: {channel.code}'):
+        Return.record_refund_push(
+            {found[i]: external_id for i, external_id in pushed.items()},
+            {found[i]: value for i, value in failed.items()})
+    return {
+        'recorded': len(ids),
+        'pending': Return.refunds_pending(channel),
         }
 
 

@@ -16,4 +16,6 @@ class Cron(metaclass=PoolMeta):
                     "Complete Delivered Orders"),
                 ('oms.notification|send_due',
                     "Send Customer Notifications"),
+                ('party.party|oms_update_segments',
+                    "Update Customer Segments"),
                 ])

@@ -45,7 +45,15 @@ EVENTS = [
     ('cancelled', "Cancelled"),
     ('refunded', "Refunded"),
     ('message', "Message from Staff"),
+    ('return_requested', "Return Requested"),
+    ('return_approved', "Return Approved"),
+    ('return_received', "Return Received"),
+    ('return_refunded', "Return Refunded"),
+    ('return_exchanged', "Return Exchanged"),
+    ('return_closed', "Return Closed"),
+    ('return_rejected', "Return Rejected"),
     ]
+RETURN_EVENTS = [e for e, _ in EVENTS if e.startswith('return_')]
 # The notices of an order going ahead: held back while the order is on hold
 # and dropped once it is cancelled or refunded.
 FORWARD = {'awaiting_shipment', 'partially_shipped', 'shipped', 'completed'}
@@ -56,21 +64,24 @@ MEDIUMS = [
     ]
 PLACEHOLDERS = [
     'number', 'customer', 'shop', 'state', 'total', 'amount', 'tracking',
-    'status_url', 'message']
+    'status_url', 'message', 'rma']
 PLACEHOLDERS_HELP = (
     "Placeholders: ${number} (the order number the customer knows), "
     "${customer}, ${shop}, ${state}, ${total}, ${amount} (a refund's), "
     "${tracking} (carrier, number and link of each parcel), ${status_url} "
-    "(the customer's order page), ${message} (a reply from staff). Write "
+    "(the customer's order page), ${message} (a reply from staff, a "
+    "return's staff note), ${rma} (the return request's number). Write "
     "$$ for a dollar sign. A line whose placeholders are all empty is left "
     "out.")
 
 # Channels: what the customer most needs from the merchant; marketplaces
 # confirm orders themselves. Orders keyed in by hand: the same plus
 # delivery. No text messages until a gateway is set up and wanted.
-CHANNEL_EMAIL_EVENTS = ['shipped', 'cancelled', 'refunded', 'message']
+CHANNEL_EMAIL_EVENTS = [
+    'shipped', 'cancelled', 'refunded', 'message', *RETURN_EVENTS]
 MANUAL_EMAIL_EVENTS = [
-    'shipped', 'completed', 'cancelled', 'refunded', 'message']
+    'shipped', 'completed', 'cancelled', 'refunded', 'message',
+    *RETURN_EVENTS]
 
 MAX_ATTEMPTS = 10
 MAX_DELAY = dt.timedelta(hours=2)
@@ -518,6 +529,7 @@ class Notification(ModelSQL, ModelView):
             'tracking': tracking_text(sale.oms_tracking_info, self.medium),
             'status_url': sale.oms_status_url or '',
             'message': '',
+            'rma': '',
             }
         result.update((k, text(v)) for k, v in (values or {}).items())
         return result

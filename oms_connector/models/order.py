@@ -511,11 +511,12 @@ class Sale(metaclass=PoolMeta):
     @classmethod
     def confirm(cls, sales):
         with processing_now([s for s in sales
-                    if not s.oms_channel
+                    if not s.oms_channel and not s.oms_return
                     and s.oms_state == 'pending_payment']):
             super().confirm(sales)
         manual = [s for s in cls.browse(sales)
             if s.state == 'confirmed' and not s.oms_channel
+            and not s.oms_return
             and s.oms_state == 'pending_payment']
         if manual:
             with Transaction().set_context(oms_reason="sale confirmed"):
@@ -529,13 +530,15 @@ class Sale(metaclass=PoolMeta):
         with Transaction().set_context(oms_reason="sale cancelled"):
             cls._oms_set_state(
                 [s for s in cls.browse(sales) if s.state == 'cancelled'
+                    and not s.oms_return
                     and s.oms_state not in {'cancelled', 'refunded'}],
                 'cancelled')
 
     @classmethod
     def process(cls, sales):
         super().process(sales)
-        sales = cls.browse(sales)
+        # A return sale (see oms.return) brings goods back: it is no order.
+        sales = [s for s in cls.browse(sales) if not s.oms_return]
         cls._oms_assign(sales)
         cls._oms_follow_shipments(sales)
 

@@ -88,6 +88,8 @@ class OrderImporter(Model):
                 [s for s, result in imported if result == 'created'])
         sales = Sale.browse([s.id for s, _ in imported])
         Level.note_channel_sales(sales)
+        # Refunds and returns that arrived before their order
+        pool.get('oms.return.importer').link_orders(channel, sales)
         results = []
         for sale, (_, result) in zip(sales, imported, strict=True):
             if sale.oms_exception and result != 'unchanged':

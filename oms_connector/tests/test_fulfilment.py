@@ -9,167 +9,24 @@ tests do (trytond/tests/test_trigger.py), where a server runs them right
 after the commit."""
 import datetime as dt
 import unittest
-from decimal import Decimal
 from unittest.mock import patch
 
 from trytond.exceptions import UserWarning
-from trytond.modules.company.tests import create_company, set_company
-from trytond.modules.currency.tests import create_currency
+from trytond.modules.company.tests import set_company
 from trytond.pool import Pool
 from trytond.tests.test_tryton import activate_module, with_transaction
-from trytond.transaction import Transaction
 
 from oms_connector.exceptions import CarrierError, FulfilmentError
 from oms_connector.models import fulfilment as fulfilment_module
-from oms_connector.tests.records import create_goods
-from oms_connector.tests.tools import order_payload
-from sync_agent.models import OrderBatch
-
-DHL_URL = 'https://www.dhl.com/en/express/tracking.html?AWB={number}'
+from oms_connector.tests.records import ShopWorld
 
 
-class FulfilmentTestCase(unittest.TestCase):
+class FulfilmentTestCase(ShopWorld, unittest.TestCase):
     "Shipping channel orders and telling their channels"
 
     @classmethod
     def setUpClass(cls):
         activate_module('oms_connector')
-
-    # -- the world ---------------------------------------------------------
-
-    def setup_shop(self, **channel_values):
-        """A company (to be entered with set_company), channel 'shop'
-        (Shopify), products TEE (10 in stock) and MUG (5), and carrier DHL"""
-        pool = Pool()
-        Channel = pool.get('oms.channel')
-        Carrier = pool.get('oms.carrier')
-        self.company = company = create_company(
-            currency=create_currency('USD'))
-        with set_company(company):
-            self.channel = Channel(name="Shop", code='shop', kind='shopify',
-                company=company, currency=company.currency,
-                **channel_values)
-            self.channel.save()
-            self.tee = self.product("Tee", 'TEE', stock=10)
-            self.mug = self.product("Mug", 'MUG', stock=5)
-            self.dhl = Carrier(name="DHL Express", code='DHL',
-                tracking_url=DHL_URL)
-            self.dhl.save()
-        return company
-
-    def product(self, name, code, stock=0, type='goods', listed=True):
-        pool = Pool()
-        Listing = pool.get('oms.listing')
-        product = create_goods(name, type=type)
-        product.template.code = code
-        product.template.save()
-        if stock:
-            self.add_stock(product, stock)
-        if listed:
-            Listing(channel=self.channel, product=product, sku=code).save()
-        return product
-
-    def add_stock(self, product, quantity):
-        pool = Pool()
-        Move = pool.get('stock.move')
-        Location = pool.get('stock.location')
-        supplier, = Location.search([('code', '=', 'SUP')])
-        storage, = Location.search([('code', '=', 'STO')])
-        move = Move(product=product, unit=product.default_uom,
-            quantity=quantity, from_location=supplier, to_location=storage,
-            company=self.company, unit_price=Decimal(1),
-            currency=self.company.currency)
-        move.save()
-        # Received without a purchase: no warning, it's a test.
-        with Transaction().set_context(_skip_warnings=True):
-            Move.do([move])
-
-    def kit(self, name, code, *parts):
-        "A kit product made of (product, quantity) parts, listed"
-        Component = Pool().get('product.component')
-        kit = self.product(name, code, type='kit', listed=False)
-        Component.create([{
-                    'parent_template': kit.template.id,
-                    'product': product.id,
-                    'quantity': quantity,
-                    'unit': product.default_uom.id,
-                    } for product, quantity in parts])
-        Pool().get('oms.listing')(
-            channel=self.channel, product=kit, sku=code).save()
-        return kit
-
-    def order(self, external_id, *lines):
-        "Import a paid channel order of (sku, quantity) lines; its sale"
-        pool = Pool()
-        Importer = pool.get('oms.order.importer')
-        Sale = pool.get('sale.sale')
-        batch = OrderBatch.model_validate({'orders': [order_payload(
-                        'shop', external_id,
-                        lines=[(sku, q, '10.00') for sku, q in lines])]})
-        result, = Importer.import_batch(self.channel, batch)
-        sale = Sale(result['sale_id'])
-        self.assertEqual(
-            (sale.oms_state, sale.oms_exception), ('awaiting_shipment', False))
-        return sale
-
-    def ship(self, shipment, carrier=None, number=None, only=None):
-        """Pick, pack and ship the shipment with the carrier and tracking
-        number; `only` ships just these units by product code, the rest
-        waiting for another shipment. Runs the tasks it queues."""
-        pool = Pool()
-        ShipmentOut = pool.get('stock.shipment.out')
-        Move = pool.get('stock.move')
-        shipment = ShipmentOut(shipment.id)
-        shipment.oms_carrier = carrier
-        shipment.oms_tracking_number = number
-        shipment.save()
-        if only is not None:
-            # What is on the shelf is less than planned: put back the
-            # reservation, pick what there is.
-            ShipmentOut.wait([shipment])
-            shipment = ShipmentOut(shipment.id)
-            moves = list(shipment.inventory_moves)
-            for move in moves:
-                move.quantity = only.get(move.product.code, 0)
-            Move.save(moves)
-            ShipmentOut.assign_try([shipment])
-        ShipmentOut.pick([shipment])
-        ShipmentOut.pack([shipment])
-        ShipmentOut.do([shipment])
-        self.run_tasks()
-
-    def sale_by_hand(self, product):
-        "A sale keyed in by hand for one unit of product, confirmed"
-        pool = Pool()
-        Sale = pool.get('sale.sale')
-        Line = pool.get('sale.line')
-        Party = pool.get('party.party')
-        Address = pool.get('party.address')
-        party = Party(name="Walk-in", addresses=[Address()])
-        party.save()
-        address, = party.addresses
-        sale = Sale(party=party, invoice_address=address,
-            shipment_address=address, invoice_method='manual',
-            lines=[Line(product=product, quantity=1, unit=product.sale_uom,
-                    unit_price=Decimal(10))])
-        sale.save()
-        Sale.quote([sale])
-        Sale.confirm([sale])
-        return sale
-
-    def run_tasks(self):
-        "Run the tasks queued (as a server does after the commit)"
-        Queue = Pool().get('ir.queue')
-        transaction = Transaction()
-        while transaction.tasks:
-            Queue(transaction.tasks.pop()).run()
-
-    def open_shipment(self, sale):
-        "The sale's shipment still to ship"
-        Sale = Pool().get('sale.sale')
-        shipment, = [s for s in Sale(sale.id).shipments
-            if s.state not in {'done', 'cancelled'}]
-        return shipment
 
     def fulfilments(self, sale):
         Fulfilment = Pool().get('oms.fulfilment')
