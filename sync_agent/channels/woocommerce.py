@@ -606,13 +606,6 @@ class WooCommerceAdapter(Adapter):
         order = self.request('GET', path, params={
                 '_fields': 'id,currency,line_items'}).body
 
-        def made() -> int | None:
-            refunds = self.request('GET', f'{path}/refunds').body
-            return next((r['id'] for r in refunds or []
-                    if update.noted_in(r.get('reason'))), None)
-        found = made()
-        if found is not None:
-            return RefundResult(external_id=str(found), already=True)
         if update.currency != order.get('currency'):
             return RefundResult(error=(f"the refund is in "
                     f"{update.currency}, the WooCommerce order in "
@@ -633,6 +626,10 @@ class WooCommerceAdapter(Adapter):
                             Decimal('0.01')))})
         if problems:
             return RefundResult(error='; '.join(problems))
+        def made() -> int | None:
+            refunds = self.request('GET', f'{path}/refunds').body
+            return next((r['id'] for r in refunds or []
+                    if update.noted_in(r.get('reason'))), None)
         body = {'amount': str(update.amount), 'reason': update.note,
             'api_refund': True, 'api_restock': False, 'line_items': lines}
         refund_id, created = self._write_once('the refund', made,
