@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 import responses
 from test_fulfilments import KEY, SECRET, TOKEN, channel_sync
 
@@ -599,3 +600,41 @@ def test_erp_client_after_sales_routes():
         assert erp.refunds('SHOP', limit=0)['pending'] == 2
         assert erp.ack_refunds('SHOP', [{'id': 1, 'external_id': '730'}],
             [{'id': 2, 'error': 'no', 'manual': True}])['recorded'] == 2
+
+
+def test_sandbox_refund_create_is_idempotent_per_key(shop):
+    order = shop.create_order(status='paid', lines=[('MUG-RED', 2)])
+    [line] = order['lineItems']['nodes']
+    sale = shop.order(order['id'])['transactions'][0]
+
+    def refund_create(key, amount):
+        document = (shopify.REFUND_MUTATION % json.dumps(key)) if key \
+            else shopify.REFUND_MUTATION.replace(
+                ' @idempotent(key: %s)', '')
+        return graphql_call(shop, document, {'input': {
+                    'orderId': order['id'], 'note': 'RMA1',
+                    'refundLineItems': [{'lineItemId': line['id'],
+                            'quantity': 1, 'restockType': 'NO_RESTOCK'}],
+                    'transactions': [{'orderId': order['id'],
+                            'parentId': sale['id'], 'gateway': 'bogus',
+                            'kind': 'REFUND', 'amount': amount}]}})
+
+    first = refund_create('k-1', '21.50')
+    again = refund_create('k-1', '21.50')
+    other = refund_create('k-1', '10.00')
+    keyless = refund_create(None, '10.00')
+
+    assert first['data']['refundCreate'] == again['data']['refundCreate']
+    assert other['data']['refundCreate']['userErrors'][0]['code'] == (
+        'IDEMPOTENCY_KEY_PARAMETER_MISMATCH')
+    assert 'idempotency key is required' in keyless['errors'][0]['message']
+    node = shop.order(order['id'])
+    assert len(node['refunds']) == 1
+    assert node['displayFinancialStatus'] == 'PARTIALLY_REFUNDED'
+
+
+def graphql_call(shop, query, variables):
+    "One GraphQL call to the sandbox shop, over HTTP"
+    return requests.post(shop.graphql_url, json={
+            'query': query, 'variables': variables},
+        headers={'X-Shopify-Access-Token': TOKEN}, timeout=10).json()
