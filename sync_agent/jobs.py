@@ -35,7 +35,7 @@ from .channels.base import (
 from .channels.payload import READ_ERRORS, PayloadError
 from .channels.transport import AuthError, ChannelError, GaveUp
 from .config import ChannelConfig
-from .erp import ErpClient
+from .erp import ErpClient, ErpError
 from .mapping import Mapping, MappingError
 from .models import (
     ChannelReturn,
@@ -457,7 +457,17 @@ class ChannelSync:
         refunds and returns into the ERP. In this order on purpose: the
         pull then finds each refund just made already bound to its RMA
         (acknowledged with the channel's id), not a new one."""
-        summary = self.push_refunds()
+        try:
+            summary = self.push_refunds()
+        except ErpError as error:
+            if not _no_route(error):
+                raise
+            # An ERP module older than after-sales: nothing to do until it
+            # is upgraded, and no reason to fail every run meanwhile.
+            logger.warning("%s: the ERP has no after-sales routes (%s): "
+                "refunds and returns are not synced", self.code, error,
+                extra={'channel': self.code})
+            return {'erp_without_returns': 1}
         return {**summary, **self.pull_returns()}
 
     def push_refunds(self) -> dict[str, Any]:
@@ -626,6 +636,12 @@ def _validation_reason(error: ValidationError) -> str:
     "Each problem pydantic found, with the field it is about"
     return '; '.join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
         for e in error.errors())
+
+
+def _no_route(error: ErpError) -> bool:
+    """Whether the ERP has no such route at all (its web server's own 404
+    or 405 page, not an error the module answered in JSON)"""
+    return error.status in (404, 405) and error.code == 'http_error'
 
 
 def _later(one: dt.datetime | None, other: dt.datetime | None

@@ -26,7 +26,7 @@ from sync_agent.channels.base import (
 from sync_agent.channels.payload import PayloadError
 from sync_agent.channels.transport import RateLimiter, Transport
 from sync_agent.config import ChannelConfig
-from sync_agent.erp import ErpClient
+from sync_agent.erp import ErpClient, ErpError
 from sync_agent.jobs import ChannelSync
 from sync_agent.mapping import Mapping
 from sync_agent.models import (
@@ -638,3 +638,21 @@ def graphql_call(shop, query, variables):
     return requests.post(shop.graphql_url, json={
             'query': query, 'variables': variables},
         headers={'X-Shopify-Access-Token': TOKEN}, timeout=10).json()
+
+
+def test_an_erp_without_after_sales_leaves_the_job_idle(tmp_path, woo):
+    class OlderErp(FakeErp):
+        def refunds(self, channel, limit=None):
+            raise ErpError(405, 'http_error', 'Method Not Allowed')
+
+    erp = OlderErp()
+    sync = channel_sync(tmp_path, woo, erp)
+    assert sync.sync_returns() == {'erp_without_returns': 1}
+    assert erp.batches == []
+
+    class RefusingErp(FakeErp):
+        def refunds(self, channel, limit=None):
+            raise ErpError(404, 'unknown_channel', 'No channel SHOP')
+
+    with pytest.raises(ErpError):
+        channel_sync(tmp_path, woo, RefusingErp()).sync_returns()
