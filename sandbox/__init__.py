@@ -33,7 +33,14 @@ tracking), the order's
 WooCommerce's page paging with ``X-WP-Total``/``X-WP-TotalPages``/``Link``,
 ``modified_after`` with ``dates_are_gmt``, ``*_gmt`` dates without offset,
 money strings but ``line_items[].price`` a number, notes, refunds, batches
-with per-item errors and the 100-item limit (413).
+with per-item errors and the 100-item limit (413). After-sales: Shopify's
+``Order.refunds`` (with the return each settles), ``Order.returns``
+(``request_return``, ``set_return_status``) and ``Order.transactions``,
+``refundCreate`` (``@idempotent`` required, against the sale, statuses
+PARTIALLY_REFUNDED/REFUNDED); WooCommerce's ``GET /refunds``
+(``parent_id``, ``after``/``before`` on creation, exclusive) and ``GET``/
+``POST /orders/{id}/refunds`` (the order ``refunded`` once fully
+refunded); ``refund()`` on both plays a refund made in the shop's admin.
 
 **Unconfirmed** in the real APIs (marketplace-apis.md §9), so chosen here
 and not to be relied on by the agent beyond what the adapters must handle
@@ -65,11 +72,13 @@ anyway:
   default; ``shop.sku_lookup_includes_variations``); the batch invalid-id
   codes; negative refund totals and quantities (served negative);
   ``stock_quantity`` dropped unless ``manage_stock``; exclusive
-  ``modified_after``/``modified_before``; 401 bodies (always
+  ``modified_after``/``modified_before``; ``GET /refunds`` and its
+  filters (WooCommerce version serving it); the HTTP status of a refused
+  refund (400 here); 401 bodies (always
   ``woocommerce_rest_cannot_view`` here); state codes (ISO 3166-2 suffixes
   here, where WooCommerce has its own for some countries, e.g. China).
 
-Not simulated: webhooks, bulk operations, returns, Shopify's legacy REST
+Not simulated: webhooks, bulk operations, Shopify's legacy REST
 API and 60-day order window, OAuth 1.0a, ``last``/``before``/``reverse``
 and sort keys other than ``UPDATED_AT``, more than one root field per
 document, ``created_at`` search terms.

@@ -21,6 +21,10 @@ POST   /shops/{name}/orders/{id}                   ``{status, ...fields}``
 POST   /shops/{name}/orders/{id}/refund            ``{amount, lines, ...}``
 POST   /shops/{name}/orders/{id}/deliver           Shopify: its parcels
                                                    delivered
+POST   /shops/{name}/orders/{id}/returns           Shopify: the customer
+                                                   asks a return ``{lines,
+                                                   reason, note}``
+POST   /shops/{name}/returns/{gid number}          Shopify: ``{status}``
 GET    /shops/{name}/inventory                     ``{sku: quantity}``
 POST   /shops/{name}/inventory                     set: ``{sku: quantity}``
 GET    /shops/{name}/faults                        the knobs
@@ -181,6 +185,24 @@ def deliver(shop: Shop, request: Request, order_id: str) -> Response:
     return Response.json(shop.deliver(order_id))
 
 
+def _returns_shop(shop: Shop) -> Any:
+    if not hasattr(shop, 'request_return'):
+        raise ControlError(404, f"{shop.name} has no returns: WooCommerce "
+            "core has none")
+    return shop
+
+
+def request_return(shop: Shop, request: Request, order_id: str) -> Response:
+    return Response.json(
+        _returns_shop(shop).request_return(order_id, **_body(request)), 201)
+
+
+def set_return_status(shop: Shop, request: Request, number: str
+        ) -> Response:
+    return Response.json(_returns_shop(shop).set_return_status(
+            f'gid://shopify/Return/{number}', _body(request)['status']))
+
+
 def get_inventory(shop: Shop, request: Request) -> Response:
     return Response.json(shop.inventory_levels())
 
@@ -246,6 +268,8 @@ ROUTES: list[tuple[str, re.Pattern, Callable[..., Response]]] = [
         ('POST', ORDER, update_order),
         ('POST', ORDER + '/refund', refund),
         ('POST', ORDER + '/deliver', deliver),
+        ('POST', ORDER + '/returns', request_return),
+        ('POST', SHOP + r'/returns/(?P<number>\d+)', set_return_status),
         ('GET', SHOP + '/inventory', get_inventory),
         ('POST', SHOP + '/inventory', set_inventory),
         ('GET', SHOP + '/faults', get_faults),

@@ -125,12 +125,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-ONCE_JOBS = ['orders', 'stock', 'fulfilments']
+ONCE_JOBS = ['orders', 'stock', 'fulfilments', 'returns']
 
 
 def once(args: argparse.Namespace) -> int:
-    """Each job once (orders, stock, then fulfilments, unless --job says
-    which), for one channel or all; exit 1 when a job failed"""
+    """Each job once (orders, stock, fulfilments, then returns, unless
+    --job says which), for one channel or all; exit 1 when a job failed"""
     agent = load_agent(args)
     codes = [args.channel] if args.channel else None
     if args.channel and args.channel not in agent.channels:
@@ -152,7 +152,7 @@ def _progress_printer(code: str):
 
 def status(args: argparse.Namespace) -> int:
     """Per channel: cursor, last success of each job, last error, stock
-    levels and fulfilments waiting to be pushed"""
+    levels, fulfilments and refunds waiting to be pushed"""
     agent = load_agent(args)
     for channel in agent.config.channels:
         code = channel.code
@@ -167,9 +167,14 @@ def status(args: argparse.Namespace) -> int:
             shipments = agent.erp.fulfilments(code, limit=0)['pending']
         except (ErpError, OSError) as error:
             shipments = f"? (ERP: {error})"
+        try:
+            refunds = agent.erp.refunds(code, limit=0)['pending']
+        except (ErpError, OSError) as error:
+            refunds = f"? (ERP: {error})"
         print(f"  cursor:               {cursor or '-'}")
         print(f"  pending stock pushes: {pending}")
         print(f"  pending fulfilments:  {shipments}")
+        print(f"  pending refunds:      {refunds}")
         for job, success in sorted(
                 (state.get('last_success') or {}).items()):
             details = ', '.join(f'{k}={v}' for k, v in success.items()

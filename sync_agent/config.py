@@ -70,6 +70,9 @@ class Intervals(_Config):
     # expects the buyer's tracking e-mail within a minute of shipping.
     fulfilments: Seconds = 30
     reconcile: Seconds = 3600
+    # Refunds issued in the ERP go out, then the channel's refunds and
+    # returns come in: after-sales is not urgent to the minute.
+    returns: Seconds = 120
 
 
 class RateLimit(_Config):

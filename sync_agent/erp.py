@@ -17,9 +17,12 @@ from tenacity import (
 )
 
 from .models import (
+    ChannelReturn,
     FulfilmentFailure,
     FulfilmentPushed,
     Order,
+    RefundFailure,
+    RefundPushed,
     RejectedOrder,
     StockDrift,
     StockFailure,
@@ -165,6 +168,44 @@ class ErpClient:
             }
         return self._call(
             'POST', f'/channels/{channel}/fulfilments/ack', payload)
+
+    def returns_cursor(self, channel: str) -> str | None:
+        """Where the channel's last pull of refunds and returns got to
+        (an ISO UTC time the agent stored with them); None: never pulled.
+        An ERP without after-sales answers no returns_cursor: None too."""
+        return self._call(
+            'GET', f'/channels/{channel}/cursor').get('returns_cursor')
+
+    def post_returns(self, channel: str,
+            returns: list[ChannelReturn | dict], cursor: str | None
+            ) -> dict:
+        """Post the channel's refunds and returns and the returns cursor
+        in one transaction; the ERP binds each to its RMA by (channel,
+        external_id), so a replay creates nothing twice. Returns one
+        result per return ({"external_id", "kind", "result", "rma",
+        "state"}) and the stored returns_cursor."""
+        return self._call('POST', f'/channels/{channel}/returns', {
+                'returns': [_json(r) for r in returns], 'cursor': cursor})
+
+    def refunds(self, channel: str, limit: int | None = None) -> dict:
+        """The refunds issued in the ERP waiting to be made on the
+        channel: {"refunds": [...], "pending": how many wait in all}."""
+        params = {'limit': limit} if limit is not None else None
+        return self._call(
+            'GET', f'/channels/{channel}/refunds', params=params)
+
+    def ack_refunds(self, channel: str, pushed: list[RefundPushed | dict],
+            failed: list[RefundFailure | dict]) -> dict:
+        """Tell the ERP which refunds the channel made ({"id",
+        "external_id"}) and which it refused or cannot take ({"id",
+        "error", "manual"}); returns how many were recorded and how many
+        are still pending."""
+        payload = {
+            'pushed': [_json(p) for p in pushed],
+            'failed': [_json(f) for f in failed],
+            }
+        return self._call(
+            'POST', f'/channels/{channel}/refunds/ack', payload)
 
 
 def _transient(error: BaseException) -> bool:

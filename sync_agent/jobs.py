@@ -1,7 +1,8 @@
 """The agent's jobs for one channel: pull orders into the ERP, push the
 ERP's stock levels to the channel and reconcile them with what the channel
-shows, mark the ERP's shipments shipped on the channel. Each job is one
-call the scheduler (or
+shows, mark the ERP's shipments shipped on the channel, make the ERP's
+refunds on the channel and pull the channel's refunds and returns into the
+ERP's RMAs. Each job is one call the scheduler (or
 `oms-sync once`) makes; it reads what it needs from the ERP, talks to the
 channel through its adapter, and writes back to the ERP only what the
 channel accepted."""
@@ -15,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -24,20 +25,27 @@ from .channels.base import (
     FulfilmentItem,
     FulfilmentResult,
     FulfilmentUpdate,
+    RefundItem,
+    RefundResult,
+    RefundUpdate,
     StockKey,
     StockResult,
     StockUpdate,
 )
-from .channels.payload import PayloadError
+from .channels.payload import READ_ERRORS, PayloadError
 from .channels.transport import AuthError, ChannelError, GaveUp
 from .config import ChannelConfig
-from .erp import ErpClient
+from .erp import ErpClient, ErpError
 from .mapping import Mapping, MappingError
 from .models import (
+    ChannelReturn,
     Fulfilment,
     FulfilmentFailure,
     FulfilmentPushed,
     Order,
+    Refund,
+    RefundFailure,
+    RefundPushed,
     StockDrift,
     StockFailure,
     StockPushed,
@@ -49,6 +57,10 @@ ERP_BATCH = 250  # orders an ERP call, when the channel pages are small
 # Fulfilments a run: each costs the channel a few calls, and the run holds
 # the stock thread meanwhile; a backlog drains over the next runs.
 FULFILMENTS_PER_RUN = 50
+# Refunds a run: each is a read and a write on the channel.
+REFUNDS_PER_RUN = 50
+
+R = TypeVar('R')
 
 
 @dataclasses.dataclass
@@ -350,21 +362,16 @@ class ChannelSync:
             try:
                 fulfilment = Fulfilment.model_validate(raw)
             except ValidationError as error:
-                self._unreadable_fulfilment(raw, error, failed)
+                fulfilment_id, reason = self._unreadable(
+                    'fulfilment', raw, error)
+                if fulfilment_id is not None:
+                    failed.append(FulfilmentFailure(
+                            id=fulfilment_id, error=reason))
                 continue
-            try:
-                result = self.adapter.push_fulfilment(
-                    self._fulfilment_update(fulfilment))
-            except (GaveUp, AuthError) as error:
-                result = FulfilmentResult(error=str(error))
-                out_of_reach = error
-            except (MappingError, ChannelError) as error:
-                result = FulfilmentResult(error=str(error))
-            except Exception as error:  # noqa: BLE001 - the others go on
-                logger.exception("%s: fulfilment %s: unexpected error",
-                    self.code, fulfilment.id, extra={'channel': self.code})
-                result = FulfilmentResult(
-                    error=f"unexpected error in the agent: {error!r}")
+            result, out_of_reach = self._to_channel(
+                f'fulfilment {fulfilment.id}',
+                lambda error: FulfilmentResult(error=error),
+                self._push_fulfilment, fulfilment)
             if result.ok:
                 pushed.append(FulfilmentPushed(
                         id=fulfilment.id, external_id=result.external_id))
@@ -388,6 +395,28 @@ class ChannelSync:
             'pending': ack['pending']}
         return {**summary, 'already': already} if already else summary
 
+    def _to_channel(self, what: str, failure: Callable[[str], R],
+            write: Callable[..., R], *args: Any
+            ) -> tuple[R, ChannelError | None]:
+        """One write to the channel, whatever goes wrong made a failed
+        result (one item's failure stops no other). A channel out of reach
+        (retries exhausted, credentials refused) is returned as well: the
+        run acknowledges what was done, then ends."""
+        try:
+            return write(*args), None
+        except (GaveUp, AuthError) as error:
+            return failure(str(error)), error
+        except (MappingError, ChannelError) as error:
+            return failure(str(error)), None
+        except Exception as error:  # noqa: BLE001 - the others go on
+            logger.exception("%s: %s: unexpected error", self.code, what,
+                extra={'channel': self.code})
+            return failure(f"unexpected error in the agent: {error!r}"), None
+
+    def _push_fulfilment(self, fulfilment: Fulfilment) -> FulfilmentResult:
+        return self.adapter.push_fulfilment(
+            self._fulfilment_update(fulfilment))
+
     def _fulfilment_update(self, fulfilment: Fulfilment) -> FulfilmentUpdate:
         """The shipment in the channel's words: SKUs and carrier mapped
         (MappingError naming the file for a carrier it does not map)"""
@@ -408,17 +437,165 @@ class ChannelSync:
             tracking_number=fulfilment.tracking_number,
             tracking_url=fulfilment.tracking_url)
 
-    def _unreadable_fulfilment(self, raw: Any, error: ValidationError,
-            failed: list[FulfilmentFailure]) -> None:
-        "A fulfilment the agent cannot read: failed, if it has an id"
-        reason = ("the agent cannot read the fulfilment: "
+    def _unreadable(self, what: str, raw: Any, error: ValidationError
+            ) -> tuple[int | None, str]:
+        """An item of the ERP's the agent cannot read: its id (None if it
+        has none to fail it by) and why"""
+        reason = (f"the agent cannot read the {what}: "
             + _validation_reason(error))
-        fulfilment_id = raw.get('id') if isinstance(raw, dict) else None
-        logger.warning("%s: fulfilment %s: %s", self.code, fulfilment_id,
-            reason, extra={'channel': self.code})
-        if isinstance(fulfilment_id, int) and not isinstance(
-                fulfilment_id, bool):
-            failed.append(FulfilmentFailure(id=fulfilment_id, error=reason))
+        item_id = raw.get('id') if isinstance(raw, dict) else None
+        logger.warning("%s: %s %s: %s", self.code, what, item_id, reason,
+            extra={'channel': self.code})
+        if isinstance(item_id, int) and not isinstance(item_id, bool):
+            return item_id, reason
+        return None, reason
+
+    # -- Refunds and returns --------------------------------------------
+
+    def sync_returns(self) -> dict[str, Any]:
+        """Make the ERP's refunds on the channel, then pull the channel's
+        refunds and returns into the ERP. In this order on purpose: the
+        pull then finds each refund just made already bound to its RMA
+        (acknowledged with the channel's id), not a new one."""
+        try:
+            summary = self.push_refunds()
+        except ErpError as error:
+            if not _no_route(error):
+                raise
+            # An ERP module older than after-sales: nothing to do until it
+            # is upgraded, and no reason to fail every run meanwhile.
+            logger.warning("%s: the ERP has no after-sales routes (%s): "
+                "refunds and returns are not synced", self.code, error,
+                extra={'channel': self.code})
+            return {'erp_without_returns': 1}
+        return {**summary, **self.pull_returns()}
+
+    def push_refunds(self) -> dict[str, Any]:
+        """Make the ERP's pending refunds on the channel and acknowledge
+        each: pushed with the channel's refund id, or failed with the
+        reason (manual where the channel cannot take refunds: staff refund
+        by hand there). One refund's failure stops no other; a channel out
+        of reach ends the run once what was done is acknowledged."""
+        answer = self.erp.refunds(self.code, limit=REFUNDS_PER_RUN)
+        pushed: list[RefundPushed] = []
+        failed: list[RefundFailure] = []
+        already = 0
+        out_of_reach: ChannelError | None = None
+        for raw in answer['refunds']:
+            try:
+                refund = Refund.model_validate(raw)
+            except ValidationError as error:
+                refund_id, reason = self._unreadable('refund', raw, error)
+                if refund_id is not None:
+                    failed.append(RefundFailure(id=refund_id, error=reason))
+                continue
+            result, out_of_reach = self._to_channel(
+                f'refund {refund.number}',
+                lambda error: RefundResult(error=error),
+                self._push_refund, refund)
+            if result.ok:
+                pushed.append(RefundPushed(
+                        id=refund.id, external_id=result.external_id))
+                already += result.already
+            else:
+                failed.append(RefundFailure(id=refund.id,
+                        error=result.error, manual=result.manual))
+                logger.warning(
+                    "%s: refund %s of order %s refused: %s", self.code,
+                    refund.number, refund.order.number
+                    or refund.order.external_id, result.error,
+                    extra={'channel': self.code})
+            if out_of_reach is not None:
+                break
+        if not pushed and not failed:
+            return {'refunds_pushed': 0, 'refunds_failed': 0,
+                'refunds_pending': answer['pending']}
+        ack = self.erp.ack_refunds(self.code, pushed, failed)
+        if out_of_reach is not None:
+            raise out_of_reach
+        summary = {'refunds_pushed': len(pushed),
+            'refunds_failed': len(failed), 'refunds_pending': ack['pending']}
+        return {**summary, 'refunds_already': already} if already \
+            else summary
+
+    def _push_refund(self, refund: Refund) -> RefundResult:
+        return self.adapter.push_refund(self._refund_update(refund))
+
+    def _refund_update(self, refund: Refund) -> RefundUpdate:
+        "The refund in the channel's words: SKUs mapped"
+        return RefundUpdate(
+            key=refund.key, number=refund.number,
+            order_id=refund.order.external_id,
+            order_number=refund.order.number,
+            amount=refund.amount, currency=refund.currency,
+            items=tuple(RefundItem(
+                    sku=self.mapping.channel_sku(line.sku)
+                    if line.sku else None,
+                    quantity=line.quantity, external_id=line.external_id)
+                for line in refund.lines),
+            reason=refund.reason, notify_customer=refund.notify_customer,
+            attempt=refund.attempts)
+
+    def pull_returns(self) -> dict[str, Any]:
+        """Post the channel's refunds and returns changed since the ERP's
+        returns cursor (less the overlap window), SKUs mapped, with the new
+        cursor. A record that cannot be read is skipped with a warning
+        naming it (the schema holds no unreadable return for the ERP to
+        keep on hold); it stops none of the others nor the cursor."""
+        stored = _parse_cursor(self.erp.returns_cursor(self.code))
+        since = self.since(stored) if stored else None
+        newest = stored
+        counts: dict[str, int] = {}
+        waiting: dict[str, ChannelReturn] = {}
+        read = skipped = 0
+        for page in self.adapter.fetch_returns(since):
+            for raw in page.records:
+                returns, problems = self._read_returns(raw)
+                skipped += problems
+                for channel_return in returns:
+                    shown = waiting.get(channel_return.external_id)
+                    # A page repeated as rows shifted: the latest wins.
+                    if shown is None or (
+                            shown.updated_at <= channel_return.updated_at):
+                        waiting[channel_return.external_id] = channel_return
+                    newest = _later(newest, channel_return.updated_at)
+            read += len(page.records)
+            newest = _later(newest, page.newest)
+            if len(waiting) >= ERP_BATCH:
+                self._post_returns(list(waiting.values()), newest
+                    if self.adapter.sorted_by_update else None, counts)
+                waiting = {}
+        if waiting or newest != stored:
+            self._post_returns(list(waiting.values()), newest, counts)
+        summary = {'read': read, **counts,
+            'cursor': newest.isoformat() if newest else None}
+        return {**summary, 'skipped': skipped} if skipped else summary
+
+    def _read_returns(self, raw: Any) -> tuple[list[ChannelReturn], int]:
+        """A raw record's refunds and returns, normalized and mapped; and
+        how many of them could not be read (each logged with its name)"""
+        name = (self.module.external_id(raw) if isinstance(raw, dict)
+            else None) or 'without an id'
+        problems: list[str] = []
+        try:
+            returns = self.module.normalize_returns(
+                raw, self.code, problems)
+        except READ_ERRORS as error:
+            returns, problems = [], [f"record {name}: {error}"]
+        for problem in problems:
+            logger.warning(
+                "%s: a refund or return cannot be read, skipped: %s",
+                self.code, problem, extra={'channel': self.code})
+        return [self.mapping.apply_return(r) for r in returns], len(problems)
+
+    def _post_returns(self, returns: list[ChannelReturn],
+            cursor: dt.datetime | None, counts: dict[str, int]) -> None:
+        if not returns and cursor is None:
+            return
+        answer = self.erp.post_returns(
+            self.code, returns, cursor.isoformat() if cursor else None)
+        for result in answer['results']:
+            counts[result['result']] = counts.get(result['result'], 0) + 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -459,6 +636,20 @@ def _validation_reason(error: ValidationError) -> str:
     "Each problem pydantic found, with the field it is about"
     return '; '.join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
         for e in error.errors())
+
+
+def _no_route(error: ErpError) -> bool:
+    """Whether the ERP has no such route at all (its web server's own 404
+    or 405 page, not an error the module answered in JSON)"""
+    return error.status in (404, 405) and error.code == 'http_error'
+
+
+def _later(one: dt.datetime | None, other: dt.datetime | None
+        ) -> dt.datetime | None:
+    "The later of two times, either maybe unknown"
+    if one is None or other is None:
+        return one or other
+    return max(one, other)
 
 
 def _parse_cursor(value: str | None) -> dt.datetime | None:

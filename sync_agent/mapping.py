@@ -6,7 +6,8 @@ beside it:
   the adapter's reading (for example Shopify ``AUTHORIZED`` orders that the
   merchant ships);
 - ``skus`` and ``sku_file``: channel SKU → ERP SKU (product code), for
-  orders; stock levels go the other way;
+  orders and the channel's refunds and returns; stock levels, shipments
+  and the ERP's refunds go the other way;
 - ``carriers``: ERP carrier code → the channel's carrier name, for
   fulfilments (a shipment by a carrier the file does not map fails with
   the file named; the ERP offers it again after a back-off);
@@ -25,7 +26,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from .models import Order, OrderStatus
+from .models import ChannelReturn, Order, OrderStatus
 from .yamlfile import Problem, read_yaml
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -75,6 +76,16 @@ class Mapping:
                 if line.sku in self.skus else line
                 for line in order.lines]
         return order.model_copy(update=changes) if changes else order
+
+    def apply_return(self, channel_return: ChannelReturn) -> ChannelReturn:
+        """A refund or return as the ERP should receive it: its lines'
+        SKUs translated as an order's are."""
+        if not any(line.sku in self.skus for line in channel_return.lines):
+            return channel_return
+        return channel_return.model_copy(update={'lines': [
+                    line.model_copy(update={'sku': self.skus[line.sku]})
+                    if line.sku in self.skus else line
+                    for line in channel_return.lines]})
 
     def status_for(self, channel_status: str | None) -> OrderStatus | None:
         """The override for a channel status: its full text first, then its

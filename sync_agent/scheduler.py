@@ -1,12 +1,13 @@
-"""The agent's loop: per channel, pull orders, push stock and push
-fulfilments (shipments with tracking) at their own intervals (`schedule`),
-plus a periodic stock reconciliation (read what each channel shows, report
-drift, repair it), in two threads: one pulls every channel's orders, one
-pushes every channel's stock and fulfilments. A job that fails
-is logged and recorded; the other jobs and channels go on. An import that
-changed orders wakes the stock thread, which pushes every channel at once,
-so a sale on one channel lowers the others within seconds: no push waits
-behind an import.
+"""The agent's loop: per channel, pull orders, push stock, push
+fulfilments (shipments with tracking) and sync returns (the ERP's refunds
+out, the channel's refunds and returns in) at their own intervals
+(`schedule`), plus a periodic stock reconciliation (read what each channel
+shows, report drift, repair it), in two threads: one pulls every channel's
+orders and returns, one pushes every channel's stock and fulfilments. A
+job that fails is logged and recorded; the other jobs and channels go on.
+An import that changed orders wakes the stock thread, which pushes every
+channel at once, so a sale on one channel lowers the others within
+seconds: no push waits behind an import.
 
 Imports stay in one thread on purpose: the ERP serialises imports that
 reserve from the same warehouses (Sale.oms_lock_stock), so parallel
@@ -34,9 +35,10 @@ JOBS: dict[str, Callable[[ChannelSync], dict[str, Any]]] = {
     'stock': lambda sync: sync.push_stock(),
     'reconcile': lambda sync: reconcile(sync),
     'fulfilments': lambda sync: sync.push_fulfilments(),
+    'returns': lambda sync: sync.sync_returns(),
     }
 # What `run` starts with, before each job goes on at its interval.
-FIRST_JOBS = ['orders', 'stock', 'fulfilments']
+FIRST_JOBS = ['orders', 'stock', 'fulfilments', 'returns']
 
 
 def reconcile(sync: ChannelSync) -> dict[str, Any]:
@@ -58,7 +60,9 @@ class Scheduler:
         for sync in agent.channels.values():
             sync.progress = sync.progress or _log_progress(sync.code)
         syncs = list(agent.channels.values())
-        self.orders_loop = JobLoop(self, syncs, ['orders'])
+        # Returns pull like orders: the same thread, so that a refund's
+        # order is imported before the refund reaches the ERP.
+        self.orders_loop = JobLoop(self, syncs, ['orders', 'returns'])
         self.stock_loop = JobLoop(
             self, syncs, ['stock', 'reconcile', 'fulfilments'])
         self.loops = [self.orders_loop, self.stock_loop]

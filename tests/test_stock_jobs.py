@@ -332,7 +332,8 @@ def test_an_import_on_one_channel_wakes_every_channels_stock_push():
         def __init__(self, code, orders_every):
             self.code, self.progress = code, None
             intervals = types.SimpleNamespace(orders=orders_every,
-                stock=3600, reconcile=3600, fulfilments=3600)
+                stock=3600, reconcile=3600, fulfilments=3600,
+                returns=3600)
             self.config = types.SimpleNamespace(intervals=intervals)
             self.sold = code == 'a'
 

@@ -7,8 +7,10 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import re
 import time
 from collections.abc import Iterable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -115,10 +117,75 @@ class FulfilmentResult:
         return self.error is None
 
 
+@dataclasses.dataclass
+class ReturnPage:
+    """Raw after-sales records as one marketplace call returned them
+    (what each adapter module's normalize_returns reads: a Shopify order
+    with its refunds and returns, a WooCommerce refund)"""
+    records: list[dict[str, Any]]
+    # The newest modification time of the records, on the field the scan
+    # filters by (a Shopify order's updatedAt, a WooCommerce refund's
+    # date): the returns cursor moves to it even where the records hold
+    # nothing to post, so that the next scan does not read them again.
+    newest: dt.datetime | None = None
+    total: int | None = None
+
+
+# The units of one order line a refund gives back, in the channel's words:
+# the same shape as a shipment's.
+RefundItem = FulfilmentItem
+
+
+@dataclasses.dataclass(frozen=True)
+class RefundUpdate:
+    """A refund to make on the channel: the ERP's refund with its SKUs
+    mapped to the channel's"""
+    key: str  # stable across retries: the idempotency key
+    number: str  # the RMA's number: the refund's note carries it
+    order_id: str  # the channel's id of the order
+    amount: Decimal
+    currency: str
+    items: tuple[RefundItem, ...] = ()
+    reason: str | None = None
+    notify_customer: bool = False
+    attempt: int = 0  # how many pushes of it failed before
+    order_number: str | None = None
+
+    @property
+    def note(self) -> str:
+        """What the channel shows with the refund: the RMA number first,
+        so that a later push finds it (read-before-write)"""
+        return f'{self.number}: {self.reason}' if self.reason else self.number
+
+    def noted_in(self, text: str | None) -> bool:
+        """Whether a note or reason the channel shows names this RMA (as
+        a word: RMA1 is not in RMA10)"""
+        return bool(text) and re.search(
+            rf'(?<![\w-]){re.escape(self.number)}(?![\w-])',
+            text) is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class RefundResult:
+    """What the channel said about one refund: the id of what it
+    recorded, or why it refused (manual: it cannot take refunds at all)"""
+    external_id: str | None = None
+    error: str | None = None
+    # Found on the channel already (an earlier push whose answer or
+    # acknowledgement was lost): nothing was written this time.
+    already: bool = False
+    manual: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
 class Adapter:
     """The surface the agent uses. Subclasses set `kind` and implement
-    fetch_orders, push_stock, read_stock and push_fulfilment; the module
-    beside each holds normalize_order, channel_status and external_id."""
+    fetch_orders, push_stock, read_stock, push_fulfilment, fetch_returns
+    and push_refund; the module beside each holds normalize_order,
+    channel_status, external_id and normalize_returns."""
     kind: ClassVar[str]
     # Whether orders arrive sorted by update time, so that the cursor may
     # move after each page (else only once the whole scan is done).
@@ -174,6 +241,22 @@ class Adapter:
         channel's refusal is a result with its reason (or a ChannelError);
         GaveUp and AuthError mean the channel itself is out of reach."""
         raise NotImplementedError
+
+    def fetch_returns(self, since: dt.datetime | None
+            ) -> Iterator[ReturnPage]:
+        """Pages of raw refund and return records changed since `since`
+        (None: all), for the module's normalize_returns. A channel that
+        reports none yields nothing."""
+        return iter(())
+
+    def push_refund(self, update: RefundUpdate) -> RefundResult:
+        """Make the refund on the channel, at most once however often it
+        is pushed (a refund already showing the RMA number is not made
+        again). A channel whose API cannot refund says so: staff refund by
+        hand there (manual, never retried)."""
+        return RefundResult(manual=True, error=(
+                f"{self.kind} channels cannot take refunds from the agent: "
+                "refund by hand on the channel"))
 
     def to_look_up(self, skus: Iterable[str]) -> list[str]:
         "Those of the SKUs not found lately"

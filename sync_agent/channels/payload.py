@@ -3,12 +3,40 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar('T')
+R = TypeVar('R')
 
 
 class PayloadError(ValueError):
     "A payload the normalizer cannot read; the message names the field"
+
+
+# What reading a payload raises when it is not what the API documents
+# (pydantic's ValidationError is a ValueError).
+READ_ERRORS = (PayloadError, KeyError, TypeError, ValueError,
+    AttributeError)
+
+
+def read_each(items: Iterable[T], read: Callable[[T], R],
+        name: Callable[[T], str], problems: list[str] | None) -> list[R]:
+    """Each item read. One that cannot be read raises; or, given a
+    problems list, is left out and noted there with its name and why, so
+    that it stops none of the others."""
+    results = []
+    for item in items:
+        try:
+            results.append(read(item))
+        except READ_ERRORS as error:
+            if problems is None:
+                raise
+            why = f"{error.args[0]} is missing" if isinstance(
+                error, KeyError) else str(error)
+            problems.append(f"{name(item)}: {why}")
+    return results
 
 
 def money(value: Any, field: str) -> Decimal:

@@ -11,9 +11,12 @@ or 429, waited out from ``throttleStatus``), stock set per location with
 ``inventorySetQuantities`` (idempotency key, ``changeFromQuantity``, 250
 quantities a call, SKU → inventory item and location resolved once and
 cached) and read back per location with ``inventoryItems`` (for the
-reconciliation), and shipments marked with ``fulfillmentCreate`` on the
+reconciliation), shipments marked with ``fulfillmentCreate`` on the
 order's fulfillment orders, one call per location, after reading what the
-order already shows (§1.5).
+order already shows (§1.5), refunds and returns read from the orders
+updated since the returns cursor (``Order.refunds``, ``Order.returns``,
+§1.6) and the ERP's refunds made with ``refundCreate`` (``@idempotent``,
+after looking for a refund whose note names the RMA).
 """
 from __future__ import annotations
 
@@ -32,19 +35,40 @@ from typing import Any
 
 import requests
 
-from ..models import Address, Customer, Order, OrderLine, OrderStatus
+from ..models import (
+    Address,
+    ChannelReturn,
+    Customer,
+    Order,
+    OrderLine,
+    OrderStatus,
+    ReturnKind,
+    ReturnLine,
+    ReturnStatus,
+)
 from .base import (
     Adapter,
     FulfilmentItem,
     FulfilmentResult,
     FulfilmentUpdate,
     OrderPage,
+    RefundResult,
+    RefundUpdate,
+    ReturnPage,
     StockKey,
     StockResult,
     StockUpdate,
     chunks,
 )
-from .payload import PayloadError, full_name, money, street, text, utc
+from .payload import (
+    PayloadError,
+    full_name,
+    money,
+    read_each,
+    street,
+    text,
+    utc,
+)
 from .transport import (
     AuthError,
     ChannelError,
@@ -330,6 +354,107 @@ def _graphql_shape(rest: dict[str, Any]) -> dict[str, Any]:
         }
 
 
+# Shopify's ReturnStatus (§1.6) in the contract's words.
+RETURN_STATUSES = {
+    'REQUESTED': ReturnStatus.requested,
+    'OPEN': ReturnStatus.open,
+    'CLOSED': ReturnStatus.closed,
+    'DECLINED': ReturnStatus.declined,
+    'CANCELED': ReturnStatus.cancelled,
+    }
+
+
+def normalize_returns(raw: dict[str, Any], channel: str | None = None,
+        problems: list[str] | None = None) -> list[ChannelReturn]:
+    """The refunds and returns of an order node as the returns query
+    reads it (refunds a list, returns a connection). Ids are gids, so
+    that a refund and a return never share one. A refund or return that
+    cannot be read raises PayloadError; or, given `problems`, is left out
+    and noted there."""
+    order_id = gid_id(raw.get('legacyResourceId') or raw['id'])
+    order_updated = utc(raw.get('updatedAt'), 'updatedAt')
+    currency = raw.get('currencyCode')
+    refunds = read_each(raw.get('refunds') or [],
+        lambda refund: _refund(refund, order_id, channel, currency),
+        lambda refund: f"refund {refund.get('id')} of order {order_id}",
+        problems)
+    returns = read_each(_connection(raw.get('returns')),
+        lambda node: _return(node, order_id, channel, order_updated),
+        lambda node: f"return {node.get('id')} of order {order_id}",
+        problems)
+    return refunds + returns
+
+
+def _refund(refund: dict[str, Any], order_id: str, channel: str | None,
+        currency: str | None) -> ChannelReturn:
+    created = utc(refund.get('createdAt'), 'refund.createdAt')
+    lines = []
+    for position, item in enumerate(_connection(
+            refund.get('refundLineItems'))):
+        field = f'refundLineItems[{position}]'
+        line = item.get('lineItem') or {}
+        subtotal = item.get('subtotalSet')
+        lines.append(ReturnLine(
+                line_external_id=gid_id(line['id']) if line.get('id')
+                else None,
+                sku=text(line.get('sku')),
+                quantity=item.get('quantity'),
+                # CANCEL: units never shipped, nothing comes back.
+                restock=item.get('restockType') == 'RETURN',
+                amount=abs(_shop_money(subtotal, f'{field}.subtotalSet'))
+                if subtotal else None))
+    _truncated(refund.get('refundLineItems'), 'refundLineItems')
+    return ChannelReturn(
+        channel=channel or KIND, kind=ReturnKind.refund,
+        external_id=refund['id'], order_external_id=order_id,
+        status=ReturnStatus.refunded, created_at=created,
+        updated_at=utc(refund['updatedAt'], 'refund.updatedAt')
+        if refund.get('updatedAt') else created,
+        currency=currency,
+        amount=abs(_shop_money(refund.get('totalRefundedSet'),
+                'totalRefundedSet')),
+        reason=text(refund.get('note')),
+        return_external_id=(refund.get('return') or {}).get('id'),
+        lines=lines, raw=refund)
+
+
+def _return(node: dict[str, Any], order_id: str, channel: str | None,
+        order_updated: dt.datetime) -> ChannelReturn:
+    status = RETURN_STATUSES.get(str(node.get('status')).upper())
+    if status is None:
+        raise PayloadError(f"status {node.get('status')!r} is unknown")
+    # Return.createdAt/closedAt: unconfirmed, and a return has no
+    # updatedAt: the latest of its own times, else the order's.
+    times = [utc(node[name], name) for name in ('createdAt', 'closedAt')
+        if node.get(name)]
+    lines = []
+    for item in _connection(node.get('returnLineItems')):
+        line = ((item.get('fulfillmentLineItem') or {}).get('lineItem')
+            or item.get('lineItem') or {})
+        lines.append(ReturnLine(
+                line_external_id=gid_id(line['id']) if line.get('id')
+                else None,
+                sku=text(line.get('sku')), quantity=item.get('quantity'),
+                reason=text(' '.join(filter(None, (
+                                item.get('returnReason'),
+                                item.get('returnReasonNote')))))))
+    _truncated(node.get('returnLineItems'), 'returnLineItems')
+    return ChannelReturn(
+        channel=channel or KIND, kind=ReturnKind.return_,
+        external_id=node['id'], order_external_id=order_id,
+        status=status, created_at=times[0] if times else order_updated,
+        updated_at=max(times) if times else order_updated,
+        reason=text(node.get('name')), lines=lines, raw=node)
+
+
+def _truncated(connection: Any, name: str) -> None:
+    "A refund or return whose lines did not fit the page is not half-read"
+    if isinstance(connection, dict) and (
+            connection.get('pageInfo') or {}).get('hasNextPage'):
+        raise PayloadError(f"{name}: more than {RETURN_LINES} lines (not "
+            "read by the agent: enter it by hand)")
+
+
 # The API documents the adapter sends. Arguments always travel as
 # variables; only the idempotency key must be a literal (whether the
 # directive takes a variable is unconfirmed, §1.4).
@@ -429,6 +554,61 @@ query StockLevels($q: String!, $first: Int!, $levels: Int!) {
         location { id } } } }
   }
 }'''
+
+# An order's refunds and returns, and what the pull binds them by (§1.6).
+# Order.refunds is a list, Order.returns a connection; in recent versions
+# returnLineItems holds ReturnLineItemType (hence the fragment). Refund
+# updatedAt and return, Return createdAt/closedAt/returnReasonNote:
+# unconfirmed (taken from Shopify's reference, not in the contract
+# document). Nested lists are kept small: their `first` multiply the cost.
+RETURNS_QUERY = f'''
+query OrderReturnsSince($first: Int!, $after: String, $q: String!) {{
+  orders(first: $first, after: $after, query: $q, sortKey: UPDATED_AT) {{
+    pageInfo {{ hasNextPage endCursor }}
+    nodes {{
+      id legacyResourceId name updatedAt currencyCode
+      refunds(first: %(refunds)d) {{ id createdAt updatedAt note
+        totalRefundedSet {{ {MONEY} }} return {{ id }}
+        refundLineItems(first: %(lines)d) {{ pageInfo {{ hasNextPage }}
+          nodes {{ quantity restockType restocked lineItem {{ id sku }}
+            subtotalSet {{ {MONEY} }} }} }} }}
+      returns(first: %(returns)d) {{ nodes {{ id name status createdAt
+        closedAt
+        returnLineItems(first: %(lines)d) {{ pageInfo {{ hasNextPage }}
+          nodes {{ quantity
+            ... on ReturnLineItem {{ returnReason returnReasonNote
+              fulfillmentLineItem {{ lineItem {{ id sku }} }} }} }} }} }} }}
+    }}
+  }}
+}}'''
+# What a refund push reads first: the refunds the order has (their notes
+# name the RMA), its lines, and its payments to refund against.
+ORDER_REFUNDS_QUERY = f'''
+query OrderRefunds($id: ID!) {{
+  order(id: $id) {{
+    id currencyCode cancelledAt
+    refunds(first: 50) {{ id note createdAt }}
+    lineItems(first: 250) {{ nodes {{ id sku }} }}
+    transactions(first: 50) {{ id kind status gateway
+      parentTransaction {{ id }} amountSet {{ {MONEY} }} }}
+  }}
+}}'''
+# %s: the idempotency key, a literal (whether a variable is accepted is
+# unconfirmed, §1.4). Mandatory from 2026-04 for refundCreate.
+REFUND_MUTATION = '''
+mutation Refund($input: RefundInput!) {
+  refundCreate(input: $input) @idempotent(key: %s) {
+    refund { id createdAt note totalRefundedSet { shopMoney { amount } } }
+    userErrors { field message }
+  }
+}'''
+RETURN_ORDERS_PER_PAGE = 5
+REFUNDS_PER_ORDER = 10
+RETURNS_PER_ORDER = 5
+RETURN_LINES = 10
+# Payments a refund goes back to (OrderTransactionKind), and what a
+# refund of them is.
+PAID_KINDS = {'SALE', 'CAPTURE'}
 
 LINES_PER_ORDER = 25  # keeps orders(first × lines) well under the budget
 LINES_PER_PAGE = 250
@@ -574,18 +754,25 @@ class ShopifyAdapter(Adapter):
             ) -> Iterator[OrderPage]:
         """Pages of order nodes updated since `since`, oldest first, each
         with all its line items."""
-        query = f"updated_at:>='{shopify_time(since)}'" if since else ''
-        after = None
-        while True:
-            data = self.graphql('orders', ORDERS_QUERY, {
-                    'first': self.page_size, 'after': after, 'q': query,
-                    'lines': LINES_PER_ORDER})
-            orders = data['orders']
-            nodes = orders.get('nodes') or [
-                e['node'] for e in orders.get('edges') or []]
+        for nodes in self._order_pages('orders', ORDERS_QUERY, since, {
+                    'first': self.page_size, 'lines': LINES_PER_ORDER}):
             for node in nodes:
                 self._complete_lines(node)
             yield OrderPage(nodes)
+
+    def _order_pages(self, operation: str, query: str,
+            since: dt.datetime | None, variables: dict[str, Any]
+            ) -> Iterator[list[dict[str, Any]]]:
+        "The nodes of an orders query updated since `since`, page by page"
+        search = f"updated_at:>='{shopify_time(since)}'" if since else ''
+        after = None
+        while True:
+            data = self.graphql(operation, query, {
+                    **variables, 'after': after, 'q': search})
+            orders = data['orders']
+            nodes = orders.get('nodes') or [
+                e['node'] for e in orders.get('edges') or []]
+            yield nodes
             page = orders.get('pageInfo') or {}
             if not page.get('hasNextPage') or not nodes:
                 return
@@ -814,6 +1001,83 @@ class ShopifyAdapter(Adapter):
             created.append(answer['fulfillment']['id'])
         return FulfilmentResult(external_id=','.join(created))
 
+    # -- Refunds and returns --------------------------------------------
+
+    def fetch_returns(self, since: dt.datetime | None
+            ) -> Iterator[ReturnPage]:
+        """Pages of the orders updated since `since` (a refund or a return
+        bumps its order's updatedAt, §1.6), oldest first, with their
+        refunds and returns only. Few orders a page: the nested lists
+        multiply the query's cost."""
+        query = RETURNS_QUERY % {'refunds': REFUNDS_PER_ORDER,
+            'returns': RETURNS_PER_ORDER, 'lines': RETURN_LINES}
+        for nodes in self._order_pages('orderReturns', query, since, {
+                    'first': min(self.page_size, RETURN_ORDERS_PER_PAGE)}):
+            times = [utc(n['updatedAt'], 'updatedAt') for n in nodes
+                if n.get('updatedAt')]
+            yield ReturnPage(nodes, max(times) if times else None)
+
+    def push_refund(self, update: RefundUpdate) -> RefundResult:
+        """Refund on the order with refundCreate: its lines (by line id,
+        else SKU) not restocked (the ERP owns stock and pushes levels
+        itself), the amount back to the order's payments. Read before
+        write: a refund whose note names the RMA is the one made by an
+        earlier push; and the idempotency key answers a call retried after
+        a lost answer."""
+        order_id = (update.order_id if update.order_id.startswith('gid://')
+            else f'gid://shopify/Order/{update.order_id}')
+        data = self.graphql(
+            'orderRefunds', ORDER_REFUNDS_QUERY, {'id': order_id})
+        order = data.get('order')
+        if order is None:
+            return RefundResult(
+                error=f"Shopify has no order {update.order_id}")
+        made = [r for r in order.get('refunds') or []
+            if update.noted_in(r.get('note'))]
+        if made:
+            return RefundResult(external_id=made[-1]['id'], already=True)
+        if update.currency != order.get('currencyCode'):
+            # Multi-currency refunds (RefundInput.currency, presentment
+            # amounts) are not handled: unconfirmed.
+            return RefundResult(error=(f"the refund is in "
+                    f"{update.currency}, the Shopify order in "
+                    f"{order.get('currencyCode')}"))
+        lines, problems = [], []
+        order_lines = _connection(order.get('lineItems'))
+        for item in update.items:
+            matches = _line_matcher(item, order_lines)
+            line = next(filter(matches, order_lines), None) if matches \
+                else None
+            if line is None:
+                problems.append(f"the Shopify order has no line {item.name}")
+                continue
+            lines.append({'lineItemId': line['id'], 'quantity': item.quantity,
+                'restockType': 'NO_RESTOCK'})
+        transactions, error = refund_transactions(order, update.amount)
+        if error:
+            problems.append(error)
+        if problems:
+            return RefundResult(error='; '.join(problems))
+        values = {'orderId': order['id'], 'note': update.note,
+            'notify': update.notify_customer, 'refundLineItems': lines,
+            'transactions': transactions}
+        # A new key for each failed push (Shopify answers a key whose
+        # attempt failed with IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED), and
+        # for what is sent (a mismatch would jam it); read-before-write
+        # guards the pushes between.
+        digest = hashlib.sha256(json.dumps(
+                values, sort_keys=True).encode()).hexdigest()[:16]
+        key = f'{update.key}-{update.attempt}-{digest}'
+        data = self.graphql('refundCreate',
+            REFUND_MUTATION % json.dumps(key), {'input': values})
+        answer = data.get('refundCreate') or {}
+        errors = answer.get('userErrors') or []
+        if errors or not answer.get('refund'):
+            return RefundResult(error="Shopify refused the refund: " + (
+                    '; '.join(str(e.get('message')) for e in errors)
+                    or "no refund in its answer"))
+        return RefundResult(external_id=answer['refund']['id'])
+
     def _fulfillment_create(self, key: str, values: dict[str, Any]
             ) -> dict[str, Any]:
         """One fulfillmentCreate; its payload. The idempotency key is the
@@ -931,6 +1195,42 @@ def plan_fulfilment(update: FulfilmentUpdate, order: dict[str, Any]
             if _carries_exactly(f, update.items, every_line)]
         plan.existing = shown[-1]['id'] if shown else None
     return plan
+
+
+def refund_transactions(order: dict[str, Any], amount: Decimal
+        ) -> tuple[list[dict[str, Any]], str | None]:
+    """The REFUND transactions (OrderTransactionInput) that give `amount`
+    back: against the order's successful sales and captures, each for what
+    is left of it after its refunds, oldest first; or why there are none.
+    Shopify's own suggestion (Order.suggestedRefund) is not asked for: it
+    needs the lines, and the ERP decides the amount."""
+    transactions = order.get('transactions') or []
+    if isinstance(transactions, dict):
+        transactions = _connection(transactions)
+    refunded: dict[str, Decimal] = {}
+    for t in transactions:
+        parent = (t.get('parentTransaction') or {}).get('id')
+        if t.get('kind') == 'REFUND' and t.get('status') == 'SUCCESS' \
+                and parent:
+            refunded[parent] = refunded.get(parent, Decimal(0)) + (
+                _shop_money(t.get('amountSet'), 'amountSet'))
+    result, wanted = [], amount
+    for t in transactions:
+        if t.get('kind') not in PAID_KINDS or t.get('status') != 'SUCCESS':
+            continue
+        left = _shop_money(t.get('amountSet'), 'amountSet') - refunded.get(
+            t['id'], Decimal(0))
+        part = min(wanted, left)
+        if part <= 0:
+            continue
+        result.append({'orderId': order['id'], 'parentId': t['id'],
+                'gateway': t.get('gateway'), 'kind': 'REFUND',
+                'amount': str(part)})
+        wanted -= part
+        if not wanted:
+            return result, None
+    return [], (f"the Shopify order has {amount - wanted} left to refund "
+        f"of its payments, not {amount}")
 
 
 def _carries_exactly(fulfillment: dict[str, Any],

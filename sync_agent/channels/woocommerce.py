@@ -9,6 +9,10 @@ items a call, with per-item errors, and read back 100 ids a call
 core has no locations. A shipment is an order note with its tracking,
 visible to the customer, and the order completed when nothing is left to
 ship (§2.4), each written only when the order does not show it yet.
+Refunds are read from ``GET /refunds`` (all orders' refunds, by creation
+date; per order on a shop without that route) and made with ``POST
+/orders/{id}/refunds`` after looking for one whose reason names the RMA
+(§2.6). WooCommerce core has no returns.
 """
 from __future__ import annotations
 
@@ -17,28 +21,52 @@ import html
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
+from typing import Any, NamedTuple, TypeVar
 
 import requests
 
-from ..models import Address, Customer, Order, OrderLine, OrderStatus
+from ..models import (
+    Address,
+    ChannelReturn,
+    Customer,
+    Order,
+    OrderLine,
+    OrderStatus,
+    ReturnKind,
+    ReturnLine,
+    ReturnStatus,
+)
 from .base import (
     Adapter,
     FulfilmentResult,
     FulfilmentUpdate,
     OrderPage,
+    RefundItem,
+    RefundResult,
+    RefundUpdate,
+    ReturnPage,
     StockKey,
     StockResult,
     StockUpdate,
     chunks,
 )
-from .payload import PayloadError, full_name, money, street, text, utc
+from .payload import (
+    PayloadError,
+    full_name,
+    money,
+    read_each,
+    street,
+    text,
+    utc,
+)
 from .transport import ChannelError, GaveUp, json_body
 
 logger = logging.getLogger(__name__)
 
 KIND = 'woocommerce'
+T = TypeVar('T')
 
 # WooCommerce has no shipped/delivered states in core: "completed" means
 # fulfilled (the agent itself completes an order when it ships), so it
@@ -154,6 +182,66 @@ def _line(item: dict[str, Any], position: int) -> OrderLine:
         unit_price=money(price, f'line_items[{position - 1}].price'))
 
 
+def normalize_returns(raw: dict[str, Any], channel: str | None = None,
+        problems: list[str] | None = None) -> list[ChannelReturn]:
+    """The refund of a refund payload (§2.6): ``GET /refunds`` serves its
+    order as parent_id, the per-order list only in its `up` link. Line
+    quantities and totals come negative (unconfirmed in the contract;
+    served so): their size is read. Raises PayloadError naming the field
+    it cannot read; or, given `problems`, notes it there and returns
+    nothing."""
+    return read_each([raw], lambda refund: _refund(refund, channel),
+        lambda refund: f"refund {refund.get('id')} of order "
+        f"{_parent_id(refund)}", problems)
+
+
+def _parent_id(refund: dict[str, Any]) -> str | None:
+    "The refund's order: parent_id, else the order its `up` link names"
+    if refund.get('parent_id'):
+        return str(refund['parent_id'])
+    for link in (refund.get('_links') or {}).get('up') or []:
+        match = re.search(r'/orders/(\d+)/?$', str(link.get('href')))
+        if match:
+            return match.group(1)
+    return None
+
+
+def _refund(refund: dict[str, Any], channel: str | None) -> ChannelReturn:
+    order_id = _parent_id(refund)
+    if order_id is None:
+        raise PayloadError("parent_id is missing")
+    created = utc(refund.get('date_created_gmt'), 'date_created_gmt',
+        naive_is_utc=True)
+    lines = []
+    for position, item in enumerate(refund.get('line_items') or []):
+        field = f'line_items[{position}]'
+        quantity = item.get('quantity')
+        if not isinstance(quantity, int):
+            raise PayloadError(
+                f"{field}.quantity is not an integer: {quantity!r}")
+        if not quantity:
+            continue  # money back on a line, no units: the amount says it
+        # The order line refunded (the refund's own line has its own id).
+        refunded = next((m.get('value') for m in item.get('meta_data') or []
+                if m.get('key') == '_refunded_item_id'), None)
+        lines.append(ReturnLine(
+                line_external_id=str(refunded) if refunded else None,
+                sku=text(item.get('sku')), quantity=abs(quantity),
+                amount=abs(money(item['total'], f'{field}.total'))
+                if item.get('total') not in (None, '') else None))
+    return ChannelReturn(
+        channel=channel or KIND, kind=ReturnKind.refund,
+        external_id=str(refund['id']), order_external_id=order_id,
+        status=ReturnStatus.refunded, created_at=created,
+        # Refunds are not edited in WooCommerce: created is their last
+        # change, unless a modified date is served.
+        updated_at=utc(refund['date_modified_gmt'], 'date_modified_gmt',
+            naive_is_utc=True) if refund.get('date_modified_gmt')
+        else created,
+        amount=abs(money(refund.get('amount'), 'amount')),
+        reason=text(refund.get('reason')), lines=lines, raw=refund)
+
+
 # Orders that are not shipped from: completing one would revive it.
 NOT_SHIPPABLE = {'cancelled', 'refunded', 'failed', 'trash'}
 
@@ -247,17 +335,23 @@ class WooCommerceAdapter(Adapter):
             'orderby': 'id', 'order': 'asc', 'status': 'any'}
         if since:
             params['modified_after'] = woo_time(since)
+        for response in self._pages('/orders', params):
+            yield OrderPage(response.body,
+                _int(response.headers.get('X-WP-Total')))
+
+    def _pages(self, path: str, params: dict[str, Any]
+            ) -> Iterator[Answer]:
+        """Each page of a listing (page/per_page), until the last one the
+        headers announce or an empty one"""
         page = 1
         while True:
             response = self.request(
-                'GET', '/orders', params={**params, 'page': page})
-            orders = response.body
-            if not isinstance(orders, list):
-                raise ChannelError(f"orders page {page} is not a list")
-            total = _int(response.headers.get('X-WP-Total'))
+                'GET', path, params={**params, 'page': page})
+            if not isinstance(response.body, list):
+                raise ChannelError(f"{path} page {page} is not a list")
+            yield response
             pages = _int(response.headers.get('X-WP-TotalPages'))
-            yield OrderPage(orders, total)
-            if not orders or pages is None or page >= pages:
+            if not response.body or pages is None or page >= pages:
                 return
             page += 1
 
@@ -398,16 +492,8 @@ class WooCommerceAdapter(Adapter):
 
     def _all(self, path: str, params: dict[str, Any]
             ) -> Iterator[dict[str, Any]]:
-        page = 1
-        while True:
-            response = self.request('GET', path, params={
-                    **params, 'per_page': 100, 'page': page})
-            items = response.body
-            yield from items
-            pages = _int(response.headers.get('X-WP-TotalPages'))
-            if not items or pages is None or page >= pages:
-                return
-            page += 1
+        for response in self._pages(path, {**params, 'per_page': 100}):
+            yield from response.body
 
     def _forget(self, sku: str) -> None:
         if self.targets.pop(sku, None):
@@ -441,23 +527,137 @@ class WooCommerceAdapter(Adapter):
 
     def _customer_note(self, path: str, note: str) -> tuple[int, bool]:
         """The id of the order's customer note with this text, added if
-        the order has none; and whether it was added. WooCommerce takes no
-        idempotency key: a post whose answer is lost is not sent again
-        before the notes are read again."""
-        lost = GaveUp(f"{self.config.code}: the note was never sent")
-        for _ in range(self.transport.attempts):
+        the order has none; and whether it was added."""
+        def shown() -> int | None:
             notes = self.request('GET', f'{path}/notes',
                 params={'type': 'customer'}).body
-            for shown in notes or []:
-                if _same_note(shown.get('note'), note):
-                    return shown['id'], False
+            return next((n['id'] for n in notes or []
+                    if _same_note(n.get('note'), note)), None)
+        return self._write_once('the note', shown,
+            lambda: self.request('POST', f'{path}/notes', attempts=1,
+                json={'note': note, 'customer_note': True}).body['id'])
+
+    def _write_once(self, what: str, find: Callable[[], T | None],
+            create: Callable[[], T]) -> tuple[T, bool]:
+        """What `find` reads on the shop, else what `create` writes; and
+        whether it was written. WooCommerce takes no idempotency key: a
+        write whose answer is lost is not sent again before reading
+        again."""
+        lost = GaveUp(f"{self.config.code}: {what} was never sent")
+        for _ in range(self.transport.attempts):
+            found = find()
+            if found is not None:
+                return found, False
             try:
-                return self.request('POST', f'{path}/notes', attempts=1,
-                    json={'note': note, 'customer_note': True}
-                    ).body['id'], True
+                return create(), True
             except GaveUp as error:
                 lost = error
         raise lost
+
+    # -- Refunds --------------------------------------------------------
+
+    def fetch_returns(self, since: dt.datetime | None
+            ) -> Iterator[ReturnPage]:
+        """Pages of the shop's refunds created since `since` (refunds are
+        not edited), oldest first, from ``GET /refunds``. A shop without
+        that route (older WooCommerce: which versions serve it is
+        unconfirmed) is read per order instead: the orders modified since,
+        those with refunds listed with ``GET /orders/{id}/refunds``."""
+        params: dict[str, Any] = {'dates_are_gmt': 'true',
+            'per_page': self.page_size, 'orderby': 'date', 'order': 'asc'}
+        if since:
+            # `after` filters on the creation date (with dates_are_gmt on
+            # this route: unconfirmed).
+            params['after'] = woo_time(since)
+        try:
+            for response in self._pages('/refunds', params):
+                yield ReturnPage(response.body,
+                    _newest(response.body, 'date_created_gmt'),
+                    _int(response.headers.get('X-WP-Total')))
+        except ChannelError as error:
+            if 'rest_no_route' not in str(error):
+                raise
+            logger.info("%s: the shop has no /refunds route: refunds read "
+                "per order", self, extra={'channel': self.config.code})
+            yield from self._refunds_per_order(since)
+
+    def _refunds_per_order(self, since: dt.datetime | None
+            ) -> Iterator[ReturnPage]:
+        for page in self.fetch_orders(since):
+            refunds = []
+            for order in page.orders:
+                if order.get('refunds'):
+                    listed = self.request(
+                        'GET', f"/orders/{order['id']}/refunds").body
+                    refunds += [{**r, 'parent_id': order['id']}
+                        for r in listed or []]
+            yield ReturnPage(refunds,
+                _newest(page.orders, 'date_modified_gmt'))
+
+    def push_refund(self, update: RefundUpdate) -> RefundResult:
+        """Refund the order (``api_refund``: the payment gateway gives the
+        money back), its lines not restocked (the ERP owns stock and
+        pushes levels itself), the reason starting with the RMA number; not
+        made again when the order has a refund whose reason names it."""
+        if not update.order_id.isdigit():
+            return RefundResult(error=(
+                    f"{update.order_id!r} is not a WooCommerce order id"))
+        path = f'/orders/{update.order_id}'
+        order = self.request('GET', path, params={
+                '_fields': 'id,currency,line_items'}).body
+
+        if update.currency != order.get('currency'):
+            return RefundResult(error=(f"the refund is in "
+                    f"{update.currency}, the WooCommerce order in "
+                    f"{order.get('currency')}"))
+        lines, problems = [], []
+        for item in update.items:
+            line = _order_line(item, order.get('line_items') or [])
+            if line is None:
+                problems.append(
+                    f"the WooCommerce order has no line {item.name}")
+                continue
+            # Each line's share as WooCommerce's own screen proposes it;
+            # `amount` wins over the lines' totals (§2.6).
+            unit = money(line.get('total'), 'line_items.total') / (
+                line.get('quantity') or 1)
+            lines.append({'id': str(line['id']), 'quantity': item.quantity,
+                'refund_total': str((unit * item.quantity).quantize(
+                            Decimal('0.01')))})
+        if problems:
+            return RefundResult(error='; '.join(problems))
+        def made() -> int | None:
+            refunds = self.request('GET', f'{path}/refunds').body
+            return next((r['id'] for r in refunds or []
+                    if update.noted_in(r.get('reason'))), None)
+        body = {'amount': str(update.amount), 'reason': update.note,
+            'api_refund': True, 'api_restock': False, 'line_items': lines}
+        refund_id, created = self._write_once('the refund', made,
+            lambda: self.request('POST', f'{path}/refunds', attempts=1,
+                json=body).body['id'])
+        return RefundResult(external_id=str(refund_id), already=not created)
+
+
+def _order_line(item: RefundItem, lines: list[dict[str, Any]]
+        ) -> dict[str, Any] | None:
+    "The order line of an item: by its id, else by SKU"
+    by_id = [line for line in lines if item.external_id
+        and str(line.get('id')) == str(item.external_id)]
+    by_sku = [line for line in lines
+        if item.sku and line.get('sku') == item.sku]
+    return (by_id or by_sku or [None])[0]
+
+
+def _newest(records: list[Any], field: str) -> dt.datetime | None:
+    """The latest of a page's records' times (GMT); an unreadable one is
+    left to normalize_returns to report"""
+    times = []
+    for record in records:
+        try:
+            times.append(utc(record[field], field, naive_is_utc=True))
+        except (PayloadError, KeyError, TypeError):
+            continue
+    return max(times) if times else None
 
 
 def _int(value: str | None) -> int | None:
