@@ -24,6 +24,7 @@ from .models import (
     RefundFailure,
     RefundPushed,
     RejectedOrder,
+    RejectedReturn,
     StockDrift,
     StockFailure,
     StockPushed,
@@ -177,15 +178,18 @@ class ErpClient:
             'GET', f'/channels/{channel}/cursor').get('returns_cursor')
 
     def post_returns(self, channel: str,
-            returns: list[ChannelReturn | dict], cursor: str | None
-            ) -> dict:
-        """Post the channel's refunds and returns and the returns cursor
-        in one transaction; the ERP binds each to its RMA by (channel,
+            returns: list[ChannelReturn | dict], cursor: str | None,
+            rejected: list[RejectedReturn | dict] = ()) -> dict:
+        """Post the channel's refunds and returns (and those that could not
+        be read, to keep flagged) and the returns cursor in one
+        transaction; the ERP binds each to its RMA by (channel,
         external_id), so a replay creates nothing twice. Returns one
-        result per return ({"external_id", "kind", "result", "rma",
-        "state"}) and the stored returns_cursor."""
+        result per return, then per rejected one ({"external_id", "kind",
+        "result", "rma", "state"}), and the stored returns_cursor."""
         return self._call('POST', f'/channels/{channel}/returns', {
-                'returns': [_json(r) for r in returns], 'cursor': cursor})
+                'returns': [_json(r) for r in returns],
+                'rejected': [_json(r) for r in rejected],
+                'cursor': cursor})
 
     def refunds(self, channel: str, limit: int | None = None) -> dict:
         """The refunds issued in the ERP waiting to be made on the

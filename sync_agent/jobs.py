@@ -32,7 +32,7 @@ from .channels.base import (
     StockResult,
     StockUpdate,
 )
-from .channels.payload import READ_ERRORS, PayloadError
+from .channels.payload import READ_ERRORS, PayloadError, Unreadable
 from .channels.transport import AuthError, ChannelError, GaveUp
 from .config import ChannelConfig
 from .erp import ErpClient, ErpError
@@ -46,6 +46,7 @@ from .models import (
     Refund,
     RefundFailure,
     RefundPushed,
+    RejectedReturn,
     StockDrift,
     StockFailure,
     StockPushed,
@@ -117,11 +118,7 @@ class ChannelSync:
         if isinstance(raw, dict):
             external_id = self.module.external_id(raw)
         if not external_id:
-            # No id to bind it by: the payload's digest, so that a replay
-            # finds the same exception.
-            digest = hashlib.sha256(json.dumps(
-                    raw, sort_keys=True, default=str).encode()).hexdigest()
-            external_id = f'unidentified-{digest[:16]}'
+            external_id = _digest(raw)
         number = raw.get('name') or raw.get('number') if isinstance(
             raw, dict) else None
         logger.warning(
@@ -539,26 +536,28 @@ class ChannelSync:
     def pull_returns(self) -> dict[str, Any]:
         """Post the channel's refunds and returns changed since the ERP's
         returns cursor (less the overlap window), SKUs mapped, with the new
-        cursor. A record that cannot be read is skipped with a warning
-        naming it (the schema holds no unreadable return for the ERP to
-        keep on hold); it stops none of the others nor the cursor."""
+        cursor. A refund or return that cannot be read is posted as
+        rejected, for the ERP to keep flagged with its payload; it stops
+        none of the others nor the cursor."""
         stored = _parse_cursor(self.erp.returns_cursor(self.code))
         since = self.since(stored) if stored else None
         newest = stored
         counts: dict[str, int] = {}
-        waiting: dict[str, ChannelReturn] = {}
+        waiting: dict[str, ChannelReturn | RejectedReturn] = {}
         read = skipped = 0
         for page in self.adapter.fetch_returns(since):
             for raw in page.records:
-                returns, problems = self._read_returns(raw)
-                skipped += problems
+                returns, rejected, unread = self._read_returns(raw)
+                skipped += unread
                 for channel_return in returns:
                     shown = waiting.get(channel_return.external_id)
                     # A page repeated as rows shifted: the latest wins.
-                    if shown is None or (
+                    if not isinstance(shown, ChannelReturn) or (
                             shown.updated_at <= channel_return.updated_at):
                         waiting[channel_return.external_id] = channel_return
                     newest = _later(newest, channel_return.updated_at)
+                for item in rejected:
+                    waiting.setdefault(item.external_id, item)
             read += len(page.records)
             newest = _later(newest, page.newest)
             if len(waiting) >= ERP_BATCH:
@@ -571,29 +570,50 @@ class ChannelSync:
             'cursor': newest.isoformat() if newest else None}
         return {**summary, 'skipped': skipped} if skipped else summary
 
-    def _read_returns(self, raw: Any) -> tuple[list[ChannelReturn], int]:
-        """A raw record's refunds and returns, normalized and mapped; and
-        how many of them could not be read (each logged with its name)"""
-        name = (self.module.external_id(raw) if isinstance(raw, dict)
-            else None) or 'without an id'
-        problems: list[str] = []
+    def _read_returns(self, raw: Any) -> tuple[
+            list[ChannelReturn], list[RejectedReturn], int]:
+        """A raw record's refunds and returns, normalized and mapped; those
+        that could not be read, as the ERP keeps them; and how many records
+        could not be read at all (each logged with its name)"""
+        problems: list[Unreadable] = []
         try:
             returns = self.module.normalize_returns(
                 raw, self.code, problems)
         except READ_ERRORS as error:
-            returns, problems = [], [f"record {name}: {error}"]
+            # The record itself (an order node) is unreadable: nothing in
+            # it says what its refunds are; a later change brings it back.
+            name = (self.module.external_id(raw) if isinstance(raw, dict)
+                else None) or 'without an id'
+            logger.warning(
+                "%s: record %s cannot be read, its refunds and returns "
+                "skipped: %s", self.code, name, error,
+                extra={'channel': self.code})
+            return [], [], 1
+        rejected = []
         for problem in problems:
             logger.warning(
-                "%s: a refund or return cannot be read, skipped: %s",
-                self.code, problem, extra={'channel': self.code})
-        return [self.mapping.apply_return(r) for r in returns], len(problems)
+                "%s: %s cannot be read, sent to the ERP to keep on hold: %s",
+                self.code, problem.name, problem.why,
+                extra={'channel': self.code})
+            rejected.append(RejectedReturn(
+                    kind=problem.kind,
+                    external_id=problem.external_id or _digest(problem.raw),
+                    order_external_id=problem.parent_id,
+                    reason=f"The channel's {problem.kind} cannot be read: "
+                    f"{problem.why}",
+                    raw=problem.raw))
+        return ([self.mapping.apply_return(r) for r in returns], rejected,
+            0)
 
-    def _post_returns(self, returns: list[ChannelReturn],
+    def _post_returns(self, items: list[ChannelReturn | RejectedReturn],
             cursor: dt.datetime | None, counts: dict[str, int]) -> None:
-        if not returns and cursor is None:
+        if not items and cursor is None:
             return
         answer = self.erp.post_returns(
-            self.code, returns, cursor.isoformat() if cursor else None)
+            self.code,
+            [i for i in items if isinstance(i, ChannelReturn)],
+            cursor.isoformat() if cursor else None,
+            rejected=[i for i in items if isinstance(i, RejectedReturn)])
         for result in answer['results']:
             counts[result['result']] = counts.get(result['result'], 0) + 1
 
@@ -630,6 +650,14 @@ class ChannelLevel:
 def _level_name(sku: str, warehouse: str | None) -> str:
     "SKU@WAREHOUSE, as logs and messages name an ERP level"
     return f'{sku}@{warehouse}' if warehouse else sku
+
+
+def _digest(raw: Any) -> str:
+    """The id of a payload without one: its digest, so that a replay finds
+    the same exception"""
+    digest = hashlib.sha256(json.dumps(
+            raw, sort_keys=True, default=str).encode()).hexdigest()
+    return f'unidentified-{digest[:16]}'
 
 
 def _validation_reason(error: ValidationError) -> str:

@@ -344,9 +344,24 @@ class ChannelReturn(_Canonical):
     raw: dict[str, Any] = Field(default_factory=dict)
 
 
+class RejectedReturn(_Canonical):
+    """A channel refund or return the agent could not read into a
+    ChannelReturn. The ERP still keeps it, as a return request needing
+    attention with the reason and the raw payload, so that nothing is lost
+    silently; a readable copy pulled later takes its place."""
+    kind: ReturnKind
+    external_id: NonEmpty
+    order_external_id: str | None = None
+    reason: NonEmpty
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
 class ReturnBatch(_Canonical):
     "What the agent posts to the ERP: refunds and returns, and the cursor"
     returns: list[ChannelReturn]
+    rejected: list[RejectedReturn] = Field(default_factory=list, description=(
+            "Refunds and returns the agent could not read; each is kept "
+            "in the ERP, flagged, until a readable copy arrives."))
     cursor: str | None = Field(None, description=(
             "The channel's returns cursor to store with them; null keeps "
             "the stored one."))

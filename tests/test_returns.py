@@ -90,10 +90,11 @@ class FakeErp:
         self.calls.append('returns_cursor')
         return self.cursor
 
-    def post_returns(self, channel, returns, cursor):
+    def post_returns(self, channel, returns, cursor, rejected=()):
         self.calls.append('post_returns')
         batch = ReturnBatch.model_validate(
             {'returns': [r.model_dump(mode='json') for r in returns],
+                'rejected': [r.model_dump(mode='json') for r in rejected],
                 'cursor': cursor})
         self.batches.append(batch)
         results = []
@@ -165,7 +166,9 @@ def test_woocommerce_refund_without_its_order_cannot_be_read():
     problems = []
     assert woocommerce.normalize_returns(
         {'id': 1, 'amount': '1.00'}, 'WOO', problems) == []
-    assert problems == ["refund 1 of order None: parent_id is missing"]
+    assert [str(p) for p in problems] == [
+        "refund 1 of order ?: parent_id is missing"]
+    assert problems[0].raw == {'id': 1, 'amount': '1.00'}
 
 
 def money(amount):
@@ -234,7 +237,7 @@ def test_shopify_unreadable_refund_is_left_out_alone():
     [readable] = shopify.normalize_returns(order, 'EU', problems)
 
     assert readable.status == ReturnStatus.cancelled
-    assert problems == [
+    assert [str(p) for p in problems] == [
         "refund gid://shopify/Refund/929361469 of order 450789469: "
         "totalRefundedSet is missing",
         "return gid://shopify/Return/77 of order 450789469: "
@@ -526,9 +529,17 @@ def test_an_unreadable_record_stops_no_other(tmp_path, shop, caplog):
 
     [posted] = erp.posted
     assert posted.order_external_id == good['legacyResourceId']
-    assert summary['skipped'] == 1
-    assert f"of order {bad['legacyResourceId']}: refund.createdAt is not " \
-        "a date-time" in caplog.text
+    # The unreadable refund goes to the ERP to keep, flagged, with its
+    # payload and why
+    [kept] = [r for batch in erp.batches for r in batch.rejected]
+    assert (kept.kind, kept.order_external_id) == (
+        ReturnKind.refund, bad['legacyResourceId'])
+    assert kept.external_id.startswith('gid://shopify/Refund/')
+    assert "refund.createdAt is not a date-time" in kept.reason
+    assert kept.raw['createdAt'] == 'yesterday'
+    assert 'skipped' not in summary
+    assert f"of order {bad['legacyResourceId']} cannot be read" \
+        in caplog.text
     # The cursor moved past both.
     assert erp.cursor == shop.order(good['id'])['updatedAt'].replace(
         'Z', '+00:00')
@@ -586,7 +597,7 @@ def test_erp_client_after_sales_routes():
         mock.post(base + '/returns', json={'results': [],
                 'returns_cursor': 'x'}, match=[
                 responses.matchers.json_params_matcher(
-                    {'returns': [], 'cursor': 'x'})])
+                    {'returns': [], 'rejected': [], 'cursor': 'x'})])
         mock.get(base + '/refunds', json={'refunds': [], 'pending': 2},
             match=[responses.matchers.query_param_matcher({'limit': '0'})])
         mock.post(base + '/refunds/ack', json={'recorded': 2, 'pending': 0},

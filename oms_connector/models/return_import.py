@@ -14,6 +14,8 @@ import logging
 from collections import Counter
 from decimal import Decimal
 
+import pydantic
+
 from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model import Model, fields
@@ -55,18 +57,27 @@ class ReturnImporter(Model):
                     # skipped past): kept, flagged, with the reason.
                     with savepoint('oms_return'):
                         rma, result = cls.hold(channel, item, error.message)
-                results.append({
-                        'external_id': item.external_id,
-                        'kind': item.kind.value,
-                        'result': result,
-                        'rma': rma.number,
-                        'state': rma.state,
-                        })
+                results.append(cls.result(item, rma, result))
+            for item in batch.rejected:
+                with savepoint('oms_return'):
+                    rma, result = cls.hold(channel, item, item.reason)
+                results.append(cls.result(item, rma, result))
         if batch.cursor is not None:
             channel.store_returns_cursor(batch.cursor)
         logger.info("channel %s: %d return(s) %s", channel.code,
             len(results), dict(Counter(r['result'] for r in results)))
         return results
+
+    @staticmethod
+    def result(item, rma, result):
+        "What the route answers for a refund or return"
+        return {
+            'external_id': item.external_id,
+            'kind': item.kind.value,
+            'result': result,
+            'rma': rma.number,
+            'state': rma.state,
+            }
 
     @classmethod
     def import_return(cls, channel, item):
@@ -124,7 +135,8 @@ class ReturnImporter(Model):
         if item.kind == 'refund':
             values.update(cls._refund_values(item))
         rma, = Return.create([values])
-        cls.follow(rma, item)
+        if not rma.held:
+            cls.follow(rma, item)
         return rma
 
     @classmethod
@@ -199,10 +211,11 @@ class ReturnImporter(Model):
             for name, value in cls._refund_values(item).items():
                 setattr(rma, name, value)
         rma.save()
-        if rma.held and rma.sale is None:
+        if rma.held:
             cls.relink(rma)
             rma = Return(rma.id)
-        cls.follow(rma, item)
+        if not rma.held:
+            cls.follow(rma, item)
         return rma
 
     @classmethod
@@ -242,14 +255,17 @@ class ReturnImporter(Model):
 
     @classmethod
     def hold(cls, channel, item, reason):
-        """Keep a refund or return the request could not take, flagged
-        with the reason"""
+        """Keep a refund or return the request could not take, or the
+        agent could not read, flagged with the reason and the payload; a
+        readable copy pulled later updates it"""
         pool = Pool()
         Return = pool.get('oms.return')
         known = Return.search([
                 ('channel', '=', channel.id),
                 ('external_id', '=', item.external_id),
                 ], limit=1)
+        if known and not known[0].held:
+            return known[0], 'unchanged'  # read well before: keep that
         values = {
             'channel_payload': dump_return(item),
             'held': True,
@@ -270,43 +286,53 @@ class ReturnImporter(Model):
 
     @classmethod
     def relink(cls, rma):
-        """Give a request held for its unknown order the order, now
-        imported, and its lines"""
+        """Give a request held for its order, or unreadable, the order
+        and the lines its channel payload names now; it stays held for
+        what still cannot be matched"""
         pool = Pool()
         Return = pool.get('oms.return')
         Line = pool.get('oms.return.line')
         Sale = pool.get('sale.sale')
         from sync_agent.models import ChannelReturn
+        try:
+            item = ChannelReturn.model_validate_json(rma.channel_payload)
+        except pydantic.ValidationError:
+            return None  # unreadable: waits for a readable copy
         sale = Sale.search_oms(rma.channel, rma.order_external_id)
-        if sale is None:
-            return
-        item = ChannelReturn.model_validate_json(rma.channel_payload)
         lines, problems = cls.lines(rma.channel, sale, item)
-        Line.delete(list(rma.lines))
+        if rma.lines:
+            Line.delete(list(rma.lines))
         Return.write([rma], {
-                'sale': sale.id,
-                'party': sale.party.id,
+                'sale': sale.id if sale else None,
+                'party': sale.party.id if sale else None,
+                'return_goods': (item.kind == 'return'
+                    or any(line.restock for line in item.lines)),
+                'description': item.reason,
                 'lines': [('create', lines)],
                 'held': bool(problems),
                 'hold_reason': '\n'.join(problems) or None,
+                **(cls._refund_values(item) if item.kind == 'refund'
+                    else {}),
                 })
         Return._apply_policy([rma])
+        return item
 
     @classmethod
     def link_orders(cls, channel, sales):
         "Relink the requests held for these orders, just imported"
         Return = Pool().get('oms.return')
-        external_ids = [s.oms_external_id for s in sales]
         held = Return.search([
                 ('channel', '=', channel.id),
                 ('sale', '=', None),
-                ('order_external_id', 'in', external_ids),
+                ('held', '=', True),
+                ('order_external_id', 'in',
+                    [s.oms_external_id for s in sales]),
                 ])
         for rma in held:
-            if rma.channel_payload:
-                cls.relink(rma)
-                Return.expect_goods([Return(rma.id)]
-                    if Return(rma.id).state == 'approved' else [])
+            item = cls.relink(rma)
+            rma = Return(rma.id)
+            if item is not None and not rma.held:
+                cls.follow(rma, item)
 
 
 class Channel(metaclass=PoolMeta):

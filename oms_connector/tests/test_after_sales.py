@@ -298,9 +298,10 @@ class AfterSalesTestCase(ShopWorld, unittest.TestCase):
             self.assertEqual((again['result'], again['rma']),
                 ('unchanged', result['rma']))
             rma, = Return.search([('sale', '=', sale.id)])
-            self.assertEqual((rma.source, rma.refund_state, rma.refunded_amount,
-                    rma.return_goods), ('channel', 'channel', Decimal(10),
-                    False))
+            self.assertEqual(
+                (rma.source, rma.refund_state, rma.refunded_amount,
+                    rma.return_goods),
+                ('channel', 'channel', Decimal(10), False))
             self.assertEqual(self.channel.returns_cursor, NOW)
             self.assertEqual(self.available(self.tee), 8)  # no goods back
             self.assertEqual(Return.refunds_to_push(self.channel), [])
@@ -351,6 +352,33 @@ class AfterSalesTestCase(ShopWorld, unittest.TestCase):
             rma = Return(rma.id)
             self.assertEqual((rma.sale, rma.held), (sale, False))
             self.assertEqual(rma.lines[0].sale_line, sale.line_lines[0])
+
+    @with_transaction()
+    def test_unreadable_channel_refund_is_kept_until_readable(self):
+        pool = Pool()
+        Return = pool.get('oms.return')
+        Importer = pool.get('oms.return.importer')
+        with set_company(self.setup_returns()):
+            sale = self.shipped_order(1015, ('TEE', 1))
+            rejected = {'kind': 'refund', 'external_id': 'R5',
+                'order_external_id': '1015',
+                'reason': "The channel's refund cannot be read: "
+                "createdAt is missing", 'raw': {'id': 'R5'}}
+            results = Importer.import_batch(self.channel,
+                ReturnBatch.model_validate(
+                    {'returns': [], 'rejected': [rejected]}))
+            self.assertEqual([r['result'] for r in results], ['held'])
+            rma, = Return.search([('external_id', '=', 'R5')])
+            self.assertTrue(rma.held)
+            self.assertIn("createdAt is missing", rma.hold_reason)
+            self.assertIn('"raw"', rma.channel_payload)
+
+            result, = self.post(channel_refund('R5', 1015, [
+                        (sale.line_lines[0].oms_external_id, 'TEE', 1)]))
+            rma = Return(rma.id)
+            self.assertEqual((result['result'], rma.held, rma.state,
+                    rma.sale), ('updated', False, 'refunded', sale))
+            self.assertEqual(Return.search_count([]), 1)
 
     @with_transaction()
     def test_refund_pushed_and_pulled_back_is_not_doubled(self):

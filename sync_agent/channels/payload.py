@@ -2,6 +2,7 @@
 ``normalize_order`` needs (money, times, streets), so they agree."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
@@ -21,11 +22,31 @@ READ_ERRORS = (PayloadError, KeyError, TypeError, ValueError,
     AttributeError)
 
 
+@dataclasses.dataclass(frozen=True)
+class Unreadable:
+    "An item of a payload that could not be read, and why"
+    kind: str
+    external_id: str | None
+    parent_id: str | None
+    why: str
+    raw: Any
+
+    @property
+    def name(self) -> str:
+        return (f"{self.kind} {self.external_id or 'without an id'} of "
+            f"order {self.parent_id or '?'}")
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.why}"
+
+
 def read_each(items: Iterable[T], read: Callable[[T], R],
-        name: Callable[[T], str], problems: list[str] | None) -> list[R]:
+        identify: Callable[[T], tuple[str, Any, Any]],
+        problems: list[Unreadable] | None) -> list[R]:
     """Each item read. One that cannot be read raises; or, given a
-    problems list, is left out and noted there with its name and why, so
-    that it stops none of the others."""
+    problems list, is left out and noted there with what it is (kind, id,
+    its parent's id, from `identify`), why, and itself, so that it stops
+    none of the others and can still be kept."""
     results = []
     for item in items:
         try:
@@ -35,7 +56,11 @@ def read_each(items: Iterable[T], read: Callable[[T], R],
                 raise
             why = f"{error.args[0]} is missing" if isinstance(
                 error, KeyError) else str(error)
-            problems.append(f"{name(item)}: {why}")
+            kind, external_id, parent_id = identify(item)
+            problems.append(Unreadable(
+                    kind, str(external_id) if external_id else None,
+                    str(parent_id) if parent_id else None, why,
+                    item if isinstance(item, dict) else {'payload': item}))
     return results
 
 

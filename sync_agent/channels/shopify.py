@@ -62,6 +62,7 @@ from .base import (
 )
 from .payload import (
     PayloadError,
+    Unreadable,
     full_name,
     money,
     read_each,
@@ -365,7 +366,7 @@ RETURN_STATUSES = {
 
 
 def normalize_returns(raw: dict[str, Any], channel: str | None = None,
-        problems: list[str] | None = None) -> list[ChannelReturn]:
+        problems: list[Unreadable] | None = None) -> list[ChannelReturn]:
     """The refunds and returns of an order node as the returns query
     reads it (refunds a list, returns a connection). Ids are gids, so
     that a refund and a return never share one. A refund or return that
@@ -376,12 +377,10 @@ def normalize_returns(raw: dict[str, Any], channel: str | None = None,
     currency = raw.get('currencyCode')
     refunds = read_each(raw.get('refunds') or [],
         lambda refund: _refund(refund, order_id, channel, currency),
-        lambda refund: f"refund {refund.get('id')} of order {order_id}",
-        problems)
+        lambda refund: ('refund', refund.get('id'), order_id), problems)
     returns = read_each(_connection(raw.get('returns')),
         lambda node: _return(node, order_id, channel, order_updated),
-        lambda node: f"return {node.get('id')} of order {order_id}",
-        problems)
+        lambda node: ('return', node.get('id'), order_id), problems)
     return refunds + returns
 
 

@@ -54,6 +54,7 @@ from .base import (
 )
 from .payload import (
     PayloadError,
+    Unreadable,
     full_name,
     money,
     read_each,
@@ -183,7 +184,7 @@ def _line(item: dict[str, Any], position: int) -> OrderLine:
 
 
 def normalize_returns(raw: dict[str, Any], channel: str | None = None,
-        problems: list[str] | None = None) -> list[ChannelReturn]:
+        problems: list[Unreadable] | None = None) -> list[ChannelReturn]:
     """The refund of a refund payload (§2.6): ``GET /refunds`` serves its
     order as parent_id, the per-order list only in its `up` link. Line
     quantities and totals come negative (unconfirmed in the contract;
@@ -191,8 +192,8 @@ def normalize_returns(raw: dict[str, Any], channel: str | None = None,
     it cannot read; or, given `problems`, notes it there and returns
     nothing."""
     return read_each([raw], lambda refund: _refund(refund, channel),
-        lambda refund: f"refund {refund.get('id')} of order "
-        f"{_parent_id(refund)}", problems)
+        lambda refund: ('refund', refund.get('id'), _parent_id(refund)),
+        problems)
 
 
 def _parent_id(refund: dict[str, Any]) -> str | None:
