@@ -5,20 +5,25 @@ asks a question about it.
 
     POST /<database>/oms/v1/lookup            JSON (openapi.yaml)
     POST /<database>/oms/v1/lookup/messages   JSON
+    POST /<database>/oms/v1/lookup/returns    JSON
     GET|POST /<database>/oms/status           the page
     POST /<database>/oms/status/messages      the page's question form
+    POST /<database>/oms/status/returns       the page's return form
 
 A wrong number/e-mail pair gets the same answer as an unknown order, and
 every client address is rate limited (models/order_lookup.py)."""
 import html
 from http import HTTPStatus
+from typing import Literal
 
 import pydantic
 from werkzeug.wrappers import Response
 
+from trytond.exceptions import UserError
 from trytond.protocols.wrappers import with_pool, with_transaction
 from trytond.wsgi import app
 
+from .models.order_import import savepoint
 from .models.order_lookup import RateLimited
 from .routes import PREFIX, ApiError, json_errors, json_response, read_json
 
@@ -26,6 +31,8 @@ PAGE = '/<database_name>/oms/status'
 NOT_FOUND = "No order matches these details."
 TOO_MANY = "Too many attempts: please try again later."
 RECEIVED = "Thank you: your message has reached the shop."
+RETURN_RECEIVED = ("Thank you: your return request {number} has reached the "
+    "shop. We will e-mail you when it is answered.")
 MAX_MESSAGE = 2000
 
 
@@ -46,6 +53,22 @@ class LookupRequest(pydantic.BaseModel):
 
 class MessageRequest(LookupRequest):
     message: str = pydantic.Field(min_length=1, max_length=MAX_MESSAGE)
+
+
+class ReturnLineRequest(pydantic.BaseModel):
+    "How many of an order line (by its position on the page) come back"
+    model_config = pydantic.ConfigDict(extra='forbid')
+    line: int = pydantic.Field(ge=1)
+    quantity: int = pydantic.Field(gt=0)
+
+
+class ReturnRequest(LookupRequest):
+    "The customer's return request: what comes back, why, and what for"
+    lines: list[ReturnLineRequest] = pydantic.Field(min_length=1)
+    reason: str | None = pydantic.Field(None, max_length=64)
+    resolution: Literal['refund', 'exchange'] = 'refund'
+    description: str | None = pydantic.Field(
+        None, max_length=MAX_MESSAGE)
 
 
 def client_of(request):
@@ -121,6 +144,46 @@ def post_message(request, pool):
     return json_response({'received': True}, HTTPStatus.CREATED)
 
 
+@app.route(PREFIX + '/lookup/returns', methods=['POST'])
+@with_pool
+@json_errors
+@with_transaction(readonly=False)
+def post_return(request, pool):
+    """A return request from the customer: approved by the shop's policy
+    or by staff, told to the customer by e-mail"""
+    query = read_json(request, ReturnRequest)
+    sale, refusal = lookup_refusal(pool, request, query)
+    if refusal:
+        return private(refusal)
+    rma, error = customer_return(pool, sale,
+        {line.line: line.quantity for line in query.lines},
+        query.reason, query.resolution, query.description)
+    if error:
+        return ApiError(HTTPStatus.BAD_REQUEST, 'invalid_return',
+            error).response()
+    return private(json_response(
+            {'return': rma.customer_view()}, HTTPStatus.CREATED))
+
+
+def customer_return(pool, sale, quantities, reason, resolution,
+        description):
+    """The request made, or why it cannot be: nothing of it is kept then
+    (the lookup attempt is)"""
+    Return = pool.get('oms.return')
+    lines = dict(enumerate(sale.line_lines, 1))
+    if unknown := sorted(set(quantities) - set(lines)):
+        return None, (f"Order {sale.reference or sale.number} has no line "
+            f"{', '.join(map(str, unknown))}.")
+    try:
+        with savepoint('customer_return'):
+            rma = Return.request_by_customer(sale,
+                {lines[p]: q for p, q in quantities.items()},
+                reason, resolution, description)
+    except UserError as error:
+        return None, error.message
+    return rma, None
+
+
 # The page: plain HTML forms, no script.
 
 @app.route(PAGE, methods=['GET', 'POST'])
@@ -181,6 +244,47 @@ def status_page_message(request, pool):
         order_html(base, Lookup.status(sale), sale.oms_access_token, notice))
 
 
+@app.route(PAGE + '/returns', methods=['POST'])
+@with_pool
+@with_transaction(readonly=False)
+def status_page_return(request, pool):
+    "The page's return form"
+    Lookup = pool.get('oms.order.lookup')
+    base = page_url(request, pool)
+    form = request.form
+    try:
+        sale = find(pool, request, LookupRequest(
+                token=form.get('token') or None))
+    except pydantic.ValidationError:
+        sale = None
+    except RateLimited as error:
+        return too_many(error, page(lookup_form(base, TOO_MANY),
+                HTTPStatus.TOO_MANY_REQUESTS))
+    if sale is None:
+        return page(lookup_form(base, NOT_FOUND), HTTPStatus.NOT_FOUND)
+    quantities = {}
+    for name, value in form.items():
+        if name.startswith('quantity-') and value.strip():
+            try:
+                quantities[int(name[9:])] = int(value)
+            except ValueError:
+                quantities = None
+                break
+    resolution = form.get('resolution', 'refund')
+    if not quantities or any(q < 0 for q in quantities.values()):
+        rma, error = None, "Please say how many of which items come back."
+    elif resolution not in {'refund', 'exchange'}:
+        rma, error = None, "Please choose a refund or an exchange."
+    else:
+        rma, error = customer_return(pool, sale, quantities,
+            form.get('reason') or None, resolution,
+            (form.get('description') or '').strip()[:MAX_MESSAGE] or None)
+    notice = RETURN_RECEIVED.format(number=rma.number) if rma else None
+    return page(order_html(base, Lookup.status(sale), sale.oms_access_token,
+            notice, error),
+        HTTPStatus.OK if rma else HTTPStatus.BAD_REQUEST)
+
+
 def page_url(request, pool):
     return f'{request.script_root}/{pool.database_name}/oms/status'
 
@@ -228,7 +332,7 @@ def lookup_form(base, error=None, number=None, email=None):
 </form>"""
 
 
-def order_html(base, status, token, notice=None):
+def order_html(base, status, token, notice=None, error=None):
     e = html.escape
     rows = ''.join(
         f"<tr><td>{e(h['label'])}</td><td>{e(h['date'])}</td></tr>"
@@ -240,6 +344,7 @@ def order_html(base, status, token, notice=None):
         + '</li>' for t in status['tracking'])
     tracking = (f'<h2>Tracking</h2><ul>{parcels}</ul>' if parcels else '')
     said = f'<p class="notice">{e(notice)}</p>' if notice else ''
+    said += f'<p class="error">{e(error)}</p>' if error else ''
     return f"""<h1>Order {e(status['number'])}</h1>
 <p>{e(status['shop'])} · ordered {e(status['date'] or '')}</p>
 <p id="state"><strong>{e(status['label'])}</strong></p>
@@ -254,4 +359,44 @@ def order_html(base, status, token, notice=None):
 <textarea id="message" name="message" rows="4" required
  maxlength="{MAX_MESSAGE}"></textarea>
 <button type="submit">Send</button>
+</form>
+{returns_html(base, status, token)}"""
+
+
+def returns_html(base, status, token):
+    "The order's return requests, and the form asking for one"
+    e = html.escape
+    asked = ''.join(
+        f"<tr><td>{e(r['number'])}</td><td>{e(r['label'])}</td></tr>"
+        for r in status['returns'])
+    listed = (f'<h2>Your returns</h2><table>{asked}</table>'
+        if asked else '')
+    lines = [line for line in status['lines'] if line['returnable']]
+    if not lines:
+        return listed
+    inputs = ''.join(
+        f'<label for="quantity-{line["line"]}">{e(line["title"])} '
+        f'(up to {line["returnable"]:g})</label>'
+        f'<input id="quantity-{line["line"]}" name="quantity-{line["line"]}"'
+        f' type="number" min="0" max="{line["returnable"]:g}" value="0">'
+        for line in lines)
+    options = '<option value="">—</option>' + ''.join(
+        f'<option value="{e(r["code"])}">{e(r["name"])}</option>'
+        for r in status['reasons'])
+    return f"""{listed}
+<h2>Return items</h2>
+<form method="post" action="{e(base)}/returns">
+<input type="hidden" name="token" value="{e(token or '')}">
+{inputs}
+<label for="reason">Why</label>
+<select id="reason" name="reason">{options}</select>
+<label for="resolution">What you would like</label>
+<select id="resolution" name="resolution">
+<option value="refund">A refund</option>
+<option value="exchange">An exchange</option>
+</select>
+<label for="description">Anything to add</label>
+<textarea id="description" name="description" rows="3"
+ maxlength="{MAX_MESSAGE}"></textarea>
+<button type="submit">Ask to return</button>
 </form>"""

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from proteus import Model
+
 from oms_connector.tests.tools import SYNC_CATALOGUE
 from sandbox.server import Sandbox
 
@@ -72,3 +74,19 @@ def agent_runner(erp, sandbox, directory, mappings, intervals=None):
     oms_sync.start = start
     oms_sync.state = directory / 'state' / 'state.json'
     return oms_sync
+
+
+def ship(tryton, channel, external_id, tracking):
+    "The warehouse ships the order's parcel with DHL"
+    Sale = Model.get('sale.sale', config=tryton)
+    Carrier = Model.get('oms.carrier', config=tryton)
+    sale, = Sale.find([('oms_channel.code', '=', channel),
+            ('oms_external_id', '=', external_id)])
+    shipment, = sale.shipments
+    shipment.oms_carrier, = Carrier.find([('code', '=', 'DHL')])
+    shipment.oms_tracking_number = tracking
+    shipment.save()
+    for step in ('pick', 'pack', 'do'):
+        shipment.click(step)
+    sale.reload()
+    return sale

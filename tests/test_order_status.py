@@ -7,6 +7,7 @@ import re
 import jsonschema
 import pytest
 import requests
+from e2e_harness import ship
 
 from proteus import Model
 from proteus.config import XmlrpcConfig
@@ -99,3 +100,59 @@ def test_a_question_over_json(erp, order):
         json={'number': order, 'email': EMAIL, 'message': 'Gift wrap?'},
         timeout=30)
     assert answer.status_code == 201 and answer.json() == {'received': True}
+
+
+def test_the_customer_asks_to_return_what_was_shipped(erp, shop):
+    "Over JSON and on the page: only what was shipped, each request once"
+    number = f'status-{next(ids)}'
+    shop.post_orders('shop', [order_payload('shop', number,
+                lines=[('TS-RED-M', 2, '19.50')], email=EMAIL,
+                name='Grace Hopper')], None)
+    staff = XmlrpcConfig(
+        f'http://admin:admin@127.0.0.1:{erp.port}/{erp.database}/rpc/')
+    Carrier = Model.get('oms.carrier', config=staff)
+    if not Carrier.find([('code', '=', 'DHL')]):
+        Carrier(name="DHL", code='DHL').save()
+    ship(staff, 'shop', number, 'JD014600006281')
+    returns = f'{erp.url}/{erp.database}/oms/v1/lookup/returns'
+    ask = {'number': f'#{number}', 'email': EMAIL, 'reason': 'size_fit'}
+
+    too_many = requests.post(returns, json={
+            **ask, 'lines': [{'line': 1, 'quantity': 3}]}, timeout=30)
+    assert too_many.status_code == 400
+    assert too_many.json()['error']['code'] == 'invalid_return'
+    assert "Cannot return 3 × [TSHIRT] T-shirt" in too_many.json()[
+        'error']['message']
+    assert "2 shipped" in too_many.json()['error']['message']
+    made = requests.post(returns, json={**ask, 'resolution': 'exchange',
+            'lines': [{'line': 1, 'quantity': 1}],
+            'description': "Too small"}, timeout=30)
+    assert made.status_code == 201, made.text
+    asked = made.json()['return']
+    assert (asked['state'], asked['resolution']) == ('requested', 'exchange')
+
+    found = lookup(erp, number=number, email=EMAIL).json()
+    jsonschema.validate(found, {
+            '$ref': '#/components/schemas/CustomerOrder',
+            'components': openapi.load()['components']})
+    assert [r['number'] for r in found['order']['returns']] == [
+        asked['number']]
+    assert found['order']['lines'][0]['returnable'] == 1
+    Return = Model.get('oms.return', config=staff)
+    rma, = Return.find([('number', '=', asked['number'])])
+    assert (rma.source, rma.description, rma.lines[0].reason.code) == (
+        'customer', "Too small", 'size_fit')
+
+    # The page asks for the last one back; then there is nothing to ask
+    page = f'{erp.url}/{erp.database}/oms/status'
+    shown = requests.post(page, data={'number': number, 'email': EMAIL},
+        timeout=30)
+    assert 'Return items' in shown.text and '(up to 1)' in shown.text
+    token, = set(re.findall(r'name="token" value="([^"]+)"', shown.text))
+    done = requests.post(f'{page}/returns', data={'token': token,
+            'quantity-1': '1', 'reason': 'damaged', 'resolution': 'refund'},
+        timeout=30)
+    assert done.status_code == 200
+    assert 'your return request RMA' in done.text
+    assert 'Return items' not in done.text
+    assert len(Return.find([('sale.reference', '=', f'#{number}')])) == 2

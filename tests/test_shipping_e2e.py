@@ -7,7 +7,7 @@ import re
 
 import pytest
 import requests
-from e2e_harness import agent_runner, sandbox_shops
+from e2e_harness import agent_runner, sandbox_shops, ship
 
 from proteus import Model
 from proteus.config import XmlrpcConfig
@@ -43,22 +43,6 @@ def tryton(mailing_erp):
     configuration.customer_site_url = mailing_erp.url
     configuration.save()
     return config
-
-
-def ship(tryton, channel, external_id, tracking):
-    "The warehouse ships the order's parcel with DHL"
-    Sale = Model.get('sale.sale', config=tryton)
-    Carrier = Model.get('oms.carrier', config=tryton)
-    sale, = Sale.find([('oms_channel.code', '=', channel),
-            ('oms_external_id', '=', external_id)])
-    shipment, = sale.shipments
-    shipment.oms_carrier, = Carrier.find([('code', '=', 'DHL')])
-    shipment.oms_tracking_number = tracking
-    shipment.save()
-    for step in ('pick', 'pack', 'do'):
-        shipment.click(step)
-    sale.reload()
-    return sale
 
 
 def test_a_parcel_reaches_the_shop_and_the_customer(

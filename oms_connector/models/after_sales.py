@@ -79,6 +79,8 @@ REFUND_STATES = [
     ('manual', "Refund by Hand"),
     ]
 RETRY_MAX = dt.timedelta(hours=1)
+# What customers may ask for themselves; the rest is staff's call
+CUSTOMER_RESOLUTIONS = {'refund', 'exchange'}
 # The sales the customer may return goods of
 RETURNABLE_SALE_STATES = {'confirmed', 'processing', 'done'}
 
@@ -471,6 +473,47 @@ class Return(ModelSQL, ModelView):
                         'oms_connector.msg_return_delete', rma=rma.rec_name,
                         state=rma.state_string))
         super().delete(rmas)
+
+    @classmethod
+    def request_by_customer(cls, sale, quantities, reason=None,
+            resolution='refund', description=None):
+        """The customer's own request, from the order page: quantities by
+        order line, their reason (a reason code), refund or exchange. Bad
+        input raises ReturnError naming what is wrong."""
+        Reason = Pool().get('oms.return.reason')
+        if resolution not in CUSTOMER_RESOLUTIONS:
+            raise ReturnError(gettext(
+                    'oms_connector.msg_return_customer_resolution',
+                    resolution=resolution))
+        reasons = Reason.search([('code', '=', reason)]) if reason else []
+        if reason and not reasons:
+            raise ReturnError(gettext(
+                    'oms_connector.msg_return_reason_unknown', reason=reason))
+        lines = [{
+                'sale_line': line.id,
+                'quantity': quantity,
+                'reason': reasons[0].id if reasons else None,
+                'condition': 'opened',
+                } for line, quantity in quantities.items() if quantity]
+        rma, = cls.create([{
+                    'sale': sale.id,
+                    'source': 'customer',
+                    'resolution': resolution,
+                    'description': description,
+                    'lines': [('create', lines)],
+                    }])
+        return rma
+
+    def customer_view(self):
+        "What the customer is shown of the request"
+        return {
+            'number': self.number,
+            'state': self.state,
+            'label': self.state_string,
+            'resolution': self.resolution,
+            'requested_at': (self.requested_at.replace(microsecond=0)
+                .isoformat() + 'Z') if self.requested_at else None,
+            }
 
     # Checks: what may be returned of the order
 
@@ -992,7 +1035,7 @@ class ReturnLine(ModelSQL, ModelView):
     def default_destination(cls):
         return 'sellable'
 
-    @fields.depends('sale_line')
+    @fields.depends('sale_line', 'quantity')
     def on_change_sale_line(self):
         if self.sale_line:
             self.product = self.sale_line.product

@@ -52,10 +52,19 @@ class CustomerSegment(
             ('code_unique', Unique(t, t.company, t.code),
                 'oms_connector.msg_segment_code_unique'),
             ]
+        cls._buttons.update({
+                'update_members': {},
+                })
 
     @classmethod
     def default_company(cls):
         return Transaction().context.get('company')
+
+    @classmethod
+    @ModelView.button
+    def update_members(cls, segments):
+        "Put every customer in their segment now, not at the nightly run"
+        Pool().get('party.party').oms_update_segments()
 
     @classmethod
     def spend_by_party(cls, company, parties=None, today=None):

@@ -151,7 +151,9 @@ class OrderLookup(Model):
 
     @classmethod
     def status(cls, sale):
-        "What the customer is shown: state, history and tracking only"
+        """What the customer is shown: state, history, tracking, what may
+        be returned and the returns asked for"""
+        Reason = Pool().get('oms.return.reason')
         labels = dict(OMS_STATES)
         history = []
         for event in sorted(sale.oms_events, key=lambda e: (e.date, e.id)):
@@ -178,7 +180,35 @@ class OrderLookup(Model):
                     'url': t['url'],
                     'date': t['date'].isoformat() if t['date'] else None,
                     } for t in sale.oms_tracking_info],
+            'lines': cls.returnable_lines(sale),
+            'returns': [r.customer_view() for r in sorted(
+                    sale.oms_returns, key=lambda r: r.id)],
+            'reasons': [{'code': r.code, 'name': r.name}
+                for r in Reason.search([])],
             }
+
+    @classmethod
+    def returnable_lines(cls, sale):
+        """The order's lines as the customer may ask to return them: by
+        position, with how many were shipped and are not already in a
+        return request"""
+        Line = Pool().get('oms.return.line')
+        lines = []
+        for position, line in enumerate(sale.line_lines, 1):
+            shipped = sum(m.quantity for m in line.moves
+                if m.state == 'done' and m.to_location.type == 'customer')
+            asked = sum(li.quantity for li in Line.search([
+                        ('sale_line', '=', line.id),
+                        ('rma.state', '!=', 'rejected'),
+                        ]))
+            lines.append({
+                    'line': position,
+                    'title': line.description or (
+                        line.product.rec_name if line.product else ''),
+                    'quantity': line.quantity,
+                    'returnable': max(0, shipped - asked),
+                    })
+        return lines
 
 
 def _utc(timestamp):
