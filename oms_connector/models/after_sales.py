@@ -302,6 +302,10 @@ class Return(ModelSQL, ModelView):
                     'invisible': ~cls._resolvable('repair'),
                     'depends': ['state', 'return_goods', 'resolution'],
                     },
+                'release': {
+                    'invisible': ~Eval('held'),
+                    'depends': ['held'],
+                    },
                 'retry_refund': {
                     'invisible': Eval('refund_state') != 'failed',
                     'depends': ['refund_state'],
@@ -552,8 +556,39 @@ class Return(ModelSQL, ModelView):
     # and the channels.
 
     @classmethod
+    def check_actionable(cls, rmas):
+        "Refuse to act on requests needing attention or without an order"
+        for rma in rmas:
+            if rma.held:
+                raise ReturnError(gettext(
+                        'oms_connector.msg_return_held', rma=rma.rec_name,
+                        reason=rma.hold_reason or ''))
+            if not rma.sale:
+                raise ReturnError(gettext(
+                        'oms_connector.msg_return_no_order',
+                        rma=rma.rec_name))
+
+    @classmethod
+    @ModelView.button
+    def release(cls, rmas):
+        """Staff have seen to what needed attention (lines corrected, the
+        order linked): the request goes ahead"""
+        rmas = [r for r in rmas if r.held]
+        for rma in rmas:
+            if not rma.sale:
+                raise ReturnError(gettext(
+                        'oms_connector.msg_return_no_order',
+                        rma=rma.rec_name))
+        cls.write(rmas, {'held': False, 'hold_reason': None})
+        cls._log(rmas, {r.id: r.state for r in rmas},
+            gettext('oms_connector.msg_return_released'))
+        cls.expect_goods([r for r in cls.browse(rmas)
+                if r.state == 'approved'])
+
+    @classmethod
     @ModelView.button
     def approve(cls, rmas):
+        cls.check_actionable(rmas)
         for rma in rmas:
             if rma.policy:
                 rma.policy.check_resolution(rma)
@@ -614,6 +649,7 @@ class Return(ModelSQL, ModelView):
     def receive(cls, rmas):
         """Receive the goods into the warehouse: each line to its
         destination, as the return shipment's inventory moves"""
+        cls.check_actionable(rmas)
         pool = Pool()
         Shipment = pool.get('stock.shipment.out.return')
         for rma in rmas:
@@ -658,6 +694,7 @@ class Return(ModelSQL, ModelView):
         """Refund the customer: the amount is recorded, and pushed to the
         channel the order came from (or flagged for staff to refund there
         by hand, where the channel cannot take it)"""
+        cls.check_actionable(rmas)
         now = dt.datetime.now()
         for rma in rmas:
             rma.check_refund_amount()
@@ -705,6 +742,7 @@ class Return(ModelSQL, ModelView):
     @ModelView.button
     def exchange(cls, rmas):
         "Send the exchange products, as a new order"
+        cls.check_actionable(rmas)
         for rma in rmas:
             rma.replacement = rma.make_replacement(priced=True)
         cls.save(rmas)
@@ -718,6 +756,7 @@ class Return(ModelSQL, ModelView):
     @ModelView.button
     def close(cls, rmas):
         "Repaired or to reship: send the goods again, as a new order"
+        cls.check_actionable(rmas)
         for rma in rmas:
             if rma.resolution == 'repair' and not rma.replacement:
                 rma.replacement = rma.make_replacement(priced=False)

@@ -354,6 +354,28 @@ class AfterSalesTestCase(ShopWorld, unittest.TestCase):
             self.assertEqual(rma.lines[0].sale_line, sale.line_lines[0])
 
     @with_transaction()
+    def test_channel_return_of_more_than_sold_waits_for_staff(self):
+        pool = Pool()
+        Return = pool.get('oms.return')
+        with set_company(self.setup_returns()):
+            sale = self.shipped_order(1016, ('TEE', 1))
+            line_id = sale.line_lines[0].oms_external_id
+            result, = self.post(channel_return(
+                    'RET2', 1016, [(line_id, 'TEE', 3)]))
+            self.assertEqual(result['result'], 'created')
+            rma, = Return.search([('external_id', '=', 'RET2')])
+            self.assertTrue(rma.held)
+            self.assertIn("Cannot return 3 × [TEE] Tee", rma.hold_reason)
+            with self.assertRaisesRegex(ReturnError, r"needs attention"):
+                Return.approve([rma])
+            rma.lines[0].quantity = 1
+            rma.lines[0].save()
+            Return.release([rma])
+            Return.approve([rma])
+            self.assertEqual(Return(rma.id).state, 'approved')
+            self.assertTrue(Return(rma.id).return_shipments)
+
+    @with_transaction()
     def test_unreadable_channel_refund_is_kept_until_readable(self):
         pool = Pool()
         Return = pool.get('oms.return')

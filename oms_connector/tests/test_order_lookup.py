@@ -119,7 +119,8 @@ class OrderLookupTestCase(unittest.TestCase):
         self.assertNotIn(None, tokens)
 
     @in_world
-    def test_the_customer_sees_state_history_and_tracking_only(self, channel):
+    def test_the_customer_sees_state_history_tracking_and_returns_only(
+            self, channel):
         pool = Pool()
         Sale = pool.get('sale.sale')
         Lookup = pool.get('oms.order.lookup')
@@ -131,7 +132,11 @@ class OrderLookupTestCase(unittest.TestCase):
         status = Lookup.status(sale)
 
         self.assertEqual(set(status), {'number', 'date', 'shop', 'state',
-                'label', 'history', 'tracking'})
+                'label', 'history', 'tracking', 'lines', 'returns',
+                'reasons'})
+        line, = status['lines']
+        self.assertEqual((line['line'], line['returnable']), (1, 1))
+        self.assertEqual(status['returns'], [])
         self.assertEqual((status['number'], status['shop'], status['state']),
             ('#L3', "Web Shop", 'shipped'))
         self.assertEqual([h['state'] for h in status['history']],
