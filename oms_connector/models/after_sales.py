@@ -992,7 +992,7 @@ class ReturnLine(ModelSQL, ModelView):
     def default_destination(cls):
         return 'sellable'
 
-    @fields.depends('sale_line')
+    @fields.depends('sale_line', 'quantity')
     def on_change_sale_line(self):
         if self.sale_line:
             self.product = self.sale_line.product
