@@ -69,9 +69,8 @@ def main():
     directory = args.directory.resolve()
     uri = 'sqlite://'
     answer = directory / 'demo.json'
-    if answer.exists() and 'agent' not in json.loads(
-            answer.read_text())['keys']:
-        answer.unlink()  # built before the demo had an agent: build again
+    if answer.exists() and not _current(json.loads(answer.read_text())):
+        answer.unlink()
     if not answer.exists():
         print("Building the demo database (about a minute the first "
             "time)...", flush=True)
@@ -126,6 +125,12 @@ def main():
         erp.stop()
         mail.stop()
         sms.stop()
+
+
+def _current(built):
+    """Whether a demo database has what this demo needs: built before the
+    demo had an agent or returns, it is built again"""
+    return 'agent' in built['keys'] and 'returns' in built
 
 
 def _explain(erp, args, directory, answer, keys, web_root, live):
