@@ -1,8 +1,8 @@
 """The whole demo, in the foreground until Ctrl-C: the ERP (trytond on a
 SQLite database built once in demo-data/), the sandbox marketplace with a
 Shopify-like and a WooCommerce-like shop taking orders, and the sync agent
-moving orders into the ERP and stock back to the shops, with a live
-summary."""
+moving orders into the ERP and stock back to the shops, refunds and
+returns both ways, with a live summary."""
 import argparse
 import json
 import os
@@ -118,7 +118,8 @@ def main():
             print(live.summary(), flush=True)
         print("trytond stopped; see the server log.")
     except KeyboardInterrupt:
-        pass
+        if live:
+            print(live.summary(), flush=True)  # where the demo got to
     finally:
         if live:
             live.stop()
@@ -142,14 +143,19 @@ def _explain(erp, args, directory, answer, keys, web_root, live):
     print(f"""
 The demo is running: the ERP, two sandbox shops taking orders, the sync
 agent between them (orders every 5 s, stock every 5 s and at once after an
-import, shipments every 5 s), and a warehouse shipping an order now and
-then with DHL, UPS or SF Express.
+import, shipments every 5 s, refunds and returns every 15 s), a warehouse
+shipping an order now and then with DHL, UPS or SF Express, and now and
+then a customer refunded or returning goods on a shop, or staff refunding
+one in the ERP.
 
   Web client       {web_line}
   Tryton client    server 127.0.0.1:{args.port}, database {DATABASE},
                    user admin, password admin
                    (menu "Order Management": orders by state, exceptions,
-                   listings with the quantity each shop shows, channels)
+                   listings with the quantity each shop shows, channels;
+                   Returns: to approve, awaiting goods, received, overdue,
+                   needing attention, refunds to check; Configuration >
+                   Return Policies and Customer Segments)
   ERP API          {base}/oms/v1/   (OpenAPI: {base}/oms/v1/openapi.json)
   Sandbox shops (Shopify GraphQL / WooCommerce REST subsets):
 {shops}
