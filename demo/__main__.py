@@ -1,8 +1,8 @@
 """The whole demo, in the foreground until Ctrl-C: the ERP (trytond on a
 SQLite database built once in demo-data/), the sandbox marketplace with a
 Shopify-like and a WooCommerce-like shop taking orders, and the sync agent
-moving orders into the ERP and stock back to the shops, with a live
-summary."""
+moving orders into the ERP and stock back to the shops, refunds and
+returns both ways, with a live summary."""
 import argparse
 import json
 import os
@@ -69,9 +69,8 @@ def main():
     directory = args.directory.resolve()
     uri = 'sqlite://'
     answer = directory / 'demo.json'
-    if answer.exists() and 'agent' not in json.loads(
-            answer.read_text())['keys']:
-        answer.unlink()  # built before the demo had an agent: build again
+    if answer.exists() and not _current(json.loads(answer.read_text())):
+        answer.unlink()
     if not answer.exists():
         print("Building the demo database (about a minute the first "
             "time)...", flush=True)
@@ -119,13 +118,20 @@ def main():
             print(live.summary(), flush=True)
         print("trytond stopped; see the server log.")
     except KeyboardInterrupt:
-        pass
+        if live:
+            print(live.summary(), flush=True)  # where the demo got to
     finally:
         if live:
             live.stop()
         erp.stop()
         mail.stop()
         sms.stop()
+
+
+def _current(built):
+    """Whether a demo database has what this demo needs: built before the
+    demo had an agent or returns, it is built again"""
+    return 'agent' in built['keys'] and 'returns' in built
 
 
 def _explain(erp, args, directory, answer, keys, web_root, live):
@@ -137,14 +143,19 @@ def _explain(erp, args, directory, answer, keys, web_root, live):
     print(f"""
 The demo is running: the ERP, two sandbox shops taking orders, the sync
 agent between them (orders every 5 s, stock every 5 s and at once after an
-import, shipments every 5 s), and a warehouse shipping an order now and
-then with DHL, UPS or SF Express.
+import, shipments every 5 s, refunds and returns every 15 s), a warehouse
+shipping an order now and then with DHL, UPS or SF Express, and now and
+then a customer refunded or returning goods on a shop, or staff refunding
+one in the ERP.
 
   Web client       {web_line}
   Tryton client    server 127.0.0.1:{args.port}, database {DATABASE},
                    user admin, password admin
                    (menu "Order Management": orders by state, exceptions,
-                   listings with the quantity each shop shows, channels)
+                   listings with the quantity each shop shows, channels;
+                   Returns: to approve, awaiting goods, received, overdue,
+                   needing attention, refunds to check; Configuration >
+                   Return Policies and Customer Segments)
   ERP API          {base}/oms/v1/   (OpenAPI: {base}/oms/v1/openapi.json)
   Sandbox shops (Shopify GraphQL / WooCommerce REST subsets):
 {shops}

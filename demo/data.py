@@ -1,9 +1,10 @@
 """The demo shop: a homeware seller on Shopify and WooCommerce with a few
-orders in every state. Runs inside a proteus session (see
+orders in every state and a few returns. Runs inside a proteus session (see
 oms_connector.tests.server.populate); orders enter through the real import
 route, as the agent's would."""
 import datetime as dt
 import random
+from decimal import Decimal
 
 from werkzeug.test import Client
 
@@ -79,7 +80,7 @@ def build():
     _import_orders('woo-main', keys['woo-main'], [
             p[5] for p in PRODUCTS if p[5]])
     _ship_some()
-    return {'keys': keys}
+    return {'keys': keys, 'returns': _after_sales(keys)}
 
 
 def _orders(channel, skus, rng):
@@ -152,8 +153,9 @@ CARRIERS = [
 def _ship_some():
     """The warehouse ships a few of the morning's orders, each with its
     carrier and tracking number (Lin Hui's first: she reads Chinese, and so
-    does her e-mail); one is already delivered. These orders are not on
-    the sandbox shops, so staff marked their fulfilments done by hand."""
+    does her e-mail; then one of Grace Hopper's, which she will ask to
+    return); one is already delivered. These orders are not on the sandbox
+    shops, so staff marked their fulfilments done by hand."""
     Sale = Model.get('sale.sale')
     Carrier = Model.get('oms.carrier')
     Fulfilment = Model.get('oms.fulfilment')
@@ -171,7 +173,7 @@ def _ship_some():
                 ('oms_exception', '=', False),
                 ], order=[('id', 'ASC')]),
         key=lambda s: s.party.name != "Lin Hui")
-    for n, sale in enumerate(awaiting[:4]):
+    for n, sale in enumerate(awaiting[:5]):
         shipment, = sale.shipments
         shipment.click('pick')
         shipment.click('pack')
@@ -183,3 +185,125 @@ def _ship_some():
             sale.click('oms_complete')
     for fulfilment in Fulfilment.find([('state', '=', 'waiting')]):
         fulfilment.click('mark_done')
+
+
+def _after_sales(keys):
+    """Returns: a quarantine for damaged goods, VIPs served first, and a
+    few requests on the shipped orders, one in each stage (their numbers
+    returned)"""
+    _quarantine()
+    _policies()
+    Sale = Model.get('sale.sale')
+    sales = {s.oms_external_id: s for s in Sale.find(
+            [('oms_state', 'in', ['shipped', 'completed'])])}
+    # One unwanted T-shirt back, unopened, into sellable stock; refunded.
+    refunded = take_back(sales['woo-main-1004'], 'TEE-ORG-M', 1,
+        'unopened', 'unwanted')
+    for button in ('receive', 'refund'):
+        refunded.click(button)
+    _refunded_by_hand(refunded, keys)
+    # A towel arrived torn: received into the quarantine, not for sale;
+    # staff have yet to settle it.
+    quarantined = take_back(sales['shopify-eu-1003'], 'TOWEL-SET', 1,
+        'damaged', 'damaged', description="One of the towels came torn.")
+    quarantined.click('receive')
+    # Too large: exchanged for the M, sent as a new (free) order.
+    exchanged = take_back(sales['shopify-eu-1007'], 'TEE-ORG-L', 1,
+        'opened', 'size_fit', exchange_for='TEE-ORG-M')
+    for button in ('receive', 'exchange'):
+        exchanged.click(button)
+    # Still open: Lin Hui's (a VIP: approved at once, due within a day,
+    # top of the queue) and Grace Hopper's (waiting for staff, 3 days).
+    vip = take_back(sales['woo-main-1006'], 'TEE-ORG-L', 1, 'defective',
+        'defective', description="The seam came apart after one wash.")
+    regular = take_back(sales['shopify-eu-1004'], 'TOWEL-SET', 1, 'opened',
+        'not_as_described', approve=False,
+        description="The colour is not the one in the photos.")
+    return {name: rma.number for name, rma in [
+            ('refunded', refunded), ('quarantined', quarantined),
+            ('exchanged', exchanged), ('vip', vip), ('requested', regular)]}
+
+
+def _quarantine():
+    """Damaged and defective goods coming back go to the warehouse's
+    first waste location, away from the stock the shops sell"""
+    Location = Model.get('stock.location')
+    warehouse, = Location.find([('type', '=', 'warehouse')])
+    quarantine = Location(name="Returns Quarantine", type='lost_found')
+    quarantine.save()
+    warehouse.waste_locations.append(quarantine)
+    warehouse.save()
+
+
+# code, name, spent in 12 months from
+SEGMENTS = [('vip', "VIP", '300'), ('regular', "Regular", '0')]
+
+
+def _policies():
+    """VIPs' returns are urgent, answered within a day and approved
+    without staff; everyone else's are answered within three days"""
+    Segment = Model.get('oms.customer.segment')
+    Policy = Model.get('oms.return.policy')
+    Party = Model.get('party.party')
+    Cron = Model.get('ir.cron')
+    segments = [Segment(code=code, name=name, min_spend=Decimal(spend),
+            sequence=n) for n, (code, name, spend) in enumerate(SEGMENTS)]
+    Segment.save(segments)
+    vip = segments[0]
+    Policy.save([
+            Policy(name="VIP", segment=vip, priority='3',
+                respond_within=24, auto_approve=True, sequence=0),
+            Policy(name="Everyone", priority='1', respond_within=72,
+                resolutions=['refund', 'exchange', 'repair', 'reject'],
+                sequence=1),
+            ])
+    # Lin Hui, the shop's most loyal customer, is a VIP by hand: the spend
+    # rule would count her returns off and demote her.
+    lin_hui, = Party.find([('name', '=', "Lin Hui")])
+    lin_hui.oms_segment_manual = True
+    lin_hui.oms_segment = vip
+    lin_hui.save()
+    # Everyone else in the segment their spend says (the daily cron's job)
+    update, = Cron.find([('method', '=', 'party.party|oms_update_segments')])
+    update.click('run_once')
+
+
+def take_back(sale, code, quantity, condition, reason, exchange_for=None,
+        approve=True, config=None, **values):
+    """A return request staff enter on the order: quantity × its product
+    of that code, in that condition (which says where it goes when
+    received), for that reason (a return reason code), refunded or
+    exchanged for the product of code exchange_for; approved unless told
+    not to (a VIP's policy approves it itself)"""
+    Return = Model.get('oms.return', config=config)
+    Reason = Model.get('oms.return.reason', config=config)
+    Product = Model.get('product.product', config=config)
+    rma = Return(sale=sale, **values)
+    line = rma.lines.new(sale_line=next(
+            li for li in sale.lines if li.product and li.product.code == code))
+    line.quantity = quantity
+    line.condition = condition
+    line.reason, = Reason.find([('code', '=', reason)])
+    if exchange_for:
+        rma.resolution = 'exchange'
+        line.exchange_product, = Product.find([('code', '=', exchange_for)])
+    rma.save()
+    if approve and rma.state == 'requested':
+        rma.click('approve')
+    return rma
+
+
+def _refunded_by_hand(rma, keys):
+    """The seed orders are not on the sandbox shops, so the agent cannot
+    make their refunds there: it says so (as for a channel that takes no
+    refunds), and staff record that they refunded in the shop's admin"""
+    channel = rma.channel.code
+    response = Client(app).post(
+        f'/{_database()}/oms/v1/channels/{channel}/refunds/ack',
+        json={'failed': [{'id': rma.id, 'manual': True,
+                    'error': "The order is not on the sandbox shop: "
+                    "refund it in the shop's admin."}]},
+        headers={'Authorization': f'Bearer {keys[channel]}'})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    rma.reload()
+    rma.click('refund_done_by_hand')

@@ -1,7 +1,7 @@
 """The demo's moving parts around the ERP: the sandbox marketplace with the
-demo's two shops taking orders, the agent syncing them and a warehouse
-shipping orders (in threads of this process), with a summary line every
-few seconds."""
+demo's two shops taking orders, the agent syncing them, a warehouse
+shipping orders and customers now and then wanting their money back (in
+threads of this process), with a summary line every few seconds."""
 import datetime as dt
 import itertools
 import logging
@@ -18,22 +18,43 @@ from sync_agent import logs
 from sync_agent.agent import Agent
 from sync_agent.scheduler import Scheduler
 
-from .data import CARRIERS, PRODUCTS
+from .data import CARRIERS, PRODUCTS, take_back
 
 TOKEN = 'shpat_demo_0123456789'
 KEY, SECRET = 'ck_demo_0123456789', 'cs_demo_0123456789'
 MAPPINGS = Path(__file__).resolve().parent / 'mappings'
+# What happens after delivery, in turn, to an order a shop shows shipped:
+# the customer's refund or return on the shop (the agent brings it into
+# the ERP), or staff's refund in the ERP (the agent makes it on the shop).
+AFTER_SALES = [
+    ('shopify-eu', 'staff_refund'),
+    ('shopify-eu', 'return'),
+    ('woo-main', 'refund'),
+    ('woo-main', 'staff_refund'),
+    ('shopify-eu', 'refund'),
+    ]
+RMA_STATES = [
+    ('requested', "to approve"),
+    ('approved', "awaiting goods"),
+    ('received', "received"),
+    ('refunded', "refunded"),
+    ('exchanged', "exchanged"),
+    ('closed', "closed"),
+    ('rejected', "rejected"),
+    ]
 
 
 class Live:
-    """The sandbox shops, an order generator, the agent's loop and the
-    warehouse"""
+    """The sandbox shops, an order generator, the agent's loop, the
+    warehouse and the after-sales"""
 
     def __init__(self, erp, database, agent_key, directory, port,
             every=8.0, mail=None, sms=None):
         erp_url = erp.url
         self.tryton = XmlrpcConfig(
             f'http://admin:admin@127.0.0.1:{erp.port}/{database}/rpc/')
+        # The summary's own connection: an XML-RPC proxy is one thread's
+        self.reader = XmlrpcConfig(self.tryton.url)
         self.erp_url = erp_url
         self.mail, self.sms = mail, sms
         self.directory = directory
@@ -65,7 +86,8 @@ class Live:
                         'base_url': shop.base_url,
                         'mapping': str(MAPPINGS / f'{code}.yaml'),
                         'intervals': {'orders': 5, 'stock': 5,
-                            'fulfilments': 5, 'reconcile': 300},
+                            'fulfilments': 5, 'returns': 15,
+                            'reconcile': 300},
                         } for code, shop in self.shops.items()],
                 })
         self.erp_key = agent_key
@@ -73,6 +95,7 @@ class Live:
         self.agent = None
         self.scheduler = None
         self.threads = []
+        self.returned = set()  # (shop, order id): each order returned once
 
     def start(self):
         self.sandbox.start()
@@ -94,7 +117,8 @@ class Live:
         configuration = Configuration(1)
         configuration.customer_site_url = self.erp_url
         configuration.save()
-        for target in (self.scheduler.run, self._sell, self._warehouse):
+        for target in (self.scheduler.run, self._sell, self._warehouse,
+                self._after_sales):
             thread = threading.Thread(target=target, daemon=True)
             thread.start()
             self.threads.append(thread)
@@ -149,6 +173,64 @@ class Live:
                 logging.getLogger(__name__).warning(
                     "the warehouse could not ship: %s", error)
 
+    def _after_sales(self):
+        """Every fifteen orders' time, something happens to an order a
+        shop shows shipped (see AFTER_SALES); a return asked for on
+        Shopify is approved by the shop the next time round"""
+        tryton = XmlrpcConfig(self.tryton.url)  # this thread's own
+        requested = []
+        turns = itertools.cycle(AFTER_SALES)
+        code, what = next(turns)
+        while not self.stopping.wait(self.every * 15):
+            try:
+                for shop, return_id in requested:
+                    shop.set_return_status(return_id, 'OPEN')
+                requested.clear()
+                order = self._shipped_order(code)
+                if order is None:
+                    continue  # nothing shipped on that shop yet
+                self.returned.add((code, order['id']))
+                shop, sku = self.shops[code], _skus(order)[0]
+                if what == 'staff_refund':
+                    self._refund_by_staff(code, order, tryton)
+                elif what == 'return':
+                    requested.append((shop, shop.request_return(
+                                order['id'], {sku: 1},
+                                reason='SIZE_TOO_SMALL')['id']))
+                elif shop.kind == 'shopify':
+                    shop.refund(order['id'], lines={sku: 1}, note="Damaged")
+                else:
+                    shop.refund(order['id'], lines={sku: 1}, reason="Damaged")
+            except Exception as error:  # noqa: BLE001 - the demo goes on
+                logging.getLogger(__name__).warning(
+                    "after-sales (%s on %s) failed: %s", what, code, error)
+            code, what = next(turns)
+
+    def _shipped_order(self, code):
+        """The oldest order the shop shows shipped (so the ERP imported and
+        shipped it) that nothing was returned of yet"""
+        shop = self.shops[code]
+        return next((o for o in shop.orders()
+                if (code, o['id']) not in self.returned
+                and _shown_shipped(shop, o)), None)
+
+    @staticmethod
+    def _refund_by_staff(code, order, tryton):
+        """Staff take back one unit of the order's first product, unopened,
+        into sellable stock and refund it"""
+        Sale = Model.get('sale.sale', config=tryton)
+        codes = {p[0] for p in PRODUCTS}
+        sale, = Sale.find([
+                ('oms_channel.code', '=', code),
+                ('oms_external_id', '=', str(order['id']).rsplit('/', 1)[-1]),
+                ])
+        product = next(li.product.code for li in sale.lines
+            if li.product and li.product.code in codes)
+        rma = take_back(sale, product, 1, 'unopened', 'unwanted',
+            config=tryton)
+        for button in ('receive', 'refund'):
+            rma.click(button)
+
     def summary(self):
         "One line per channel: what the shop has, what the ERP holds"
         lines = [dt.datetime.now().strftime('%H:%M:%S')]
@@ -172,22 +254,40 @@ class Live:
                     else f" · last error: {error['error'][:60]}"))
         lines.extend(self._shelves())
         lines.append(self._shipped())
+        lines.append(self._returns())
         return '\n'.join(lines)
 
     def _shipped(self):
         """What reached the shops and the customers: orders shown shipped
         with their tracking, e-mails and texts sent"""
-        shopify, woo = self.shops['shopify-eu'], self.shops['woo-main']
-        tracked = sum(1 for o in shopify.orders()
-            if shopify.fulfilments(o['id']))
-        completed = sum(1 for o in woo.orders() if o['status'] == 'completed')
-        line = (f"    shipped with tracking: shopify-eu {tracked}, "
-            f"woo-main {completed} · customer e-mails "
-            f"{self.mail.count if self.mail else 0}, texts "
-            f"{len(self.sms.texts) if self.sms else 0}")
+        shipped = {code: sum(1 for o in shop.orders()
+                if _shown_shipped(shop, o))
+            for code, shop in self.shops.items()}
+        line = ("    shipped with tracking: "
+            + ', '.join(f"{code} {n}" for code, n in shipped.items())
+            + f" · customer e-mails {self.mail.count if self.mail else 0}, "
+            f"texts {len(self.sms.texts) if self.sms else 0}")
         if self.mail and self.mail.last_subject:
             line += f"\n    last e-mail: {self.mail.last_subject[:70]}"
         return line
+
+    def _returns(self):
+        """The ERP's return requests by state, those the shops' customers
+        made, and the refunds the agent made on the shops"""
+        try:
+            rmas = self.reader.get_proxy('oms.return').search_read(
+                [], 0, None, None, ['state', 'source', 'refund_state'], {})
+        except Exception as error:  # noqa: BLE001 - shown, not fatal
+            return f"    returns: ERP unreachable ({error})"
+        states = [f"{n} {name}" for state, name in RMA_STATES
+            if (n := sum(1 for r in rmas if r['state'] == state))]
+        refunds = {state: sum(1 for r in rmas if r['refund_state'] == state)
+            for state in ('pushed', 'pending', 'failed')}
+        from_shops = sum(1 for r in rmas if r['source'] == 'channel')
+        return (f"    returns in the ERP: {', '.join(states) or 'none'}; "
+            f"{from_shops} from the shops' customers\n"
+            f"    refunds on the shops: {refunds['pushed']} made, "
+            f"{refunds['pending']} to push, {refunds['failed']} refused")
 
     def _shelves(self, count=3):
         """What each shop shows of the scarcest products, beside what the
@@ -218,6 +318,19 @@ class Live:
         for thread in self.threads:
             thread.join(timeout=30)
         self.sandbox.stop()
+
+
+def _shown_shipped(shop, order):
+    "Whether the shop shows the order shipped (the agent told it)"
+    if shop.kind == 'shopify':
+        return bool(shop.fulfilments(order['id']))
+    return order['status'] == 'completed'
+
+
+def _skus(order):
+    "The SKUs of a shop's order, as the shop keeps it"
+    lines = order.get('line_items') or order['lineItems']['nodes']
+    return [line['sku'] for line in lines]
 
 
 def _tracking(carrier, rng):
