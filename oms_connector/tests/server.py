@@ -7,6 +7,7 @@ template), then copied and served on loopback.
 runs SETUP (a dotted function taking no argument and returning a dict) in
 a proteus session of its own process and writes what it returns as JSON.
 """
+import functools
 import hashlib
 import json
 import os
@@ -229,11 +230,13 @@ class Server:
                 stdout=self.log, stderr=subprocess.STDOUT,
                 env=checkout_env())
         if self.cron:
+            # In a process group of its own: trytond-cron runs each task
+            # in a child, which must stop with it.
             self.scheduler = subprocess.Popen(
                 [str(BIN / 'trytond-cron'), '-c', str(self.config),
                     '-d', self.database],
                 stdout=self.log, stderr=subprocess.STDOUT,
-                env=checkout_env())
+                env=checkout_env(), start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -255,11 +258,13 @@ class Server:
                 (self.worker, signal.SIGINT), (self.scheduler, signal.SIGTERM),
                 (self.process, signal.SIGTERM)]:
             if process and process.poll() is None:
-                process.send_signal(stop)
+                signal_ = (functools.partial(os.killpg, process.pid)
+                    if process is self.scheduler else process.send_signal)
+                signal_(stop)
                 try:
                     process.wait(10)
                 except subprocess.TimeoutExpired:
-                    process.kill()
+                    signal_(signal.SIGKILL)
                     process.wait()
         if self.process:
             self.log.close()
