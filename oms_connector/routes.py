@@ -468,35 +468,43 @@ def ack_fulfilments(request, pool, application, channel):
     in one transaction: a fulfilment of another channel writes nothing.
     Acknowledging a done fulfilment again changes nothing."""
     Fulfilment = pool.get('oms.fulfilment')
-    ack = read_json(request, FulfilmentAck)
+    pushed, failed = acknowledged(channel, read_json(request, FulfilmentAck),
+        'fulfilment', lambda ids: Fulfilment.search([
+                ('channel', '=', channel.id),
+                ('id', 'in', ids),
+                ]), lambda failure: failure.error)
+    with Transaction().set_context(oms_source=f'channel: {channel.code}'):
+        Fulfilment.record_push(pushed, failed)
+    return {
+        'recorded': len(pushed) + len(failed),
+        'pending': Fulfilment.pending_count(channel),
+        }
+
+
+def acknowledged(channel, ack, kind, search, failure):
+    """What an acknowledgement says of each record it names: ({record:
+    channel id} pushed, {record: failure(item)} failed), the records found
+    by `search(ids)`. Refused whole (400) when a record is both pushed and
+    failed or is not one of the channel's."""
     pushed = {i.id: i.external_id for i in ack.pushed}
-    failed = {i.id: i.error for i in ack.failed}
+    failed = {i.id: failure(i) for i in ack.failed}
     if both := sorted(pushed.keys() & failed.keys()):
         raise ApiError(
             HTTPStatus.BAD_REQUEST, 'invalid_request',
-            "A fulfilment was both pushed and failed.",
+            f"A {kind} was both pushed and failed.",
             {'errors': [{'location': 'failed', 'message': (
-                                f"fulfilment {i} is also pushed")}
+                                f"{kind} {i} is also pushed")}
                     for i in both]})
     ids = pushed.keys() | failed.keys()
-    found = {f.id: f for f in Fulfilment.search([
-                ('channel', '=', channel.id),
-                ('id', 'in', sorted(ids)),
-                ])}
+    found = {r.id: r for r in search(sorted(ids))}
     if unknown := sorted(ids - found.keys()):
         raise ApiError(
-            HTTPStatus.BAD_REQUEST, 'unknown_fulfilment',
-            f"Channel '{channel.code}' has no fulfilment "
+            HTTPStatus.BAD_REQUEST, f'unknown_{kind}',
+            f"Channel '{channel.code}' has no {kind} "
             f"{', '.join(map(str, unknown))}. Nothing was recorded.",
             {'channel': channel.code, 'ids': unknown})
-    with Transaction().set_context(oms_source=f'channel: {channel.code}'):
-        Fulfilment.record_push(
-            {found[i]: external_id for i, external_id in pushed.items()},
-            {found[i]: error for i, error in failed.items()})
-    return {
-        'recorded': len(ids),
-        'pending': Fulfilment.pending_count(channel),
-        }
+    return ({found[i]: value for i, value in pushed.items()},
+        {found[i]: value for i, value in failed.items()})
 
 
 @app.route(PREFIX + '/channels/<channel_code>/returns', methods=['POST'])
@@ -553,34 +561,16 @@ def ack_refunds(request, pool, application, channel):
     cannot take: refunded by hand), in one transaction: a refund of
     another channel writes nothing."""
     Return = pool.get('oms.return')
-    ack = read_json(request, RefundAck)
-    pushed = {i.id: i.external_id for i in ack.pushed}
-    failed = {i.id: (i.error, i.manual) for i in ack.failed}
-    if both := sorted(pushed.keys() & failed.keys()):
-        raise ApiError(
-            HTTPStatus.BAD_REQUEST, 'invalid_request',
-            "A refund was both pushed and failed.",
-            {'errors': [{'location': 'failed', 'message': (
-                                f"refund {i} is also pushed")}
-                    for i in both]})
-    ids = pushed.keys() | failed.keys()
-    found = {r.id: r for r in Return.search([
+    pushed, failed = acknowledged(channel, read_json(request, RefundAck),
+        'refund', lambda ids: Return.search([
                 ('channel', '=', channel.id),
-                ('id', 'in', sorted(ids)),
+                ('id', 'in', ids),
                 ('refund_state', '!=', None),
-                ])}
-    if unknown := sorted(ids - found.keys()):
-        raise ApiError(
-            HTTPStatus.BAD_REQUEST, 'unknown_refund',
-            f"Channel '{channel.code}' has no refund "
-            f"{', '.join(map(str, unknown))}. Nothing was recorded.",
-            {'channel': channel.code, 'ids': unknown})
+                ]), lambda failure: (failure.error, failure.manual))
     with Transaction().set_context(oms_source=f'channel: {channel.code}'):
-        Return.record_refund_push(
-            {found[i]: external_id for i, external_id in pushed.items()},
-            {found[i]: value for i, value in failed.items()})
+        Return.record_refund_push(pushed, failed)
     return {
-        'recorded': len(ids),
+        'recorded': len(pushed) + len(failed),
         'pending': Return.refunds_pending(channel),
         }
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from proteus import Model
+from proteus.config import XmlrpcConfig
 
 from oms_connector.tests.tools import SYNC_CATALOGUE
 from sandbox.server import Sandbox
@@ -19,6 +20,12 @@ TOKEN = 'shpat_e2e_0123456789'
 CONSUMER_KEY, CONSUMER_SECRET = 'ck_e2e_0123456789', 'cs_e2e_0123456789'
 SECRETS = (TOKEN, CONSUMER_KEY, CONSUMER_SECRET)
 CHANNELS = (('shopify', 'shopify'), ('woo', 'woocommerce'))
+# The shipping tests' mapping files: the warehouse and DHL named as each
+# shop knows them
+SHIPPING_MAPPINGS = {
+    'shopify': ("kind: shopify\nwarehouses:\n  WH: Main warehouse\n"
+        "carriers:\n  DHL: DHL Express\n"),
+    'woo': "kind: woocommerce\ncarriers:\n  DHL: DHL\n"}
 
 
 @contextlib.contextmanager
@@ -74,6 +81,17 @@ def agent_runner(erp, sandbox, directory, mappings, intervals=None):
     oms_sync.start = start
     oms_sync.state = directory / 'state' / 'state.json'
     return oms_sync
+
+
+def staff_with_dhl(erp):
+    "The ERP as staff see it (XML-RPC), with the carrier DHL"
+    config = XmlrpcConfig(
+        f'http://admin:admin@127.0.0.1:{erp.port}/{erp.database}/rpc/')
+    Carrier = Model.get('oms.carrier', config=config)
+    if not Carrier.find([('code', '=', 'DHL')]):  # the ERP may be shared
+        Carrier(name="DHL Express", code='DHL',
+            tracking_url='https://www.dhl.com/track?AWB={number}').save()
+    return config
 
 
 def ship(tryton, channel, external_id, tracking):

@@ -7,7 +7,7 @@ import re
 import jsonschema
 import pytest
 import requests
-from e2e_harness import ship
+from e2e_harness import ship, staff_with_dhl
 
 from proteus import Model
 from proteus.config import XmlrpcConfig
@@ -108,11 +108,7 @@ def test_the_customer_asks_to_return_what_was_shipped(erp, shop):
     shop.post_orders('shop', [order_payload('shop', number,
                 lines=[('TS-RED-M', 2, '19.50')], email=EMAIL,
                 name='Grace Hopper')], None)
-    staff = XmlrpcConfig(
-        f'http://admin:admin@127.0.0.1:{erp.port}/{erp.database}/rpc/')
-    Carrier = Model.get('oms.carrier', config=staff)
-    if not Carrier.find([('code', '=', 'DHL')]):
-        Carrier(name="DHL", code='DHL').save()
+    staff = staff_with_dhl(erp)
     ship(staff, 'shop', number, 'JD014600006281')
     returns = f'{erp.url}/{erp.database}/oms/v1/lookup/returns'
     ask = {'number': f'#{number}', 'email': EMAIL, 'reason': 'size_fit'}

@@ -4,10 +4,15 @@ WooCommerce customer's parcel taken back by staff into sellable stock, the
 shop's quantity following at the next stock push, then refunded from the
 ERP onto the shop once, and the customer told by e-mail at each step."""
 import pytest
-from e2e_harness import agent_runner, sandbox_shops, ship
+from e2e_harness import (
+    SHIPPING_MAPPINGS,
+    agent_runner,
+    sandbox_shops,
+    ship,
+    staff_with_dhl,
+)
 
 from proteus import Model
-from proteus.config import XmlrpcConfig
 
 
 @pytest.fixture(scope='module')
@@ -19,21 +24,7 @@ def marketplace():
 @pytest.fixture(scope='module')
 def agent(mailing_erp, marketplace, tmp_path_factory):
     return agent_runner(mailing_erp, marketplace,
-        tmp_path_factory.mktemp('agent'), {
-            'shopify': "kind: shopify\nwarehouses:\n  WH: Main warehouse\n"
-                "carriers:\n  DHL: DHL Express\n",
-            'woo': "kind: woocommerce\ncarriers:\n  DHL: DHL\n"})
-
-
-@pytest.fixture(scope='module')
-def tryton(mailing_erp):
-    "The ERP as staff see it (XML-RPC), with DHL"
-    config = XmlrpcConfig(f'http://admin:admin@127.0.0.1:{mailing_erp.port}'
-        f'/{mailing_erp.database}/rpc/')
-    Carrier = Model.get('oms.carrier', config=config)
-    Carrier(name="DHL Express", code='DHL',
-        tracking_url='https://www.dhl.com/track?AWB={number}').save()
-    return config
+        tmp_path_factory.mktemp('agent'), SHIPPING_MAPPINGS)
 
 
 def run(agent, job):
@@ -43,7 +34,8 @@ def run(agent, job):
 
 
 def test_refunds_and_returns_between_the_shops_and_the_erp(
-        mailing_erp, marketplace, agent, tryton, inbox):
+        mailing_erp, marketplace, agent, inbox):
+    tryton = staff_with_dhl(mailing_erp)
     shopify, woo = marketplace.shop('shopify'), marketplace.shop('woo')
     Return = Model.get('oms.return', config=tryton)
     placed = shopify.create_order(status='paid', lines=[('TEE-BLK-S', 2)],

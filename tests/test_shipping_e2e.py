@@ -7,10 +7,15 @@ import re
 
 import pytest
 import requests
-from e2e_harness import agent_runner, sandbox_shops, ship
+from e2e_harness import (
+    SHIPPING_MAPPINGS,
+    agent_runner,
+    sandbox_shops,
+    ship,
+    staff_with_dhl,
+)
 
 from proteus import Model
-from proteus.config import XmlrpcConfig
 
 from sync_agent.erp import ErpClient
 
@@ -24,20 +29,13 @@ def marketplace():
 @pytest.fixture(scope='module')
 def agent(mailing_erp, marketplace, tmp_path_factory):
     return agent_runner(mailing_erp, marketplace,
-        tmp_path_factory.mktemp('agent'), {
-            'shopify': ("kind: shopify\nwarehouses:\n  WH: Main warehouse\n"
-                "carriers:\n  DHL: DHL Express\n"),
-            'woo': "kind: woocommerce\ncarriers:\n  DHL: DHL\n"})
+        tmp_path_factory.mktemp('agent'), SHIPPING_MAPPINGS)
 
 
 @pytest.fixture(scope='module')
 def tryton(mailing_erp):
-    "The ERP as staff see it (XML-RPC), with DHL and the status page's URL"
-    config = XmlrpcConfig(f'http://admin:admin@127.0.0.1:{mailing_erp.port}'
-        f'/{mailing_erp.database}/rpc/')
-    Carrier = Model.get('oms.carrier', config=config)
-    Carrier(name="DHL Express", code='DHL',
-        tracking_url='https://www.dhl.com/track?AWB={number}').save()
+    "The ERP as staff see it, with DHL and the status page's URL"
+    config = staff_with_dhl(mailing_erp)
     Configuration = Model.get('oms.configuration', config=config)
     configuration = Configuration(1)
     configuration.customer_site_url = mailing_erp.url

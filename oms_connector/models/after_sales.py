@@ -794,23 +794,30 @@ class Return(ModelSQL, ModelView):
             Sale.confirm(sales)
         Sale.process(sales)
 
-    def _return_sale(self):
-        "Tryton's return sale of the lines: their quantities negated"
-        pool = Pool()
-        Sale = pool.get('sale.sale')
-        Line = pool.get('sale.line')
+    def _new_sale(self, description, **values):
+        """A sale to the order's customer and address, from its warehouse,
+        made by this request"""
+        Sale = Pool().get('sale.sale')
         sale = self.sale
-        return_sale = Sale(
+        return Sale(
             company=sale.company, party=sale.party,
             invoice_address=sale.invoice_address,
             shipment_address=sale.shipment_address,
             warehouse=sale.warehouse, currency=sale.currency,
             payment_term=sale.payment_term,
-            # The refund is the channel's or the request's, not an invoice's
+            # Money goes back through the channel or the request, and a
+            # replacement is paid as the order was: no invoices
             invoice_method='manual', shipment_method='order',
-            reference=self.number, origin=self, oms_return=self,
-            description=gettext('oms_connector.msg_return_sale_description',
-                rma=self.number, sale=sale.rec_name))
+            reference=self.number, origin=self,
+            description=gettext(description,
+                rma=self.number, sale=sale.rec_name),
+            **values)
+
+    def _return_sale(self):
+        "Tryton's return sale of the lines: their quantities negated"
+        Line = Pool().get('sale.line')
+        return_sale = self._new_sale(
+            'oms_connector.msg_return_sale_description', oms_return=self)
         lines = []
         for line in self.lines:
             sale_line = line.sale_line
@@ -832,19 +839,10 @@ class Return(ModelSQL, ModelView):
         pool = Pool()
         Sale = pool.get('sale.sale')
         Line = pool.get('sale.line')
-        sale = self.sale
-        replacement = Sale(
-            company=sale.company, party=sale.party,
-            invoice_address=sale.invoice_address,
-            shipment_address=sale.shipment_address,
-            warehouse=sale.warehouse, currency=sale.currency,
-            payment_term=sale.payment_term,
-            invoice_method='manual', shipment_method='order',
-            reference=self.number, origin=self,
-            description=gettext(
-                'oms_connector.msg_replacement_description',
-                rma=self.number, sale=sale.rec_name))
         Product = pool.get('product.product')
+        sale = self.sale
+        replacement = self._new_sale(
+            'oms_connector.msg_replacement_description')
         lines = []
         for line in self.lines:
             product = line.exchange_product if priced else None
