@@ -108,6 +108,7 @@ def main():
             })
     erp.start()
     live = None
+    last = None
     try:
         live = Live(erp, DATABASE, keys['agent'], directory,
             args.sandbox_port, every=args.every, mail=mail, sms=sms).start()
@@ -115,11 +116,14 @@ def main():
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         while erp.process.poll() is None:
             time.sleep(10)
-            print(live.summary(), flush=True)
+            last = live.summary()
+            print(last, flush=True)
         print("trytond stopped; see the server log.")
     except KeyboardInterrupt:
-        if live:
-            print(live.summary(), flush=True)  # where the demo got to
+        # Ctrl-C stopped trytond too (it is in the terminal's process
+        # group): where the demo got to is the last summary read.
+        if last:
+            print("Where the demo got to:", last, sep='\n', flush=True)
     finally:
         if live:
             live.stop()
