@@ -750,7 +750,7 @@ class Return(ModelSQL, ModelView):
             cls._set_state([rma], 'exchanged', gettext(
                     'oms_connector.msg_return_exchanged',
                     sale=rma.replacement.rec_name),
-                values={'message': rma.replacement.number})
+                values={'replacement': rma.replacement.number})
 
     @classmethod
     @ModelView.button

@@ -64,13 +64,14 @@ MEDIUMS = [
     ]
 PLACEHOLDERS = [
     'number', 'customer', 'shop', 'state', 'total', 'amount', 'tracking',
-    'status_url', 'message', 'rma']
+    'status_url', 'message', 'rma', 'replacement']
 PLACEHOLDERS_HELP = (
     "Placeholders: ${number} (the order number the customer knows), "
     "${customer}, ${shop}, ${state}, ${total}, ${amount} (a refund's), "
     "${tracking} (carrier, number and link of each parcel), ${status_url} "
     "(the customer's order page), ${message} (a reply from staff, a "
-    "return's staff note), ${rma} (the return request's number). Write "
+    "return's staff note), ${rma} (the return request's number), "
+    "${replacement} (the number of an exchange's new order). Write "
     "$$ for a dollar sign. A line whose placeholders are all empty is left "
     "out.")
 
@@ -530,6 +531,7 @@ class Notification(ModelSQL, ModelView):
             'status_url': sale.oms_status_url or '',
             'message': '',
             'rma': '',
+            'replacement': '',
             }
         result.update((k, text(v)) for k, v in (values or {}).items())
         return result

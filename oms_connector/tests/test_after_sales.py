@@ -266,6 +266,10 @@ class AfterSalesTestCase(ShopWorld, unittest.TestCase):
                 (shipment.state, [m.product for m in shipment.moves]),
                 ('assigned', [self.tee_xl, self.tee_xl]))
             self.assertEqual(self.available(self.tee_xl), 3)
+            told, = pool.get('oms.notification').search([
+                    ('sale', '=', sale.id), ('medium', '=', 'email'),
+                    ('event', '=', 'return_exchanged')])
+            self.assertIn(f"with order {replacement.number}.", told.body)
 
             # A dearer product: the customer pays the difference first
             self.tee_xl.template.list_price = Decimal(25)

@@ -583,7 +583,8 @@ class NotificationTestCase(TestCase):
             'The Body of notification template "Shipped / E-mail / en" '
             'uses ${tracking_number}, which is not a placeholder: use '
             '${number}, ${customer}, ${shop}, ${state}, ${total}, '
-            '${amount}, ${tracking}, ${status_url}, ${message}, ${rma}.')
+            '${amount}, ${tracking}, ${status_url}, ${message}, ${rma}, '
+            '${replacement}.')
 
         with self.assertRaises(NotificationError) as raised:
             template.body = "Shipping was $5"
