@@ -620,7 +620,6 @@ class Return(ModelSQL, ModelView):
         pool = Pool()
         Sale = pool.get('sale.sale')
         Shipment = pool.get('stock.shipment.out.return')
-        Line = pool.get('sale.line')
         for rma in rmas:
             if rma.return_received:
                 raise ReturnError(gettext(
@@ -632,15 +631,8 @@ class Return(ModelSQL, ModelView):
             if s.state == 'draft']
         if shipments:
             Shipment.cancel(shipments)
-        return_sales = [r.return_sale for r in rmas if r.return_sale]
-        for sale in return_sales:
-            for line in sale.line_lines:
-                ignored = [m.id for m in line.moves if m.state == 'cancelled'
-                    and m not in line.moves_ignored]
-                if ignored:
-                    Line.write([line], {'moves_ignored': [('add', ignored)]})
-        if return_sales:
-            Sale.process(return_sales)
+        Sale.oms_finish_cancelled(
+            [r.return_sale for r in rmas if r.return_sale])
         cls._set_state(rmas, 'rejected',
             gettext('oms_connector.msg_return_rejected'))
 

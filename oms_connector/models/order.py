@@ -451,9 +451,7 @@ class Sale(metaclass=PoolMeta):
     @classmethod
     def _oms_release_stock(cls, sales):
         "Cancel what the sales have not shipped, so their stock is free again"
-        pool = Pool()
-        ShipmentOut = pool.get('stock.shipment.out')
-        Line = pool.get('sale.line')
+        ShipmentOut = Pool().get('stock.shipment.out')
         cls.cancel([s for s in sales if s.state in {'draft', 'quotation'}])
         confirmed = [s for s in sales if s.state == 'confirmed']
         if confirmed:
@@ -464,16 +462,22 @@ class Sale(metaclass=PoolMeta):
             if sh.state not in {'done', 'cancelled'}]
         if shipments:
             ShipmentOut.cancel(shipments)
-        # Tell Tryton the cancelled moves are meant, as its "handle
-        # shipment exception" wizard does, so the sale can finish.
-        for sale in processing:
+        cls.oms_finish_cancelled(processing)
+
+    @classmethod
+    def oms_finish_cancelled(cls, sales):
+        """Tell Tryton the sales' cancelled moves are meant, as its "handle
+        shipment exception" wizard does, and process them so they can
+        finish"""
+        Line = Pool().get('sale.line')
+        for sale in sales:
             for line in sale.line_lines:
                 ignored = [m.id for m in line.moves
                     if m.state == 'cancelled' and m not in line.moves_ignored]
                 if ignored:
                     Line.write([line], {'moves_ignored': [('add', ignored)]})
-        if processing:
-            cls.process(processing)
+        if sales:
+            cls.process(sales)
 
     @classmethod
     def _oms_assign(cls, sales):
