@@ -1103,6 +1103,22 @@ class ReturnLine(ModelSQL, ModelView):
     def amount(self):
         return Decimal(str(self.quantity)) * (self.unit_price or 0)
 
+    @staticmethod
+    def shipped_quantity(sale_line):
+        "How much of the order line has reached the customer"
+        return sum(m.quantity for m in sale_line.moves
+            if m.state == 'done' and m.to_location.type == 'customer')
+
+    @classmethod
+    def asked_quantity(cls, sale_line, but=None):
+        """How much of the order line return requests ask back, rejected
+        ones aside (and the line `but`)"""
+        return sum(line.quantity for line in cls.search([
+                    ('sale_line', '=', sale_line.id),
+                    ('id', '!=', but.id if but else -1),
+                    ('rma.state', '!=', 'rejected'),
+                    ]))
+
     def check_quantity(self):
         """Refuse returning more than was sold (shipped, for goods coming
         back), counting the order's other open or settled requests"""
@@ -1118,14 +1134,9 @@ class ReturnLine(ModelSQL, ModelView):
                     'oms_connector.msg_return_line_product',
                     product=self.product.rec_name,
                     line=sale_line.rec_name))
-        others = sum(line.quantity for line in Line.search([
-                    ('sale_line', '=', sale_line.id),
-                    ('id', '!=', self.id),
-                    ('rma.state', '!=', 'rejected'),
-                    ]))
+        others = Line.asked_quantity(sale_line, but=self)
         if self.rma.return_goods:
-            limit = sum(m.quantity for m in sale_line.moves
-                if m.state == 'done' and m.to_location.type == 'customer')
+            limit = Line.shipped_quantity(sale_line)
             message = 'oms_connector.msg_return_more_than_shipped'
         else:
             limit = sale_line.quantity

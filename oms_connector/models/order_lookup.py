@@ -195,12 +195,8 @@ class OrderLookup(Model):
         Line = Pool().get('oms.return.line')
         lines = []
         for position, line in enumerate(sale.line_lines, 1):
-            shipped = sum(m.quantity for m in line.moves
-                if m.state == 'done' and m.to_location.type == 'customer')
-            asked = sum(li.quantity for li in Line.search([
-                        ('sale_line', '=', line.id),
-                        ('rma.state', '!=', 'rejected'),
-                        ]))
+            shipped = Line.shipped_quantity(line)
+            asked = Line.asked_quantity(line)
             lines.append({
                     'line': position,
                     'title': line.description or (
