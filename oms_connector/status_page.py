@@ -224,18 +224,10 @@ def status_page_message(request, pool):
     Lookup = pool.get('oms.order.lookup')
     base = page_url(request, pool)
     Message = pool.get('oms.order.message')
-    token = request.form.get('token')
     text = (request.form.get('message') or '').strip()
-    try:
-        sale = find(pool, request, LookupRequest(token=token or None))
-    except pydantic.ValidationError:
-        sale = None
-    except RateLimited as error:
-        return too_many(error, page(lookup_form(base, TOO_MANY),
-                HTTPStatus.TOO_MANY_REQUESTS))
-    if sale is None:
-        return page(lookup_form(base, NOT_FOUND),
-            HTTPStatus.NOT_FOUND)
+    sale, refusal = form_order(pool, request, base)
+    if refusal:
+        return refusal
     notice = None
     if text:
         Message.receive(sale, text[:MAX_MESSAGE], 'status_page')
@@ -252,16 +244,9 @@ def status_page_return(request, pool):
     Lookup = pool.get('oms.order.lookup')
     base = page_url(request, pool)
     form = request.form
-    try:
-        sale = find(pool, request, LookupRequest(
-                token=form.get('token') or None))
-    except pydantic.ValidationError:
-        sale = None
-    except RateLimited as error:
-        return too_many(error, page(lookup_form(base, TOO_MANY),
-                HTTPStatus.TOO_MANY_REQUESTS))
-    if sale is None:
-        return page(lookup_form(base, NOT_FOUND), HTTPStatus.NOT_FOUND)
+    sale, refusal = form_order(pool, request, base)
+    if refusal:
+        return refusal
     quantities = {}
     for name, value in form.items():
         if name.startswith('quantity-') and value.strip():
@@ -283,6 +268,22 @@ def status_page_return(request, pool):
     return page(order_html(base, Lookup.status(sale), sale.oms_access_token,
             notice, error),
         HTTPStatus.OK if rma else HTTPStatus.BAD_REQUEST)
+
+
+def form_order(pool, request, base):
+    """The order of a form posted from its page (by the page's token), or
+    the page refusing it: too many attempts, or no such order"""
+    try:
+        sale = find(pool, request, LookupRequest(
+                token=request.form.get('token') or None))
+    except pydantic.ValidationError:
+        sale = None
+    except RateLimited as error:
+        return None, too_many(error, page(lookup_form(base, TOO_MANY),
+                HTTPStatus.TOO_MANY_REQUESTS))
+    if sale is None:
+        return None, page(lookup_form(base, NOT_FOUND), HTTPStatus.NOT_FOUND)
+    return sale, None
 
 
 def page_url(request, pool):
