@@ -429,11 +429,10 @@ class Return(ModelSQL, ModelView):
                     values.setdefault(
                         'order_external_id', sale.oms_external_id)
         rmas = super().create(vlist)
-        cls._apply_policy(rmas)
         for rma in rmas:
             if rma.refund_amount is None and rma.sale:
                 rma.refund_amount = rma.lines_amount
-        cls.save(rmas)
+        cls._apply_policy(rmas)  # saves both
         for rma in rmas:
             cls._log([rma], None, gettext(
                     'oms_connector.msg_return_requested',
