@@ -1,0 +1,287 @@
+"""What every report shares: the filters a sales manager sets (period,
+channel, warehouse), the order lines that count as sales, and the few SQL
+expressions that SQLite and PostgreSQL spell differently.
+
+Reports are `table_query` models: the database groups and counts, Python
+only reads the rows a screen shows."""
+import datetime as dt
+from dataclasses import dataclass
+
+from dateutil.relativedelta import relativedelta
+from sql import Cast, Literal, Null, Window
+from sql.aggregate import Count, Min
+from sql.conditionals import Case, Coalesce
+from sql.functions import DateTrunc, Extract, Function, RowNumber
+
+from trytond import backend
+from trytond.model import ModelView, fields
+from trytond.pool import Pool
+from trytond.pyson import Eval, If
+from trytond.transaction import Transaction
+
+# The sales that count: confirmed, whatever became of their goods since.
+SALE_STATES = ['confirmed', 'processing', 'done']
+PERIODS = [
+    ('day', "Day"),
+    ('week', "Week"),
+    ('month', "Month"),
+    ]
+
+
+@dataclass(frozen=True)
+class Filters:
+    "The report filters in use: the context's, else the defaults"
+    company: int
+    from_date: dt.date
+    to_date: dt.date
+    period: str
+    channel: int | None
+    warehouse: int | None
+
+    @property
+    def days(self) -> int:
+        return (self.to_date - self.from_date).days + 1
+
+    @property
+    def previous(self) -> tuple[dt.date, dt.date]:
+        "The range of the same length just before"
+        return (self.from_date - dt.timedelta(days=self.days),
+            self.from_date - dt.timedelta(days=1))
+
+
+class ReportingContextMixin:
+    "The filters of every report"
+    __slots__ = ()
+
+    company = fields.Many2One('company.company', "Company", required=True)
+    from_date = fields.Date(
+        "From Date", required=True,
+        domain=[
+            If(Eval('to_date'),
+                ('from_date', '<=', Eval('to_date')),
+                ()),
+            ])
+    to_date = fields.Date(
+        "To Date", required=True,
+        domain=[
+            If(Eval('from_date'),
+                ('to_date', '>=', Eval('from_date')),
+                ()),
+            ])
+    period = fields.Selection(
+        PERIODS, "Period", required=True, sort=False,
+        help="How the dates are grouped over time.")
+    channel = fields.Many2One(
+        'oms.channel', "Channel",
+        domain=[('company', '=', Eval('company', -1))],
+        help="Leave empty for every channel and the orders keyed in by "
+        "hand.")
+    warehouse = fields.Many2One(
+        'stock.location', "Warehouse",
+        domain=[('type', '=', 'warehouse')],
+        help="Leave empty for every warehouse.")
+
+    @classmethod
+    def default_company(cls):
+        return Transaction().context.get('company')
+
+    @classmethod
+    def default_to_date(cls):
+        return Transaction().context.get('to_date') or today()
+
+    @classmethod
+    def default_from_date(cls):
+        context = Transaction().context
+        if context.get('from_date'):
+            return context['from_date']
+        to_date = context.get('to_date') or today()
+        return to_date - relativedelta(months=3) + dt.timedelta(days=1)
+
+    @classmethod
+    def default_period(cls):
+        return Transaction().context.get('period') or 'week'
+
+    @classmethod
+    def default_channel(cls):
+        return Transaction().context.get('channel')
+
+    @classmethod
+    def default_warehouse(cls):
+        return Transaction().context.get('warehouse')
+
+    @classmethod
+    def filters(cls) -> Filters:
+        "The filters the transaction's context sets, defaults for the rest"
+        context = Transaction().context
+        to_date = context.get('to_date') or cls.default_to_date()
+        from_date = context.get('from_date') or cls.default_from_date()
+        return Filters(
+            # No company, no rows (its records rule would hide them anyway).
+            company=context.get('company') or -1,
+            from_date=min(from_date, to_date),
+            to_date=to_date,
+            period=(context.get('period')
+                if context.get('period') in dict(PERIODS) else 'week'),
+            channel=context.get('channel') or None,
+            warehouse=context.get('warehouse') or None)
+
+
+class ReportingContext(ReportingContextMixin, ModelView):
+    __name__ = 'oms.reporting.context'
+    __string__ = "Report Filters"
+
+
+def today() -> dt.date:
+    return Pool().get('ir.date').today()
+
+
+def sale_lines(filters: Filters, from_date: dt.date, to_date: dt.date):
+    """The order lines sold from `from_date` to `to_date`, in the filters'
+    company, channel and warehouse, one row each: id, sale, date, company,
+    channel, customer, country, warehouse, product, quantity (in the line's
+    unit) and amount (untaxed, in the company's currency at the sale date).
+
+    Orders on hold before confirmation, cancelled orders and the return
+    sales of after-sales are not sales; returns are reported as returns."""
+    pool = Pool()
+    Line = pool.get('sale.line')
+    Sale = pool.get('sale.sale')
+    Address = pool.get('party.address')
+    Company = pool.get('company.company')
+    Currency = pool.get('currency.currency')
+    line = Line.__table__()
+    sale = Sale.__table__()
+    address = Address.__table__()
+    company = Company.__table__()
+    sale_rate = Currency.currency_rate_sql()
+    company_rate = Currency.currency_rate_sql()
+
+    def rate_at(rate, currency):
+        return ((rate.currency == currency)
+            & (rate.start_date <= sale.sale_date)
+            & ((rate.end_date == Null) | (rate.end_date > sale.sale_date)))
+
+    quantity = Coalesce(line.actual_quantity, line.quantity)
+    amount = quantity * line.unit_price
+    # A rate is needed only for the sales in another currency; such a sale
+    # without one has no amount rather than a wrong one.
+    amount = Case(
+        (sale.currency == company.currency, amount),
+        else_=amount * company_rate.rate / sale_rate.rate)
+    where = (sale.state.in_(SALE_STATES)
+        & (sale.oms_return == Null)
+        & (sale.company == filters.company)
+        & (sale.sale_date >= from_date)
+        & (sale.sale_date <= to_date)
+        & (line.type == 'line')
+        & (line.product != Null))
+    if filters.channel:
+        where &= sale.oms_channel == filters.channel
+    if filters.warehouse:
+        where &= sale.warehouse == filters.warehouse
+    return (line
+        .join(sale, condition=line.sale == sale.id)
+        .join(company, condition=sale.company == company.id)
+        .join(address, type_='LEFT',
+            condition=sale.shipment_address == address.id)
+        .join(sale_rate, type_='LEFT',
+            condition=rate_at(sale_rate, sale.currency)
+            & (sale.currency != company.currency))
+        .join(company_rate, type_='LEFT',
+            condition=rate_at(company_rate, company.currency)
+            & (sale.currency != company.currency))
+        .select(
+            line.id.as_('id'),
+            sale.id.as_('sale'),
+            sale.sale_date.as_('date'),
+            sale.company.as_('company'),
+            sale.oms_channel.as_('channel'),
+            sale.party.as_('customer'),
+            address.country.as_('country'),
+            sale.warehouse.as_('warehouse'),
+            line.product.as_('product'),
+            quantity.as_('quantity'),
+            amount.as_('amount'),
+            where=where))
+
+
+class _SQLiteDate(Function):
+    __slots__ = ()
+    _function = 'DATE'
+
+
+class _SQLiteJulianDay(Function):
+    __slots__ = ()
+    _function = 'JULIANDAY'
+
+
+def period_start(period: str, date):
+    """The first day of the day, week (from Monday) or month of `date`,
+    a date column"""
+    if backend.name == 'sqlite' and period == 'week':
+        # SQLite's date_trunc knows no weeks: the next Sunday less 6 days.
+        return _SQLiteDate(date, 'weekday 0', '-6 days')
+    start = DateTrunc(period, date)
+    if backend.name == 'sqlite':
+        return _SQLiteDate(start)
+    return Cast(start, 'DATE')
+
+
+def period_starts(filters: Filters) -> list[dt.date]:
+    "The start of each period the filters' range touches, in order"
+    step = {
+        'day': relativedelta(days=1),
+        'week': relativedelta(weeks=1),
+        'month': relativedelta(months=1),
+        }[filters.period]
+    start = first_day(filters.period, filters.from_date)
+    starts = []
+    while start <= filters.to_date:
+        starts.append(start)
+        start += step
+    return starts
+
+
+def first_day(period: str, date: dt.date) -> dt.date:
+    "The Python twin of period_start"
+    if period == 'week':
+        return date - dt.timedelta(days=date.weekday())
+    if period == 'month':
+        return date.replace(day=1)
+    return date
+
+
+def day_number(date):
+    "A date column as a day count, to subtract dates the same way anywhere"
+    if backend.name == 'sqlite':
+        return Cast(_SQLiteJulianDay(date), 'INTEGER')
+    return date - Cast(Literal('1970-01-01'), 'DATE')
+
+
+def hours_between(start, end):
+    "The hours from one timestamp column to another"
+    return (Extract('EPOCH', end) - Extract('EPOCH', start)) / 3600.0
+
+
+def ranked(value, partition: list):
+    """Window columns to select beside `value` for nearest_rank: its rank
+    in its partition, and the partition's size. SQLite has no
+    percentile_cont; both have window functions."""
+    return (
+        RowNumber(window=Window(partition, order_by=[value])),
+        Count(Literal(1), window=Window(partition)))
+
+
+def nearest_rank(rank, size, value, fraction: float):
+    """Aggregate over a partition ranked by `ranked`: the percentile
+    `fraction` (0.5 the median) of value, the first whose rank reaches
+    fraction × size"""
+    return Min(Case(
+            (rank >= fraction * size, value),
+            else_=Null))
+
+
+def row_id(first, second):
+    "A stable id from two ids: Cantor's pairing"
+    pair = Cast(first, 'BIGINT') + second
+    return pair * (pair + 1) / 2 + second
