@@ -135,11 +135,14 @@ def today() -> dt.date:
     return Pool().get('ir.date').today()
 
 
-def sale_lines(filters: Filters, from_date: dt.date, to_date: dt.date):
+def sale_lines(filters: Filters, from_date: dt.date, to_date: dt.date,
+        period: str | None = None):
     """The order lines sold from `from_date` to `to_date`, in the filters'
     company, channel and warehouse, one row each: id, sale, date, company,
     channel, customer, country, warehouse, product, quantity (in the line's
-    unit) and amount (untaxed, in the company's currency at the sale date).
+    unit) and amount (untaxed, in the company's currency at the sale date),
+    and with a period, the first day of the date's period (a column to
+    group by: PostgreSQL would not match the expression's parameters).
 
     Orders on hold before confirmation, cancelled orders and the return
     sales of after-sales are not sales; returns are reported as returns."""
@@ -162,7 +165,8 @@ def sale_lines(filters: Filters, from_date: dt.date, to_date: dt.date):
             & ((rate.end_date == Null) | (rate.end_date > sale.sale_date)))
 
     quantity = Coalesce(line.actual_quantity, line.quantity)
-    amount = quantity * line.unit_price
+    # Numeric: PostgreSQL rounds no float to digits, and money is exact.
+    amount = Cast(quantity, 'NUMERIC') * line.unit_price
     # A rate is needed only for the sales in another currency; such a sale
     # without one has no amount rather than a wrong one.
     amount = Case(
@@ -202,6 +206,8 @@ def sale_lines(filters: Filters, from_date: dt.date, to_date: dt.date):
             line.product.as_('product'),
             quantity.as_('quantity'),
             amount.as_('amount'),
+            *([period_start(period, sale.sale_date).as_('period')]
+                if period else []),
             where=where))
 
 
