@@ -21,6 +21,8 @@ from oms_connector.tests.tools import (
     order_payload,
 )
 
+from . import history
+
 # code, name, price, stock, Shopify SKU, WooCommerce SKU
 PRODUCTS = [
     ('TEE-ORG-M', "Organic Cotton T-shirt, M", '24.00', 120,
@@ -80,6 +82,11 @@ def build():
     _import_orders('woo-main', keys['woo-main'], [
             p[5] for p in PRODUCTS if p[5]])
     _ship_some()
+    history.build(products,
+        {'shopify-eu': {p[0]: p[4] for p in PRODUCTS},
+            'woo-main': {p[0]: p[5] for p in PRODUCTS if p[5]}},
+        Model.get('oms.carrier').find([]), keys, post_orders,
+        _refunded_by_hand)
     return {'keys': keys, 'returns': _after_sales(keys)}
 
 
@@ -124,9 +131,13 @@ def _price(sku):
 
 def _import_orders(channel, key, skus):
     rng = random.Random(channel)
+    post_orders(channel, key, list(_orders(channel, skus, rng)))
+
+
+def post_orders(channel, key, orders):
+    "Orders through the ERP's import route, as the agent posts them"
     client = Client(app)
     database = _database()
-    orders = list(_orders(channel, skus, rng))
     response = client.post(
         f'/{database}/oms/v1/channels/{channel}/orders',
         json={'orders': orders, 'cursor': orders[-1]['updated_at']},
