@@ -30,6 +30,7 @@ setup(
         f'trytond-party{TRYTON}',
         f'trytond-product{TRYTON}',
         f'trytond-product-kit{TRYTON}',
+        f'trytond-purchase{TRYTON}',
         f'trytond-sale{TRYTON}',
         f'trytond-stock{TRYTON}',
         f'trytond-stock-supply{TRYTON}',

@@ -136,7 +136,7 @@ def today() -> dt.date:
 
 
 def sale_lines(filters: Filters, from_date: dt.date, to_date: dt.date,
-        period: str | None = None):
+        charges: bool = False, period: str | None = None):
     """The order lines sold from `from_date` to `to_date`, in the filters'
     company, channel and warehouse, one row each: id, sale, date, company,
     channel, customer, country, warehouse, product, quantity (in the line's
@@ -145,70 +145,83 @@ def sale_lines(filters: Filters, from_date: dt.date, to_date: dt.date,
     group by: PostgreSQL would not match the expression's parameters).
 
     Orders on hold before confirmation, cancelled orders and the return
-    sales of after-sales are not sales; returns are reported as returns."""
+    sales of after-sales are not sales; returns are reported as returns.
+    With `charges`, the lines without product (an imported order's
+    shipping) come too, their product empty."""
     pool = Pool()
     Line = pool.get('sale.line')
     Sale = pool.get('sale.sale')
     Address = pool.get('party.address')
     Company = pool.get('company.company')
-    Currency = pool.get('currency.currency')
     line = Line.__table__()
     sale = Sale.__table__()
     address = Address.__table__()
     company = Company.__table__()
-    sale_rate = Currency.currency_rate_sql()
-    company_rate = Currency.currency_rate_sql()
 
-    def rate_at(rate, currency):
-        return ((rate.currency == currency)
-            & (rate.start_date <= sale.sale_date)
-            & ((rate.end_date == Null) | (rate.end_date > sale.sale_date)))
-
-    quantity = Coalesce(line.actual_quantity, line.quantity)
-    # Numeric: PostgreSQL rounds no float to digits, and money is exact.
-    amount = Cast(quantity, 'NUMERIC') * line.unit_price
-    # A rate is needed only for the sales in another currency; such a sale
-    # without one has no amount rather than a wrong one.
-    amount = Case(
-        (sale.currency == company.currency, amount),
-        else_=amount * company_rate.rate / sale_rate.rate)
+    # A charge moves no goods: Tryton counts its actual quantity 0.
+    quantity = Case(
+        (line.product == Null, line.quantity),
+        else_=Coalesce(line.actual_quantity, line.quantity))
     where = (sale.state.in_(SALE_STATES)
         & (sale.oms_return == Null)
         & (sale.company == filters.company)
         & (sale.sale_date >= from_date)
         & (sale.sale_date <= to_date)
-        & (line.type == 'line')
-        & (line.product != Null))
+        & (line.type == 'line'))
+    if not charges:
+        where &= line.product != Null
     if filters.channel:
         where &= sale.oms_channel == filters.channel
     if filters.warehouse:
         where &= sale.warehouse == filters.warehouse
-    return (line
+    from_, amount = in_company_currency(
+        line
         .join(sale, condition=line.sale == sale.id)
         .join(company, condition=sale.company == company.id)
         .join(address, type_='LEFT',
-            condition=sale.shipment_address == address.id)
-        .join(sale_rate, type_='LEFT',
-            condition=rate_at(sale_rate, sale.currency)
-            & (sale.currency != company.currency))
+            condition=sale.shipment_address == address.id),
+        # Numeric: PostgreSQL rounds no float to digits; money is exact.
+        Cast(quantity, 'NUMERIC') * line.unit_price, sale.currency,
+        company.currency,
+        sale.sale_date)
+    return from_.select(
+        line.id.as_('id'),
+        sale.id.as_('sale'),
+        sale.sale_date.as_('date'),
+        sale.company.as_('company'),
+        sale.oms_channel.as_('channel'),
+        sale.party.as_('customer'),
+        address.country.as_('country'),
+        sale.warehouse.as_('warehouse'),
+        line.product.as_('product'),
+        quantity.as_('quantity'),
+        amount.as_('amount'),
+        *([period_start(period, sale.sale_date).as_('period')]
+            if period else []),
+        where=where)
+
+
+def in_company_currency(from_, amount, currency, company_currency, date):
+    """`from_` joined to the rates at `date`, and `amount` (in `currency`)
+    in the company's currency: (from, amount). A rate is needed only for
+    another currency; an amount without one is empty rather than wrong."""
+    Currency = Pool().get('currency.currency')
+    rate = Currency.currency_rate_sql()
+    company_rate = Currency.currency_rate_sql()
+
+    def rate_at(rate, currency):
+        return ((rate.currency == currency)
+            & (rate.start_date <= date)
+            & ((rate.end_date == Null) | (rate.end_date > date)))
+    other = currency != company_currency
+    from_ = (from_
+        .join(rate, type_='LEFT',
+            condition=rate_at(rate, currency) & other)
         .join(company_rate, type_='LEFT',
-            condition=rate_at(company_rate, company.currency)
-            & (sale.currency != company.currency))
-        .select(
-            line.id.as_('id'),
-            sale.id.as_('sale'),
-            sale.sale_date.as_('date'),
-            sale.company.as_('company'),
-            sale.oms_channel.as_('channel'),
-            sale.party.as_('customer'),
-            address.country.as_('country'),
-            sale.warehouse.as_('warehouse'),
-            line.product.as_('product'),
-            quantity.as_('quantity'),
-            amount.as_('amount'),
-            *([period_start(period, sale.sale_date).as_('period')]
-                if period else []),
-            where=where))
+            condition=rate_at(company_rate, company_currency) & other))
+    return from_, Case(
+        (currency == company_currency, amount),
+        else_=amount * company_rate.rate / rate.rate)
 
 
 class _SQLiteDate(Function):
