@@ -21,8 +21,6 @@ from oms_connector.tests.tools import (
     order_payload,
 )
 
-from . import history
-
 # code, name, price, stock, Shopify SKU, WooCommerce SKU
 PRODUCTS = [
     ('TEE-ORG-M', "Organic Cotton T-shirt, M", '24.00', 120,
@@ -82,6 +80,7 @@ def build():
     _import_orders('woo-main', keys['woo-main'], [
             p[5] for p in PRODUCTS if p[5]])
     _ship_some()
+    from . import history
     history.build(products,
         {'shopify-eu': {p[0]: p[4] for p in PRODUCTS},
             'woo-main': {p[0]: p[5] for p in PRODUCTS if p[5]}},

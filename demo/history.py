@@ -14,6 +14,8 @@ from trytond.transaction import Transaction
 
 from oms_connector.tests.tools import order_payload
 
+from . import data
+
 # name, country, orders in six months (some come back, most do not)
 CUSTOMERS = [
     ("Ada Lovelace", 'GB', 9), ("Grace Hopper", 'US', 6),
@@ -33,6 +35,7 @@ SUPPLIERS = [
     ("Stoneware Works", ['MUG-STONE', 'KETTLE-1L'], 6, Decimal('0.45')),
     ]
 DAYS = 180
+SEED_EMAILS = {c[0]: c[1] for c in data.CUSTOMERS}
 # Hours from payment to the parcel leaving, by carrier: SF is the
 # slowest warehouse lane, DHL the quickest.
 SHIP_HOURS = {'DHL': (4, 30), 'UPS': (8, 48), 'SF': (20, 96)}
@@ -98,8 +101,8 @@ def _purchases(products, needs, today, rng):
                 product = products[code]
                 line = purchase.lines.new(product=product)
                 line.quantity = quantity
-                line.unit_price = (
-                    product.template.list_price * cost).quantize(Decimal('0.01'))
+                line.unit_price = (product.template.list_price
+                    * cost).quantize(Decimal('0.01'))
             if not purchase.lines:
                 continue
             purchase.click('quote')
@@ -126,7 +129,9 @@ def _orders(skus, today, rng):
     number = 0
     for name, country, count in CUSTOMERS:
         channel = rng.choice(list(skus))
-        email = f"{name.lower().replace(' ', '.')}@example.com"
+        # The demo's own customers keep their e-mail: the same party.
+        email = SEED_EMAILS.get(
+            name, f"{name.lower().replace(' ', '.')}@example.com")
         # The loyal buy all along; the one-off buyers at any time.
         for _ in range(count):
             number += 1
@@ -154,8 +159,7 @@ def _orders(skus, today, rng):
 
 
 def _price(code):
-    from .data import PRODUCTS
-    return next(p[2] for p in PRODUCTS if p[0] == code)
+    return next(p[2] for p in data.PRODUCTS if p[0] == code)
 
 
 def _ship(orders, carriers, rng):
@@ -199,14 +203,13 @@ def _ship(orders, carriers, rng):
 
 def _returns(shipped, keys, refund_by_hand, rng):
     "One order in twelve sends something back a week after it arrived"
-    from .data import take_back
     returned = []
     for sale, _, left, _ in shipped[::12]:
         line = sale.lines[0]
         reason, condition = rng.choice([
                 ('size_fit', 'opened'), ('unwanted', 'unopened'),
                 ('damaged', 'damaged'), ('not_as_described', 'opened')])
-        rma = take_back(sale, line.product.code, 1, condition, reason)
+        rma = data.take_back(sale, line.product.code, 1, condition, reason)
         for button in ('receive', 'refund'):
             rma.click(button)
         refund_by_hand(rma, keys)
