@@ -148,26 +148,20 @@ def sale_lines(filters: Filters, from_date: dt.date, to_date: dt.date):
     Sale = pool.get('sale.sale')
     Address = pool.get('party.address')
     Company = pool.get('company.company')
-    Currency = pool.get('currency.currency')
     line = Line.__table__()
     sale = Sale.__table__()
     address = Address.__table__()
     company = Company.__table__()
-    sale_rate = Currency.currency_rate_sql()
-    company_rate = Currency.currency_rate_sql()
-
-    def rate_at(rate, currency):
-        return ((rate.currency == currency)
-            & (rate.start_date <= sale.sale_date)
-            & ((rate.end_date == Null) | (rate.end_date > sale.sale_date)))
 
     quantity = Coalesce(line.actual_quantity, line.quantity)
-    amount = quantity * line.unit_price
-    # A rate is needed only for the sales in another currency; such a sale
-    # without one has no amount rather than a wrong one.
-    amount = Case(
-        (sale.currency == company.currency, amount),
-        else_=amount * company_rate.rate / sale_rate.rate)
+    from_item, amount = in_company_currency(
+        line
+        .join(sale, condition=line.sale == sale.id)
+        .join(company, condition=sale.company == company.id)
+        .join(address, type_='LEFT',
+            condition=sale.shipment_address == address.id),
+        quantity * line.unit_price, sale.currency, company.currency,
+        sale.sale_date)
     where = (sale.state.in_(SALE_STATES)
         & (sale.oms_return == Null)
         & (sale.company == filters.company)
@@ -179,30 +173,44 @@ def sale_lines(filters: Filters, from_date: dt.date, to_date: dt.date):
         where &= sale.oms_channel == filters.channel
     if filters.warehouse:
         where &= sale.warehouse == filters.warehouse
-    return (line
-        .join(sale, condition=line.sale == sale.id)
-        .join(company, condition=sale.company == company.id)
-        .join(address, type_='LEFT',
-            condition=sale.shipment_address == address.id)
-        .join(sale_rate, type_='LEFT',
-            condition=rate_at(sale_rate, sale.currency)
-            & (sale.currency != company.currency))
+    return from_item.select(
+        line.id.as_('id'),
+        sale.id.as_('sale'),
+        sale.sale_date.as_('date'),
+        sale.company.as_('company'),
+        sale.oms_channel.as_('channel'),
+        sale.party.as_('customer'),
+        address.country.as_('country'),
+        sale.warehouse.as_('warehouse'),
+        line.product.as_('product'),
+        quantity.as_('quantity'),
+        amount.as_('amount'),
+        where=where)
+
+
+def in_company_currency(from_item, amount, currency, company_currency, date):
+    """`from_item` joined to the rates at `date` of `currency` and of the
+    company's currency, and `amount` (in `currency`) in the company's.
+
+    A rate is needed only for the amounts in another currency; such an
+    amount without one becomes None rather than a wrong figure."""
+    Currency = Pool().get('currency.currency')
+    rate = Currency.currency_rate_sql()
+    company_rate = Currency.currency_rate_sql()
+
+    def rate_at(rate, of):
+        return ((rate.currency == of)
+            & (rate.start_date <= date)
+            & ((rate.end_date == Null) | (rate.end_date > date))
+            & (currency != company_currency))
+
+    from_item = (from_item
+        .join(rate, type_='LEFT', condition=rate_at(rate, currency))
         .join(company_rate, type_='LEFT',
-            condition=rate_at(company_rate, company.currency)
-            & (sale.currency != company.currency))
-        .select(
-            line.id.as_('id'),
-            sale.id.as_('sale'),
-            sale.sale_date.as_('date'),
-            sale.company.as_('company'),
-            sale.oms_channel.as_('channel'),
-            sale.party.as_('customer'),
-            address.country.as_('country'),
-            sale.warehouse.as_('warehouse'),
-            line.product.as_('product'),
-            quantity.as_('quantity'),
-            amount.as_('amount'),
-            where=where))
+            condition=rate_at(company_rate, company_currency)))
+    return from_item, Case(
+        (currency == company_currency, amount),
+        else_=amount * company_rate.rate / rate.rate)
 
 
 class _SQLiteDate(Function):
@@ -277,7 +285,8 @@ def nearest_rank(rank, size, value, fraction: float):
     `fraction` (0.5 the median) of value, the first whose rank reaches
     fraction × size"""
     return Min(Case(
-            (rank >= fraction * size, value),
+            # python-sql columns multiply on the left only
+            (rank >= size * fraction, value),
             else_=Null))
 
 
