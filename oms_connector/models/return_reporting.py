@@ -19,6 +19,7 @@ from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, fields
 from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool
+from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
 from .reporting import (
@@ -111,7 +112,9 @@ class ReturnReport(ModelSQL, ModelView):
     __string__ = "Returns"
 
     company = fields.Many2One('company.company', "Company")
-    product = fields.Many2One('product.product', "Product")
+    product = fields.Many2One(
+        'product.product', "Product",
+        context={'company': Eval('company', -1)}, depends={'company'})
     channel = fields.Many2One(
         'oms.channel', "Channel",
         help="Empty for the orders keyed in by hand.")
@@ -161,7 +164,8 @@ class ReturnReport(ModelSQL, ModelView):
         counted = Case((returned.rejected == 0, 1), else_=Null)
         figures = [returned.select(
                 getattr(returned, breakdown).as_('key'),
-                Literal(None).as_('sold'),
+                # typed: PostgreSQL sums no untyped NULL (by reason)
+                cls.sold.sql_cast(Literal(None)).as_('sold'),
                 (returned.quantity * counted).as_('returned'),
                 (returned.rma * counted).as_('request'),
                 Case((returned.rejected == 1, returned.rma),
