@@ -19,6 +19,10 @@ KINDS = [
     ]
 
 
+# Hours from payment to shipping promised by default: two days.
+SHIP_WITHIN = 48
+
+
 class Channel(DeactivableMixin, ModelSQL, ModelView):
     __name__ = 'oms.channel'
     __string__ = "Sales Channel"
@@ -113,6 +117,12 @@ class Channel(DeactivableMixin, ModelSQL, ModelView):
         help="Shipped orders count as delivered, and are completed, this "
         "many days after their last parcel left; empty: never (the channel "
         "or staff complete them).")
+    ship_within = fields.Integer(
+        "Ship Within (hours)", required=True,
+        domain=[('ship_within', '>=', 0)],
+        help="The promise to the channel's customers: a paid order ships "
+        "within this many hours, else the fulfilment report counts it "
+        "late.")
     cursor = fields.Char(
         "Cursor", readonly=True,
         help="Where the next pull of orders starts; stored with the orders.")
@@ -155,6 +165,10 @@ class Channel(DeactivableMixin, ModelSQL, ModelView):
     @staticmethod
     def default_complete_after():
         return 14
+
+    @staticmethod
+    def default_ship_within():
+        return SHIP_WITHIN
 
     @fields.depends('kind')
     def on_change_kind(self):

@@ -3,6 +3,8 @@ sale's and stock's configurations are, starting with who hears of stock
 alerts."""
 from trytond.model import ModelSingleton, ModelSQL, ModelView, fields
 
+from .channel import SHIP_WITHIN
+
 
 class Configuration(ModelSingleton, ModelSQL, ModelView):
     __name__ = 'oms.configuration'
@@ -25,6 +27,12 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         help="Orders keyed in by hand count as delivered, and are "
         "completed, this many days after their last parcel left; empty: "
         "never (staff complete them). Channels have their own setting.")
+    ship_within = fields.Integer(
+        "Ship Within (hours)", required=True,
+        domain=[('ship_within', '>=', 0)],
+        help="Orders keyed in by hand ship within this many hours of "
+        "payment, else the fulfilment report counts them late. Channels "
+        "have their own setting.")
 
     @classmethod
     def default_stock_alert_email(cls):
@@ -33,6 +41,10 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
     @classmethod
     def default_complete_after(cls):
         return 14
+
+    @classmethod
+    def default_ship_within(cls):
+        return SHIP_WITHIN
 
     def stock_alert_emails(self):
         "The addresses a new stock alert goes to; empty when none is wanted"

@@ -296,7 +296,8 @@ def nearest_rank(rank, size, value, fraction: float):
     `fraction` (0.5 the median) of value, the first whose rank reaches
     fraction × size"""
     return Min(Case(
-            (rank >= fraction * size, value),
+            # python-sql columns multiply on the left only
+            (rank >= size * fraction, value),
             else_=Null))
 
 
