@@ -72,7 +72,7 @@ def main():
     if answer.exists() and not _current(json.loads(answer.read_text())):
         answer.unlink()
     if not answer.exists():
-        print("Building the demo database (about a minute the first "
+        print("Building the demo database (a few minutes the first "
             "time)...", flush=True)
         config = server.write_config(directory, args.port, uri)
         # A build that stopped half-way left a partial database: start over.

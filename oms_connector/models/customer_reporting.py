@@ -13,8 +13,14 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
-from .reporting import Filters, ReportingContextMixin, row_id, sale_lines
-from .sale_reporting import BreakdownMixin, SubjectMixin, subject_of
+from .reporting import (
+    BreakdownMixin,
+    Filters,
+    ReportingContextMixin,
+    row_id,
+    sale_lines,
+)
+from .sale_reporting import BREAKDOWNS, SubjectMixin, subject_of
 
 # The segments of the RFM grid, first match wins (R = recency score,
 # F = frequency score, each 1 to 5).
@@ -328,4 +334,5 @@ class SegmentSaleReportingContext(
         BreakdownMixin, CustomerContextMixin, ModelView):
     __name__ = 'oms.reporting.segment.sale.context'
     __string__ = "Best Sellers Report Filters"
+    _breakdowns = BREAKDOWNS
     _default_breakdown = 'product'

@@ -126,6 +126,33 @@ class ReportingContextMixin:
             warehouse=context.get('warehouse') or None)
 
 
+class BreakdownMixin:
+    """A report filter's "By": what each row counts for, one of the
+    context model's `_breakdowns`"""
+    __slots__ = ()
+    _breakdowns: list[tuple[str, str]] = []
+    _default_breakdown: str
+
+    breakdown = fields.Selection(
+        'get_breakdowns', "By", required=True, sort=False,
+        help="What each row counts for.")
+
+    @classmethod
+    def get_breakdowns(cls):
+        return cls._breakdowns
+
+    @classmethod
+    def default_breakdown(cls):
+        return cls.used_breakdown()
+
+    @classmethod
+    def used_breakdown(cls) -> str:
+        "The context's breakdown, else the default"
+        breakdown = Transaction().context.get('breakdown')
+        return (breakdown if breakdown in dict(cls._breakdowns)
+            else cls._default_breakdown)
+
+
 class ReportingContext(ReportingContextMixin, ModelView):
     __name__ = 'oms.reporting.context'
     __string__ = "Report Filters"

@@ -20,9 +20,9 @@ from trytond.model import ModelSQL, ModelView, fields
 from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool
 from trytond.pyson import Eval
-from trytond.transaction import Transaction
 
 from .reporting import (
+    BreakdownMixin,
     Filters,
     ReportingContextMixin,
     in_company_currency,
@@ -37,18 +37,12 @@ BREAKDOWNS = [
     ]
 
 
-class ReturnReportContext(ReportingContextMixin, ModelView):
+class ReturnReportContext(
+        BreakdownMixin, ReportingContextMixin, ModelView):
     __name__ = 'oms.reporting.return.context'
     __string__ = "Return Report Filters"
-
-    breakdown = fields.Selection(
-        BREAKDOWNS, "By", required=True, sort=False,
-        help="What each row is: a product, a channel or a reason given.")
-
-    @classmethod
-    def default_breakdown(cls):
-        breakdown = Transaction().context.get('breakdown')
-        return breakdown if breakdown in dict(BREAKDOWNS) else 'product'
+    _breakdowns = BREAKDOWNS
+    _default_breakdown = 'product'
 
 
 def returned_lines(filters: Filters):
@@ -159,7 +153,7 @@ class ReturnReport(ModelSQL, ModelView):
         Context = pool.get('oms.reporting.return.context')
         Company = pool.get('company.company')
         filters = Context.filters()
-        breakdown = Context.default_breakdown()
+        breakdown = Context.used_breakdown()
         returned = returned_lines(filters)
         counted = Case((returned.rejected == 0, 1), else_=Null)
         figures = [returned.select(
@@ -211,7 +205,7 @@ class ReturnReport(ModelSQL, ModelView):
         if record:
             return record.rec_name
         Context = Pool().get('oms.reporting.return.context')
-        if Context.default_breakdown() == 'channel':
+        if Context.used_breakdown() == 'channel':
             return gettext('oms_connector.msg_reporting_by_hand')
         return gettext('oms_connector.msg_reporting_no_reason')
 

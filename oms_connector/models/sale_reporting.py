@@ -14,9 +14,9 @@ from trytond.model import ModelSQL, ModelView, fields
 from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool
 from trytond.pyson import Eval
-from trytond.transaction import Transaction
 
 from .reporting import (
+    BreakdownMixin,
     Filters,
     ReportingContextMixin,
     first_day,
@@ -36,29 +36,11 @@ BREAKDOWNS = [
 NONE_ID = 2147483647
 
 
-class BreakdownMixin:
-    "The subject a report counts sales for"
-    __slots__ = ()
-    _default_breakdown = 'channel'
-
-    breakdown = fields.Selection(
-        BREAKDOWNS, "By", required=True, sort=False,
-        help="What the sales are counted for.")
-
-    @classmethod
-    def default_breakdown(cls):
-        return cls.used_breakdown()
-
-    @classmethod
-    def used_breakdown(cls) -> str:
-        breakdown = Transaction().context.get('breakdown')
-        return (breakdown if breakdown in dict(BREAKDOWNS)
-            else cls._default_breakdown)
-
-
 class SaleReportingContext(BreakdownMixin, ReportingContextMixin, ModelView):
     __name__ = 'oms.reporting.sale.context'
     __string__ = "Sales Report Filters"
+    _breakdowns = BREAKDOWNS
+    _default_breakdown = 'channel'
 
 
 def subject_of(breakdown: str, line):
