@@ -827,10 +827,12 @@ def variants(pool, name):
             continue
         Context = pool.get(window.context_model)
         for field_name, field in Context._fields.items():
-            if (field._type != 'selection' or field_name in shared
-                    or not isinstance(field.selection, list)):
+            if field._type != 'selection' or field_name in shared:
                 continue
-            for value, _ in field.selection:
+            selection = field.selection
+            if isinstance(selection, str):  # a method of the context
+                selection = getattr(Context, selection)()
+            for value, _ in selection:
                 if value:
                     found[f'{name}[{value}]'] = {field_name: value}
     return found or {name: {}}

@@ -213,6 +213,7 @@ class CustomerSegmentReport(CurrencyMixin, ModelSQL, ModelView):
     segment = fields.Selection(
         [*SEGMENTS, ('all', "All Customers")], "RFM Segment", sort=False,
         help=SEGMENT_HELP)
+    segment_string = segment.translated('segment')
     customers = fields.Integer("Customers")
     repeat_customers = fields.Integer(
         "Repeat Customers", help="Ordered at least twice in the range.")
@@ -280,6 +281,7 @@ class SegmentSaleReport(SubjectMixin, ModelSQL, ModelView):
 
     segment = fields.Selection(
         SEGMENTS, "RFM Segment", sort=False, help=SEGMENT_HELP)
+    segment_string = segment.translated('segment')
     customers = fields.Integer("Customers")
     orders = fields.Integer("Orders")
     units = fields.Float("Units", digits=(16, 0))

@@ -316,7 +316,11 @@ class SaleReportingTestCase(ShopWorld, unittest.TestCase):
                 'all': (3, 1, 100 / 3, 4, Decimal('72.00'),
                     Decimal('18.00'), Decimal('24.00')),
                 })
+        self.assertEqual(
+            sorted(r.rec_name for r in segments),
+            ["All Customers", "Lost", "Loyal", "New"])
         best = self.report('oms.reporting.segment.sale', **OCTOBER)
+        self.assertEqual(best[0].rec_name, "Loyal: [MUG] Mug")
         self.assertEqual(
             [(r.segment, r.rank, r.name, r.units, r.amount) for r in best], [
                 ('loyal', 1, "[MUG] Mug", 3, Decimal('30.00')),
