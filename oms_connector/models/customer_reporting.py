@@ -2,7 +2,7 @@
 (RFM) scored against the others, the segment the scores put them in, and
 per segment how many come back and what they buy."""
 from dateutil.relativedelta import relativedelta
-from sql import Cast, Literal, Union, Window
+from sql import Cast, Literal, Union, Window, With
 from sql.aggregate import Count, Max, Sum
 from sql.conditionals import Case, Least
 from sql.functions import Floor, PercentRank, Rank, Round
@@ -53,10 +53,12 @@ def score(value):
     return Cast(Least(Floor(rank * 5) + 1, 5), 'INTEGER')
 
 
-def scored_customers(filters: Filters):
+def scored_customers(filters: Filters, line=None):
     """Per customer who bought in the filters' range: last order date,
-    orders, units, amount, the R, F and M scores and the segment"""
-    line = sale_lines(filters, filters.from_date, filters.to_date)
+    orders, units, amount, the R, F and M scores and the segment; from
+    `line`, the range's sale_lines if the caller has them already"""
+    if line is None:
+        line = sale_lines(filters, filters.from_date, filters.to_date)
     bought = line.select(
         line.customer.as_('customer'),
         Max(line.date).as_('last_date'),
@@ -237,7 +239,8 @@ class CustomerSegmentReport(CurrencyMixin, ModelSQL, ModelView):
         "A row per segment with customers, then one for all of them"
         filters = Pool().get(
             'oms.reporting.customer.context').filters()
-        customer = scored_customers(filters)
+        # Once for the segments and for everyone
+        customer = With(query=scored_customers(filters))
         company_columns, digits = cls._company_columns(filters)
         position = Case(*((customer.segment == s, i)
                 for i, (s, _) in enumerate(SEGMENTS, 1)))
@@ -269,7 +272,7 @@ class CustomerSegmentReport(CurrencyMixin, ModelSQL, ModelView):
         everyone = customer.select(
             *figures(Literal('all'), Literal(len(SEGMENTS) + 1)),
             having=Count(Literal(1)) > 0)
-        return Union(by_segment, everyone, all_=True)
+        return Union(by_segment, everyone, all_=True, with_=[customer])
 
     def get_rec_name(self, name):
         return self.segment_string
@@ -302,8 +305,10 @@ class SegmentSaleReport(SubjectMixin, ModelSQL, ModelView):
         Context = pool.get('oms.reporting.segment.sale.context')
         filters = Context.filters()
         breakdown = Context.used_breakdown()
-        customer = scored_customers(filters)
-        line = sale_lines(filters, filters.from_date, filters.to_date)
+        # The lines read once, to score the customers and to count
+        line = With(query=sale_lines(
+                filters, filters.from_date, filters.to_date))
+        customer = scored_customers(filters, line)
         from_item, key, record, name, columns = subject_of(
             breakdown, line)
         from_item = from_item.join(customer,
@@ -322,7 +327,8 @@ class SegmentSaleReport(SubjectMixin, ModelSQL, ModelView):
             cls.amount.sql_cast(amount).as_('amount'),
             Rank(window=Window([customer.segment],
                     order_by=[amount.desc])).as_('rank'),
-            group_by=[customer.segment, *columns])
+            group_by=[customer.segment, *columns],
+            with_=[line])
 
     def get_rec_name(self, name):
         return f'{self.segment_string}: {self.name}'

@@ -3,7 +3,7 @@ against the range before; and the same over time, day by day, week by week
 or month by month, each period against the one before."""
 import datetime as dt
 
-from sql import Cast, Literal, Null, Values, Window
+from sql import Cast, Literal, Null, Values, Window, With
 from sql.aggregate import Count, Sum
 from sql.conditionals import Case, Coalesce
 from sql.functions import Lag, Round
@@ -277,6 +277,8 @@ class SalePeriodReport(SubjectMixin, ModelSQL, ModelView):
             Round(Sum(line.amount), digits).as_('amount'),
             where=counted,
             group_by=[*columns, bucket])
+        # Read once for the subjects and their figures
+        sold = With(query=sold)
         subjects = sold.select(
             sold.key, sold.record, sold.name, distinct=True)
         periods = (calendar
@@ -309,7 +311,8 @@ class SalePeriodReport(SubjectMixin, ModelSQL, ModelView):
             cls.amount.sql_cast(every.amount).as_('amount'),
             cls.previous_amount.sql_cast(every.previous_amount).as_(
                 'previous_amount'),
-            where=every.position > 1)
+            where=every.position > 1,
+            with_=[sold])
 
     def get_change(self, name):
         return change(self.amount, self.previous_amount)
