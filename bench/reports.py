@@ -28,7 +28,8 @@ Each value of a Selection that the report's context model adds to the
 shared filters (a breakdown) is timed as `model[value]`.
 
 Printed, one JSON object: lines, orders, generate_seconds (null when
-reused), database_size_mb, reports {model: seconds} and rows {model: rows
+reused), database_size_mb, reports {model: seconds}, queries {model:
+seconds of its query alone, run once} and rows {model: rows
 in all}; each generation step's seconds go to stderr.
 Not a test: nothing here asserts a time.
 """
@@ -852,10 +853,12 @@ def shown_fields(Model):
 
 
 def measure(database, repeat):
-    """{label: best seconds of `repeat` runs} and {label: rows} of every
+    """{label: best seconds of `repeat` runs}, the same for the report's
+    query alone run once (every row computed), and {label: rows} of every
     report, opened as the client lists it: search its first ROWS rows, read
-    them, count them all. (Not search([]) of every row: Tryton's browse
-    asserts each id is among all ids, quadratic in the rows found.)"""
+    them, count them all (the query runs three times). (Not search([])
+    of every row: Tryton's browse asserts each id is among all ids,
+    quadratic in the rows found.)"""
     from trytond.pool import Pool
     from trytond.transaction import Transaction
 
@@ -871,11 +874,11 @@ def measure(database, repeat):
         plan = [(name, label, extra)
             for name in report_models(pool)
             for label, extra in variants(pool, name).items()]
-    seconds, rows = {}, {}
+    seconds, queries, rows = {}, {}, {}
     for name, label, extra in plan:
         for _ in range(repeat):
             with Transaction().start(database, user, readonly=True,
-                    context={**context, **extra}):
+                    context={**context, **extra}) as transaction:
                 Model = pool.get(name)
                 fields = shown_fields(Model)
                 start = time.perf_counter()
@@ -884,9 +887,16 @@ def measure(database, repeat):
                 Model.read([r.id for r in records], fields)
                 count = Model.search_count([])
                 spent = time.perf_counter() - start
+                # The report's query alone, once: every row computed
+                start = time.perf_counter()
+                cursor = transaction.connection.cursor()
+                cursor.execute(*Model.table_query())
+                cursor.fetchall()
+                once = time.perf_counter() - start
             seconds[label] = round(min(seconds.get(label, spent), spent), 3)
+            queries[label] = round(min(queries.get(label, once), once), 3)
             rows[label] = count
-    return seconds, rows
+    return seconds, queries, rows
 
 
 def run(lines, uri, database, reuse=False, repeat=2):
@@ -894,7 +904,7 @@ def run(lines, uri, database, reuse=False, repeat=2):
     os.environ['TRYTOND_DATABASE_URI'] = uri
     generate_seconds = prepare(uri, database, lines, reuse)
     lines, orders, size = counts(uri, database)
-    seconds, rows = measure(database, repeat)
+    seconds, queries, rows = measure(database, repeat)
     return {
         'lines': lines,
         'orders': orders,
@@ -904,6 +914,7 @@ def run(lines, uri, database, reuse=False, repeat=2):
         'database_name': database,
         'database_size_mb': size,
         'reports': seconds,
+        'queries': queries,
         'rows': rows,
         'measured_at': dt.datetime.now(dt.UTC).isoformat(timespec='seconds'),
         }
