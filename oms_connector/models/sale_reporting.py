@@ -113,7 +113,9 @@ class SubjectMixin:
     product = fields.Many2One(
         'product.product', "Product",
         context={'company': Eval('company', -1)}, depends={'company'})
-    category = fields.Many2One('product.category', "Category")
+    category = fields.Many2One(
+        'product.category', "Category",
+        context={'company': Eval('company', -1)}, depends={'company'})
     country = fields.Many2One('country.country', "Country")
 
     @classmethod
