@@ -19,7 +19,6 @@ from sql import Literal, Null, Window
 from sql.aggregate import Avg, Count, Max, Min, Sum
 from sql.conditionals import Case, Coalesce
 from sql.functions import RowNumber
-from sql.operators import Concat
 
 from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, fields
@@ -42,9 +41,10 @@ SHIPPED_STATES = ['partially_shipped', 'shipped', 'completed']
 CLOSED_STATES = ['cancelled', 'refunded']
 
 
-def order_lead_times(filters: Filters):
+def order_lead_times(filters: Filters, carrier: bool = True):
     """One row per order paid within the filters' dates, in their company,
-    channel and warehouse: sale, company, channel, carrier, paid (when),
+    channel and warehouse: sale, company, channel, carrier (only with
+    `carrier`: looking them up costs), paid (when),
     hours_to_ship and hours_to_complete (None until it happens), target
     (the hours promised) and late (1 when it shipped after the target, or
     has not shipped and the target is past, else 0)"""
@@ -77,11 +77,12 @@ def order_lead_times(filters: Filters):
         paid.as_('paid'),
         first(SHIPPED_STATES).as_('shipped'),
         first(['completed']).as_('completed'),
+        # The other states (pending payment, closed) time nothing.
         where=event.kind.in_(MOVING_KINDS)
+        & event.to_state.in_(['awaiting_shipment'] + SHIPPED_STATES)
         & event.sale.in_(paid_in_range),
         group_by=[event.sale],
         having=(paid >= start) & (paid < end))
-    carriers = first_carriers(moments.select(moments.sale))
 
     by_hand = Configuration(1).ship_within
     target = Coalesce(
@@ -95,15 +96,24 @@ def order_lead_times(filters: Filters):
         where &= sale.oms_channel == filters.channel
     if filters.warehouse:
         where &= sale.warehouse == filters.warehouse
-    return (moments
+    from_ = (moments
         .join(sale, condition=moments.sale == sale.id)
-        .join(channel, type_='LEFT', condition=sale.oms_channel == channel.id)
-        .join(carriers, type_='LEFT', condition=carriers.sale == sale.id)
+        .join(channel, type_='LEFT',
+            condition=sale.oms_channel == channel.id))
+    if carrier:
+        # A superset of the moments' sales, estimated better than a HAVING
+        carriers = first_carriers(paid_in_range)
+        from_ = from_.join(carriers, type_='LEFT',
+            condition=carriers.sale == sale.id)
+        columns = [carriers.carrier.as_('carrier')]
+    else:
+        columns = []
+    return (from_
         .select(
             sale.id.as_('sale'),
             sale.company.as_('company'),
             sale.oms_channel.as_('channel'),
-            carriers.carrier.as_('carrier'),
+            *columns,
             moments.paid.as_('paid'),
             hours_between(moments.paid, moments.shipped).as_(
                 'hours_to_ship'),
@@ -124,11 +134,14 @@ def first_carriers(sales):
     move = Move.__table__()
     line = Line.__table__()
     shipment = ShipmentOut.__table__()
+    # The ids of the references, as their indexes read them
     parcels = (move
-        .join(line, condition=move.origin == Concat('sale.line,', line.id))
-        .join(shipment,
-            condition=move.shipment == Concat(
-                'stock.shipment.out,', shipment.id))
+        .join(line, condition=(
+                Move.origin.sql_id(move.origin, Move) == line.id)
+            & move.origin.like('sale.line,%'))
+        .join(shipment, condition=(
+                Move.shipment.sql_id(move.shipment, Move) == shipment.id)
+            & move.shipment.like('stock.shipment.out,%'))
         .select(
             line.sale.as_('sale'),
             shipment.oms_carrier.as_('carrier'),
@@ -144,6 +157,8 @@ def first_carriers(sales):
 class LeadTimeMixin:
     "The lead time figures of the orders grouped by `_keys`"
     __slots__ = ()
+    # Whether the keys need the orders' first carriers
+    _carrier = True
 
     company = fields.Many2One('company.company', "Company")
     orders = fields.Integer(
@@ -194,7 +209,7 @@ class LeadTimeMixin:
     def table_query(cls):
         Context = Pool().get('oms.reporting.context')
         filters = Context.filters()
-        orders = order_lead_times(filters)
+        orders = order_lead_times(filters, carrier=cls._carrier)
         keys = cls._keys(orders, filters)
         partition = [expression for _, expression in keys]
         ship_rank, ship_size = ranked(
@@ -296,6 +311,7 @@ class FulfilmentLeadTime(LeadTimeMixin, ModelSQL, ModelView):
 class FulfilmentPeriod(LeadTimeMixin, ModelSQL, ModelView):
     __name__ = 'oms.reporting.fulfilment.period'
     __string__ = "Fulfilment Lead Times over Time"
+    _carrier = False
 
     period_start = fields.Date(
         "Period",
