@@ -31,9 +31,6 @@ BREAKDOWNS = [
     ('category', "Category"),
     ('country', "Country"),
     ]
-# The id of the "none" subject: orders keyed in by hand, products without
-# category, addresses without country. Ids must not be 0 or negative.
-NONE_ID = 2147483647
 
 
 class SaleReportingContext(BreakdownMixin, ReportingContextMixin, ModelView):
@@ -45,9 +42,10 @@ class SaleReportingContext(BreakdownMixin, ReportingContextMixin, ModelView):
 
 def subject_of(breakdown: str, line):
     """What each line (a sale_lines subquery) is counted for: the lines
-    joined to their subject, its key (never null), record and name, and the
-    columns to group by (PostgreSQL does not see that an expression with
-    parameters is the same in the select and the group by)"""
+    joined to their subject, its key (a row id, never null), record and
+    name, and the columns to group by (PostgreSQL does not see that an
+    expression with parameters is the same in the select and the group
+    by)"""
     pool = Pool()
     Channel = pool.get('oms.channel')
     Product = pool.get('product.product')
@@ -99,7 +97,10 @@ def subject_of(breakdown: str, line):
             name = Coalesce(category.name,
                 gettext('oms_connector.msg_reporting_no_category'))
             columns = [category.id, category.name]
-    return from_item, Coalesce(record, NONE_ID), record, name, columns
+    # The record's id + 1: the "none" subject (orders keyed in by hand,
+    # no category, no country) needs one too, and ids must be above 0 and
+    # small (the web client's numbers are exact below 2**53 only).
+    return from_item, Coalesce(record, 0) + 1, record, name, columns
 
 
 class SubjectMixin:
