@@ -9,7 +9,7 @@ warehouse's storage zone up to today, less the assigned moves out of it
 once, in one grouped query over the moves."""
 from dataclasses import replace
 
-from sql import Literal, Null, Union
+from sql import Literal, Null, Union, Values
 from sql.aggregate import Max, Sum
 from sql.conditionals import Case, Coalesce
 
@@ -86,18 +86,21 @@ def stock_movements(filters: Filters):
         group_by=[move.product, move.from_location, move.to_location])
 
     # Each sum goes out of the warehouse of its from location and into the
-    # one of its to location: one join for both sides (a move's locations
-    # differ), each joined row is one side.
+    # one of its to location: the sums are taken twice, a side each, and
+    # joined to the warehouses on that side's location (an equality the
+    # database hashes; the sums are not computed twice).
+    side = Values([[0], [1]])
+    into = side.column1 == 1
     inside = warehouse_locations()
-    into = inside.location == moves.to_location
     into_storage = into & inside.storage
     out_of_storage = ~into & inside.storage
     where = None
     if filters.warehouse:
         where = inside.warehouse == filters.warehouse
     sides = (moves
-        .join(inside, condition=into
-            | (inside.location == moves.from_location))
+        .join(side, type_='CROSS')
+        .join(inside, condition=inside.location == Case(
+                (into, moves.to_location), else_=moves.from_location))
         .join(to_location, condition=moves.to_location == to_location.id))
 
     def in_less_out(column):
