@@ -9,7 +9,7 @@ warehouse's storage zone up to today, less the assigned moves out of it
 once, in one grouped query over the moves."""
 from dataclasses import replace
 
-from sql import Literal, Null, Union
+from sql import Literal, Null, Union, Values
 from sql.aggregate import Max, Sum
 from sql.conditionals import Case, Coalesce
 
@@ -50,14 +50,16 @@ def stock_movements(filters: Filters):
     """The stock figures by product and warehouse, one query: on_hand
     (storage today), reserved (assigned out of storage), average_stock
     (in storage over the filters' days, a day's end stock averaged) and
-    shipped (done to customers over the filters' days)."""
+    shipped (done to customers over the filters' days).
+
+    The moves are summed first by product and locations, in one pass:
+    their figures only depend on the locations, which are few; then the
+    sums are put in and out of the warehouses."""
     pool = Pool()
     Move = pool.get('stock.move')
     Location = pool.get('stock.location')
     move = Move.__table__()
     to_location = Location.__table__()
-    incoming = warehouse_locations()
-    outgoing = warehouse_locations()
     now = today()
     date = Coalesce(move.effective_date, move.planned_date)
     done = move.state == 'done'
@@ -67,52 +69,56 @@ def stock_movements(filters: Filters):
         else_=day_number(Literal(filters.to_date)) - day_number(date) + 1)
     quantity = move.internal_quantity
 
-    def stock(quantity, where):
-        return (
-            Case((where & (date <= now), quantity), else_=0),
-            Case((where & (date <= filters.to_date),
-                    quantity * days_held), else_=0))
+    def total(where, value=quantity):
+        return Sum(Case((where, value), else_=0))
+    moves = move.select(
+        move.product.as_('product'),
+        move.from_location.as_('from_location'),
+        move.to_location.as_('to_location'),
+        total(done & (date <= now)).as_('on_hand'),
+        total(done & (date <= filters.to_date),
+            quantity * days_held).as_('stock_days'),
+        total(move.state == 'assigned').as_('assigned'),
+        total(done & (date >= filters.from_date)
+            & (date <= filters.to_date)).as_('in_period'),
+        where=(move.company == filters.company)
+        & move.state.in_(['done', 'assigned']),
+        group_by=[move.product, move.from_location, move.to_location])
 
-    where_in = where_out = (move.company == filters.company)
+    # Each sum goes out of the warehouse of its from location and into the
+    # one of its to location: the sums are taken twice, a side each, and
+    # joined to the warehouses on that side's location (an equality the
+    # database hashes; the sums are not computed twice).
+    side = Values([[0], [1]])
+    into = side.column1 == 1
+    inside = warehouse_locations()
+    into_storage = into & inside.storage
+    out_of_storage = ~into & inside.storage
+    where = None
     if filters.warehouse:
-        where_in &= incoming.warehouse == filters.warehouse
-        where_out &= outgoing.warehouse == filters.warehouse
-    on_hand_in, stock_days_in = stock(quantity, done)
-    on_hand_out, stock_days_out = stock(-quantity, done & outgoing.storage)
-    moves = Union(
-        move.join(incoming, condition=move.to_location == incoming.location)
-        .select(
-            move.product.as_('product'),
-            incoming.warehouse.as_('warehouse'),
-            on_hand_in.as_('on_hand'),
-            Literal(0).as_('reserved'),
-            stock_days_in.as_('stock_days'),
-            Literal(0).as_('shipped'),
-            where=where_in & done & incoming.storage),
-        move.join(outgoing, condition=move.from_location == outgoing.location)
-        .join(to_location, condition=move.to_location == to_location.id)
-        .select(
-            move.product.as_('product'),
-            outgoing.warehouse.as_('warehouse'),
-            on_hand_out.as_('on_hand'),
-            Case(((move.state == 'assigned') & outgoing.storage,
-                    quantity), else_=0).as_('reserved'),
-            stock_days_out.as_('stock_days'),
-            Case((done & (to_location.type == 'customer')
-                    & (date >= filters.from_date)
-                    & (date <= filters.to_date),
-                    quantity), else_=0).as_('shipped'),
-            where=where_out & move.state.in_(['done', 'assigned'])
-            & (outgoing.storage | (to_location.type == 'customer'))),
-        all_=True)
-    return moves.select(
+        where = inside.warehouse == filters.warehouse
+    sides = (moves
+        .join(side, type_='CROSS')
+        .join(inside, condition=inside.location == Case(
+                (into, moves.to_location), else_=moves.from_location))
+        .join(to_location, condition=moves.to_location == to_location.id))
+
+    def in_less_out(column):
+        return Sum(Case(
+                (into_storage, column),
+                (out_of_storage, -column),
+                else_=0))
+    return sides.select(
         moves.product.as_('product'),
-        moves.warehouse.as_('warehouse'),
-        Sum(moves.on_hand).as_('on_hand'),
-        Sum(moves.reserved).as_('reserved'),
-        (Sum(moves.stock_days) / filters.days).as_('average_stock'),
-        Sum(moves.shipped).as_('shipped'),
-        group_by=[moves.product, moves.warehouse])
+        inside.warehouse.as_('warehouse'),
+        in_less_out(moves.on_hand).as_('on_hand'),
+        Sum(Case((out_of_storage, moves.assigned), else_=0)
+            ).as_('reserved'),
+        (in_less_out(moves.stock_days) / filters.days).as_('average_stock'),
+        Sum(Case((~into & (to_location.type == 'customer'),
+                    moves.in_period), else_=0)).as_('shipped'),
+        where=where,
+        group_by=[moves.product, inside.warehouse])
 
 
 def sold_by_warehouse(filters: Filters):

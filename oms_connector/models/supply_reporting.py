@@ -1,11 +1,11 @@
 """Supply chain: for each product sold, its way from the supplier through
 the warehouse to the customer, the time each step takes and what it costs,
 as far as the ERP knows (issue 7, report 6)."""
-from sql import Literal, Null, Window
-from sql.aggregate import Avg, Max, Sum
+from sql import Cast, Literal, Null, Window
+from sql.aggregate import Avg, Count, Max, Sum
 from sql.conditionals import Case, Coalesce
-from sql.operators import Concat
 
+from trytond import backend
 from trytond.model import ModelSQL, ModelView, fields
 from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool
@@ -19,6 +19,15 @@ from .reporting import (
     sale_lines,
 )
 from .stock_reporting import stock_movements, warehouse_locations
+
+
+def origin_is(move, line, Line):
+    """The join of `move` to the `line` of model `Line` it comes from: on
+    the id in its origin, an integer, rather than on 'model,id' text
+    (which a join could not hash or look up by the line's id)"""
+    Move = Pool().get('stock.move')
+    return (move.origin.like(Line.__name__ + ',%')
+        & (line.id == Move.origin.sql_id(move.origin, Line)))
 
 
 def receipts(filters: Filters):
@@ -50,7 +59,7 @@ def receipts(filters: Filters):
         move
         .join(from_location, condition=move.from_location == from_location.id)
         .join(inside, condition=move.to_location == inside.location)
-        .join(line, condition=move.origin == Concat('purchase.line,', line.id))
+        .join(line, condition=origin_is(move, line, Line))
         .join(purchase, condition=line.purchase == purchase.id)
         .join(company, condition=move.company == company.id),
         move.quantity * move.unit_price, move.currency, company.currency,
@@ -71,7 +80,10 @@ def receipts(filters: Filters):
 def deliveries(filters: Filters):
     """The goods shipped to customers of sales over the period by product
     and warehouse: time_to_ship (days from the order date to the shipment,
-    averaged over the shipped moves)"""
+    averaged over the shipped moves)
+
+    The days are summed by product and location first, then by warehouse:
+    the moves meet their lines without the location nesting in the way."""
     pool = Pool()
     Move = pool.get('stock.move')
     Location = pool.get('stock.location')
@@ -88,22 +100,39 @@ def deliveries(filters: Filters):
         & (move.effective_date >= filters.from_date)
         & (move.effective_date <= filters.to_date)
         & (sale.oms_return == Null))
-    if filters.warehouse:
-        where &= inside.warehouse == filters.warehouse
     if filters.channel:
         where &= sale.oms_channel == filters.channel
-    return (move
+    moves = (move
         .join(to_location, condition=move.to_location == to_location.id)
-        .join(inside, condition=move.from_location == inside.location)
-        .join(line, condition=move.origin == Concat('sale.line,', line.id))
+        .join(line, condition=origin_is(move, line, SaleLine))
         .join(sale, condition=line.sale == sale.id)
         .select(
             move.product.as_('product'),
-            inside.warehouse.as_('warehouse'),
-            Avg(day_number(move.effective_date)
-                - day_number(sale.sale_date)).as_('time_to_ship'),
+            move.from_location.as_('location'),
+            Sum(day_number(move.effective_date)
+                - day_number(sale.sale_date)).as_('days'),
+            Count(Literal(1)).as_('moves'),
             where=where,
-            group_by=[move.product, inside.warehouse]))
+            group_by=[move.product, move.from_location]))
+    where = None
+    if filters.warehouse:
+        where = inside.warehouse == filters.warehouse
+    return (moves
+        .join(inside, condition=moves.location == inside.location)
+        .select(
+            moves.product.as_('product'),
+            inside.warehouse.as_('warehouse'),
+            average(Sum(moves.days), Sum(moves.moves)).as_('time_to_ship'),
+            where=where,
+            group_by=[moves.product, inside.warehouse]))
+
+
+def average(total, count):
+    """`total` / `count` as AVG would give it: a NUMERIC on PostgreSQL,
+    a REAL on SQLite, not an integer division"""
+    if backend.name == 'sqlite':
+        return Cast(total, 'REAL') / count
+    return Cast(total, 'NUMERIC') / Cast(count, 'NUMERIC')
 
 
 def sales_with_shipping(filters: Filters):
