@@ -5,7 +5,7 @@ import datetime as dt
 import math
 from collections import defaultdict
 
-from sql import Literal
+from sql import Cast, Literal
 from sql.aggregate import Sum
 from sql.conditionals import Coalesce
 from sql.operators import Concat
@@ -19,7 +19,6 @@ from trytond.wizard import StateAction, StateTransition, Wizard
 
 from ..exceptions import OrderPointError
 from .domains import any_field_matches
-from .reporting import row_id
 
 # Shipments whose goods are set aside for their customer: a sale counts from
 # its reservation, not only once the parcel leaves.
@@ -130,7 +129,7 @@ class StockCover(ModelSQL, ModelView):
                 & (order_point.location == warehouse.id)
                 & (order_point.company == company))
             .select(
-                row_id(product.id, warehouse.id).as_('id'),
+                cls._row_id(product.id, warehouse.id).as_('id'),
                 Literal(company).as_('company'),
                 product.id.as_('product'),
                 warehouse.id.as_('warehouse'),
@@ -141,6 +140,12 @@ class StockCover(ModelSQL, ModelView):
                 order_point.min_quantity.as_('min_quantity'),
                 order_point.target_quantity.as_('target_quantity'),
                 where=where))
+
+    @classmethod
+    def _row_id(cls, product, warehouse):
+        "A stable id for each (product, warehouse): Cantor's pairing"
+        pair = Cast(product, 'BIGINT') + warehouse
+        return pair * (pair + 1) / 2 + warehouse
 
     @classmethod
     def _sold_query(cls, company, days):
