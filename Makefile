@@ -6,9 +6,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PG_URI ?= postgresql://postgres@127.0.0.1:5432/
 DEMO_PORT ?= 8000
-# Tryton keys its database cache on module names only: key ours on the
-# module's source too, so a changed schema never reuses a stale database.
-SOURCE_HASH = $$($(BIN)/python -c 'from oms_connector.tests.server import source_hash; print(source_hash())')
+# The slowest tests of each run, so the suite's cost stays visible
+DURATIONS ?= 25
+# Two workers (xdist) on the project's 2 cores; a module's or a class's
+# tests stay on one worker, as their fixtures and set-ups expect.
+# WORKERS=0 runs in this process.
+WORKERS ?= 2
+PYTEST = $(BIN)/python -m pytest --durations=$(DURATIONS) \
+	$(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadscope)
 
 .PHONY: install test lint test-postgresql demo openapi clean
 
@@ -23,16 +28,16 @@ install: $(STAMP)
 lint: install
 	$(BIN)/ruff check .
 
+# The whole suite on SQLite. Its databases are built once per module
+# source and kept in .cache/ (see harness/databases.py).
 test: lint
-	hash=$(SOURCE_HASH); mkdir -p .cache/db; \
-	find .cache/db -mindepth 1 -maxdepth 1 ! -name "$$hash" -exec rm -rf {} +; \
-	DB_CACHE=.cache/db/$$hash $(BIN)/python -m pytest
+	$(PYTEST)
 
-# The same suite on PostgreSQL (CI runs it after `make test`).
+# The tests touching the database again, on PostgreSQL (CI runs it after
+# `make test`); templates built from older sources are dropped.
 test-postgresql: install
-	$(BIN)/python -m oms_connector.tests.server reset-postgresql-cache $(PG_URI)
-	TRYTOND_DATABASE_URI=$(PG_URI) DB_NAME=test_oms DB_CACHE=postgresql:// \
-		$(BIN)/python -m pytest
+	TRYTOND_DATABASE_URI=$(PG_URI) \
+		$(PYTEST) -m database
 
 demo: install
 	$(BIN)/python -m demo --port $(DEMO_PORT)

@@ -49,6 +49,7 @@ setup(
             'aiosmtpd',
             f'proteus{TRYTON}',
             'pytest>=8',
+            'pytest-xdist>=3.5',
             'jsonschema>=4.18',
             'responses>=0.25',
             'ruff',

@@ -21,7 +21,8 @@ import threading
 import time
 from pathlib import Path
 
-from oms_connector.tests import server
+from harness.databases import RUN_PREFIX, Cache, cache_root, is_postgresql
+from harness.server import Server
 from oms_connector.tests.tools import (
     create_api_key,
     create_channel,
@@ -31,7 +32,6 @@ from oms_connector.tests.tools import (
 )
 from sync_agent.erp import ErpClient
 
-CACHE = Path(__file__).resolve().parents[1] / '.cache' / 'bench'
 PG_URI = 'postgresql://postgres@127.0.0.1:5432/'
 
 
@@ -82,15 +82,14 @@ class ReservationWatch(threading.Thread):
 
 
 def run(orders, batch, uri, workers=0, rate=None, customers=50):
-    # Names of its own: the PostgreSQL server is shared with test runs,
-    # which drop oms_tpl_* and test-* templates when they reset.
-    template, world_ = server.cached_database(
-        CACHE, 'bench.import_orders.world', uri, prefix='oms_bench_tpl_')
+    cache = Cache(cache_root(), uri)
+    template, world_ = cache.world(
+        'bench.import_orders.world', prefix='bench_import')
     directory = Path(tempfile.mkdtemp(prefix='oms-bench-'))
-    database = f'oms_bench_{os.getpid()}'
-    server.copy_database(uri, CACHE, template, directory, database)
+    database = f'{RUN_PREFIX}{os.getpid()}_bench'
+    cache.copy(template, directory, database)
     try:
-        with server.Server(directory, database, uri, workers=workers) as erp:
+        with Server(directory, database, uri, workers=workers) as erp:
             client = ErpClient(erp.url, erp.database, world_['shop_key'])
             watch = ReservationWatch(uri, database) if workers else None
             # `customers` buyers order in turn; 0: a new one every order
@@ -130,12 +129,12 @@ def run(orders, batch, uri, workers=0, rate=None, customers=50):
                 reserved = {i: end for i, (_, end) in sent.items()}
             replay, replayed, _ = post_all()
     finally:
-        server.drop_database(uri, directory, database)
+        cache.drop(directory, database)
     start = min(s for s, _ in sent.values())
     latencies = [reserved[i] - sent[i][0] for i in sent
         if reserved[i] is not None]
     return {
-        'backend': 'postgresql' if server.is_postgresql(uri) else 'sqlite',
+        'backend': 'postgresql' if is_postgresql(uri) else 'sqlite',
         'workers': workers,
         'rate': rate,
         'customers': customers,

@@ -6,15 +6,15 @@ Builds a PostgreSQL database of its own (--database, `bench_reports` by
 default) from a template with the module activated and a small world made
 through Tryton (a company in USD, EUR with monthly rates, 3 channels, 2
 warehouses, 200 products in 6 categories, carriers, suppliers, customer
-segments, listings), kept as `oms_bench_reports_tpl_*` and rebuilt when
-the module's source changes (delete `.cache/bench/oms_bench_reports_tpl_*`
-after changing world()). Nothing else on the server is touched. Then it
-writes --lines order lines straight into Tryton's tables with SQL
-(generate_series): 3 lines an order on average, a customer for every 10
-lines, two years of orders in every OMS state, their status log,
-shipments and customer moves, weekly purchases and their receipts, return
-requests (4 in 100 delivered orders) and the return sales they made; and
-Tryton updates what each listing may sell from that stock.
+segments, listings), kept as `oms_bench_reports_*` and rebuilt when the
+module's source changes (drop it after changing world()). Nothing else
+on the server is touched. Then it writes --lines order lines straight
+into Tryton's tables with SQL (generate_series): 3 lines an order on
+average, a customer for every 10 lines, two years of orders in every
+OMS state, their status log, shipments and customer moves, weekly
+purchases and their receipts, return requests (4 in 100 delivered
+orders) and the return sales they made; and Tryton updates what each
+listing may sell from that stock.
 --reuse keeps the database when an earlier run generated it from the same
 source with as many lines; it stays after the run (about 1.2 GB for a
 million lines: `dropdb bench_reports` to free it).
@@ -42,7 +42,6 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-CACHE = Path(__file__).resolve().parents[1] / '.cache' / 'bench'
 PG_URI = 'postgresql://postgres@127.0.0.1:5432/'
 DATABASE = 'bench_reports'
 PRODUCTS = 200
@@ -680,8 +679,8 @@ def generated(uri, database, lines):
     today's module source with as many lines"""
     import psycopg
 
-    from oms_connector.tests import server
-    if not server.database_exists(uri, CACHE, database):
+    from harness.databases import database_exists
+    if not database_exists(uri, None, database):
         return False
     with psycopg.connect(dsn(uri, 'postgres')) as db:
         comment, = db.execute(
@@ -692,9 +691,10 @@ def generated(uri, database, lines):
 
 def signature(lines):
     "What a generated database is labelled with"
-    from oms_connector.tests import server
+    from harness.databases import source_hash
+
     # The module's source and this generator's
-    digest = server.source_hash(WORLD, Path(__file__).read_text())
+    digest = source_hash(WORLD, Path(__file__).read_text())
     return f'bench.reports {digest} lines={lines}'
 
 
@@ -703,15 +703,15 @@ def prepare(uri, database, lines, reuse=False):
     generation took (None when reused)"""
     import psycopg
 
-    from oms_connector.tests import server
+    from harness.databases import Cache, cache_root
     if reuse and generated(uri, database, lines):
         return None
-    # The world, activated and populated once per module source, is kept
-    # as a template of its own name (test runs reset only theirs).
-    template, _ = server.cached_database(
-        CACHE, WORLD, uri, prefix='oms_bench_reports_tpl_')
+    # The world, populated once per module source on a copy of the base
+    # database the tests build too
+    cache = Cache(cache_root(), uri)
+    template, _ = cache.world(WORLD, prefix='bench_reports')
     start = time.perf_counter()
-    server.copy_database(uri, CACHE, template, CACHE, database)
+    cache.copy(template, None, database)
     _, steps = generate(uri, database, lines)
     steps['listing_levels'] = update_levels(database)
     seconds = time.perf_counter() - start

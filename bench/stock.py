@@ -40,13 +40,13 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from oms_connector.tests import server
+from harness.databases import RUN_PREFIX, Cache, cache_root
+from harness.server import Server
 from sandbox.server import Sandbox
 from sync_agent import config as agent_config
 from sync_agent.agent import Agent
 from sync_agent.scheduler import Scheduler
 
-CACHE = Path(__file__).resolve().parents[1] / '.cache' / 'bench'
 PG_URI = 'postgresql://postgres@127.0.0.1:5432/'
 STOCK = 5  # units of each product
 HOT = 20  # products half the buyers want
@@ -108,21 +108,21 @@ def world():
 def run(channels, skus, orders, rate, safety_stock=0):
     os.environ['OMS_BENCH_CHANNELS'] = str(channels)
     os.environ['OMS_BENCH_SKUS'] = str(skus)
-    template, answer = server.cached_database(
-        CACHE, 'bench.stock.world', PG_URI,
-        prefix=f'oms_bench_stock{channels}x{skus}_')
+    cache = Cache(cache_root(), PG_URI)
+    template, answer = cache.world(
+        'bench.stock.world', prefix=f'bench_stock{channels}x{skus}')
     directory = Path(tempfile.mkdtemp(prefix='oms-bench-stock-'))
-    database = f'oms_bench_stock_{os.getpid()}'
-    server.copy_database(PG_URI, CACHE, template, directory, database)
+    database = f'{RUN_PREFIX}{os.getpid()}_bench'
+    cache.copy(template, directory, database)
     if safety_stock:
         keep_back(database, safety_stock)
     try:
-        with server.Server(directory, database, PG_URI) as erp, \
+        with Server(directory, database, PG_URI) as erp, \
                 Sandbox() as sandbox:
             return measure(channels, skus, orders, rate, erp, answer,
                 sandbox, directory, safety_stock)
     finally:
-        server.drop_database(PG_URI, directory, database)
+        cache.drop(directory, database)
 
 
 def keep_back(database, safety_stock):

@@ -26,13 +26,13 @@ import time
 from pathlib import Path
 
 from bench.import_orders import ReservationWatch
-from oms_connector.tests import server
+from harness.databases import RUN_PREFIX, Cache, cache_root, is_postgresql
+from harness.server import Server
 from sandbox.server import Sandbox
 from sync_agent import config as agent_config
 from sync_agent.agent import Agent
 from sync_agent.scheduler import Scheduler
 
-CACHE = Path(__file__).resolve().parents[1] / '.cache' / 'bench'
 PG_URI = 'postgresql://postgres@127.0.0.1:5432/'
 SKUS = int(os.environ.get('OMS_BENCH_SKUS', 200))
 TOKEN = 'shpat_bench_0123456789'
@@ -70,20 +70,20 @@ def run(orders, uri, skus, workers=0):
     # The world's size travels to its builder's process by environment;
     # its own template name keeps one per size.
     os.environ['OMS_BENCH_SKUS'] = str(skus)
-    prefix = f'oms_bench_sync{skus}_'
-    template, answer = server.cached_database(
-        CACHE, 'bench.sync.world', uri, prefix=prefix)
+    cache = Cache(cache_root(), uri)
+    template, answer = cache.world(
+        'bench.sync.world', prefix=f'bench_sync{skus}')
     directory = Path(tempfile.mkdtemp(prefix='oms-bench-sync-'))
-    database = f'oms_bench_sync_{os.getpid()}'
-    server.copy_database(uri, CACHE, template, directory, database)
+    database = f'{RUN_PREFIX}{os.getpid()}_bench'
+    cache.copy(template, directory, database)
     try:
-        with server.Server(directory, database, uri, workers=workers
+        with Server(directory, database, uri, workers=workers
                 ) as erp, Sandbox() as sandbox:
             watch = ReservationWatch(uri, database) if workers else None
             return measure(orders, skus, erp, answer, sandbox, directory,
                 watch, workers)
     finally:
-        server.drop_database(uri, directory, database)
+        cache.drop(directory, database)
 
 
 def measure(orders, skus, erp, answer, sandbox, directory, watch=None,
@@ -167,7 +167,7 @@ def measure(orders, skus, erp, answer, sandbox, directory, watch=None,
         missing += len(expected - set(in_erp))
     created = sum((s or {}).get('created', 0) for s in summaries.values())
     return {
-        'backend': 'postgresql' if server.is_postgresql(erp.uri)
+        'backend': 'postgresql' if is_postgresql(erp.uri)
         else 'sqlite',
         'orders': orders,
         'skus': skus,

@@ -13,7 +13,14 @@ import tarfile
 import time
 from pathlib import Path
 
-from oms_connector.tests import server
+from harness.databases import (
+    Cache,
+    cache_root,
+    populate,
+    source_hash,
+    update_module,
+)
+from harness.server import Server, write_config
 
 from .live import Live
 from .sinks import MailSink, SmsSink
@@ -74,23 +81,24 @@ def main():
     if not answer.exists():
         print("Building the demo database (a few minutes the first "
             "time)...", flush=True)
-        config = server.write_config(directory, args.port, uri)
-        # A build that stopped half-way left a partial database: start over.
-        (directory / f'{DATABASE}.sqlite').unlink(missing_ok=True)
-        server.create_database(config, DATABASE, uri)
-        built = server.populate(config, DATABASE, 'demo.data.build',
+        config = write_config(directory, args.port, uri)
+        # A copy of the base database the tests use too (a build that
+        # stopped half-way left a partial one: it starts over)
+        cache = Cache(cache_root(), uri)
+        cache.copy(cache.base(), directory, DATABASE)
+        built = populate(config, DATABASE, 'demo.data.build',
             directory / 'demo.tmp', uri)
-        built['source'] = server.source_hash()
+        built['source'] = source_hash()
         answer.write_text(json.dumps(built))
         (directory / 'demo.tmp').unlink()
     demo = json.loads(answer.read_text())
     keys = demo['keys']
-    if demo.get('source') != server.source_hash():
+    if demo.get('source') != source_hash():
         print("Updating the demo database to this version of the "
             "module...", flush=True)
-        config = server.write_config(directory, args.port, uri)
-        server.update_module(config, DATABASE)
-        demo['source'] = server.source_hash()
+        config = write_config(directory, args.port, uri)
+        update_module(config, DATABASE)
+        demo['source'] = source_hash()
         answer.write_text(json.dumps(demo))
 
     web_root = install_web_client(directory)
@@ -99,7 +107,7 @@ def main():
     mail = MailSink(directory / 'mail', args.smtp_port).start()
     sms = SmsSink(directory / 'sms', args.sms_port).start()
     os.environ.setdefault('OMS_SMS_TOKEN', 'demo-sms-token')
-    erp = server.Server(
+    erp = Server(
         directory, DATABASE, uri, port=args.port, web_root=web_root,
         cron=True, extra={
             'email': {'uri': mail.uri,

@@ -1,6 +1,6 @@
 """The demo shop: a homeware seller on Shopify and WooCommerce with a few
 orders in every state and a few returns. Runs inside a proteus session (see
-oms_connector.tests.server.populate); orders enter through the real import
+harness.databases.populate); orders enter through the real import
 route, as the agent's would."""
 import datetime as dt
 import random

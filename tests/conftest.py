@@ -1,41 +1,89 @@
-"""Fixtures of the end-to-end tests: a real trytond process on loopback
-serving a database with the module activated (SQLite by default,
-PostgreSQL when TRYTOND_DATABASE_URI says so)."""
+"""Fixtures of the end-to-end tests: one real trytond process on loopback
+for the whole session (SQLite by default, PostgreSQL when
+TRYTOND_DATABASE_URI says so), serving copies of one world
+(oms_connector.tests.tools.e2e_world): one shared by the route tests, and
+one of its own for each test module that syncs shops into it."""
 import os
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import pytest
-from aiosmtpd.controller import Controller
 
-from oms_connector.tests import server
-from oms_connector.tests.mailbox import Inbox
+from harness.databases import RUN_PREFIX, Cache, cache_root
+from harness.mailbox import smtp_inbox
+from harness.server import Server
 from sandbox import Sandbox
 from sync_agent.erp import ErpClient
 
-ROOT = Path(__file__).resolve().parents[1]
-CACHE = Path(os.environ.get('OMS_E2E_CACHE', ROOT / '.cache' / 'e2e'))
+WORLD = 'oms_connector.tests.tools.e2e_world'
+# The fixtures giving a test module a database of its own
+OWN_DATABASE = {'sync_erp', 'mailing_erp', 'race_erp'}
 
 
-def running_erp(tmp_path_factory, world, extra=None):
-    """A trytond serving a fresh copy of the world's cached database; its
-    .world is what the world's function returned (keys, ids); extra adds
-    trytond.conf sections"""
-    uri = server.database_uri()
-    template, answer = server.cached_database(
-        CACHE, f'oms_connector.tests.tools.{world}', uri)
-    directory = tmp_path_factory.mktemp('erp')
-    database = f'oms_{world}_{os.getpid()}'
-    server.copy_database(uri, CACHE, template, directory, database)
-    with server.Server(directory, database, uri, extra=extra) as running:
-        running.world = answer
-        yield running
-    server.drop_database(uri, directory, database)
+@dataclass
+class ServedDatabase:
+    """One database the session's trytond serves: .url, .port, .database,
+    .world (what the world's function returned for it: keys, ids), and
+    .uri and .directory to reach it without trytond"""
+    server: Server
+    database: str
+    world: dict = field(default_factory=dict)
+
+    url = property(lambda self: self.server.url)
+    port = property(lambda self: self.server.port)
+    uri = property(lambda self: self.server.uri)
+    directory = property(lambda self: self.server.directory)
+
+
+class ErpServer(Server):
+    "The session's trytond, with the world's answer for each database"
+
+    def __init__(self, directory, world, modules, **kwargs):
+        self.shared = f'{RUN_PREFIX}{os.getpid()}_e2e'
+        self.own = {module: f'{RUN_PREFIX}{os.getpid()}_{i}'
+            for i, module in enumerate(modules)}
+        super().__init__(directory, [self.shared, *self.own.values()],
+            **kwargs)
+        self.world = world
+
+    def serve(self, database, part):
+        return ServedDatabase(self, database, self.world[part])
 
 
 @pytest.fixture(scope='session')
-def erp(tmp_path_factory):
-    "A running ERP: .url, .database, .world (the world's API keys)"
-    yield from running_erp(tmp_path_factory, 'e2e_world')
+def inbox():
+    """A local SMTP server receiving every e-mail the session's trytond
+    sends: .wait(), .take()"""
+    with smtp_inbox() as inbox:
+        yield inbox
+
+
+@pytest.fixture(scope='session')
+def erp_server(request, tmp_path_factory, inbox):
+    "The session's one trytond, its databases copied from the world"
+    cache = Cache(cache_root())
+    template, world = cache.world(WORLD)
+    directory = tmp_path_factory.mktemp('erp')
+    # Each database the server loads at start: the shared one and one for
+    # each module (of those selected) asking for its own
+    modules = sorted({item.module.__name__ for item in request.session.items
+            if OWN_DATABASE & set(item.fixturenames)})
+    running = ErpServer(directory, world, modules, uri=cache.uri,
+        extra={'email': {'uri': inbox.uri, 'from': 'shop@example.com'}})
+    for database in running.databases:
+        cache.copy(template, directory, database)
+    try:
+        with running:
+            yield running
+    finally:
+        for database in running.databases:
+            cache.drop(directory, database)
+
+
+@pytest.fixture(scope='session')
+def erp(erp_server):
+    """The ERP the route tests share: .url, .database, .world (the
+    world's API keys 'shop_key' and 'other_key', product ids)"""
+    return erp_server.serve(erp_server.shared, 'e2e')
 
 
 @pytest.fixture
@@ -45,34 +93,24 @@ def shop(erp):
 
 
 @pytest.fixture(scope='module')
-def sync_erp(tmp_path_factory):
-    "A running ERP with the sandbox marketplace's channels (sync_world)"
-    yield from running_erp(tmp_path_factory, 'sync_world')
+def sync_erp(request, erp_server):
+    """This module's own ERP, with the sandbox marketplace's channels
+    'shopify' and 'woo' (.world: 'agent_key')"""
+    return erp_server.serve(erp_server.own[request.module.__name__], 'sync')
 
 
 @pytest.fixture(scope='module')
-def race_erp(tmp_path_factory):
-    "A running ERP whose channels sell a product with few units left"
-    yield from running_erp(tmp_path_factory, 'race_world')
+def mailing_erp(sync_erp, inbox):
+    "This module's own ERP (as sync_erp), its e-mails in the inbox"
+    inbox.take()
+    return sync_erp
 
 
 @pytest.fixture(scope='module')
-def inbox():
-    "A local SMTP server keeping what it receives: .wait(), .take()"
-    inbox = Inbox()
-    controller = Controller(
-        inbox, hostname='127.0.0.1', port=server.free_port())
-    controller.start()
-    inbox.uri = f'smtp://127.0.0.1:{controller.port}'
-    yield inbox
-    controller.stop()
-
-
-@pytest.fixture(scope='module')
-def mailing_erp(tmp_path_factory, inbox):
-    "A running ERP of the sync world whose e-mails reach the inbox"
-    yield from running_erp(tmp_path_factory, 'sync_world', extra={
-            'email': {'uri': inbox.uri, 'from': 'shop@example.com'}})
+def race_erp(request, erp_server):
+    """This module's own ERP, whose channels sell a product with few units
+    left (.world: 'agent_key')"""
+    return erp_server.serve(erp_server.own[request.module.__name__], 'race')
 
 
 @pytest.fixture

@@ -16,6 +16,9 @@ from oms_connector.tests.tools import SYNC_CATALOGUE
 from sandbox.server import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
+# The payloads the marketplaces publish (shared/, beside the checkout)
+FIXTURES = Path(os.environ.get('OMS_MARKETPLACE_FIXTURES',
+        ROOT.parent / 'shared' / 'fixtures' / 'marketplace-payloads'))
 TOKEN = 'shpat_e2e_0123456789'
 CONSUMER_KEY, CONSUMER_SECRET = 'ck_e2e_0123456789', 'cs_e2e_0123456789'
 SECRETS = (TOKEN, CONSUMER_KEY, CONSUMER_SECRET)
@@ -83,15 +86,11 @@ def agent_runner(erp, sandbox, directory, mappings, intervals=None):
     return oms_sync
 
 
-def staff_with_dhl(erp):
-    "The ERP as staff see it (XML-RPC), with the carrier DHL"
-    config = XmlrpcConfig(
+def staff(erp):
+    """The ERP as staff see it in Tryton (the admin user, over XML-RPC);
+    the world gave it the carrier DHL"""
+    return XmlrpcConfig(
         f'http://admin:admin@127.0.0.1:{erp.port}/{erp.database}/rpc/')
-    Carrier = Model.get('oms.carrier', config=config)
-    if not Carrier.find([('code', '=', 'DHL')]):  # the ERP may be shared
-        Carrier(name="DHL Express", code='DHL',
-            tracking_url='https://www.dhl.com/track?AWB={number}').save()
-    return config
 
 
 def ship(tryton, channel, external_id, tracking):

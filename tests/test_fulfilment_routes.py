@@ -7,31 +7,27 @@ import itertools
 
 import jsonschema
 import pytest
+from e2e_harness import staff
 
 from proteus import Model
-from proteus.config import XmlrpcConfig
 
 from oms_connector import openapi
-from oms_connector.tests.tools import order_payload
+from oms_connector.tests.tools import DHL_URL, order_payload
 from sync_agent.erp import ErpClient, ErpError
 from sync_agent.models import Fulfilment
 
 ids = itertools.count(8000)
-DHL_URL = 'https://www.dhl.com/en/express/tracking.html?AWB={number}'
 
 
 @pytest.fixture(scope='module')
 def tryton(erp):
-    "The ERP as staff see it in Tryton (the admin user, over XML-RPC)"
-    return XmlrpcConfig(
-        f'http://admin:admin@127.0.0.1:{erp.port}/{erp.database}/rpc/')
+    return staff(erp)
 
 
 @pytest.fixture(scope='module')
 def dhl(tryton):
     Carrier = Model.get('oms.carrier', config=tryton)
-    carrier = Carrier(name="DHL Express", code='DHL', tracking_url=DHL_URL)
-    carrier.save()
+    carrier, = Carrier.find([('code', '=', 'DHL')])
     return carrier
 
 

@@ -3,21 +3,15 @@ publishes (../shared/fixtures/marketplace-payloads, see its SOURCES.md),
 and every one of them reaches the ERP: imported, or held with a reason."""
 import datetime as dt
 import json
-import os
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
+from e2e_harness import FIXTURES
 
 from sync_agent.channels import shopify, woocommerce
 from sync_agent.channels.payload import PayloadError
 from sync_agent.mapping import Mapping
 from sync_agent.models import OrderStatus
-
-FIXTURES = Path(os.environ.get(
-        'OMS_MARKETPLACE_FIXTURES',
-        Path(__file__).resolve().parents[2] / 'shared' / 'fixtures'
-        / 'marketplace-payloads'))
 
 # file, path to the order in it (SOURCES.md), what a merchant must see
 SHOPIFY = [

@@ -7,10 +7,9 @@ import re
 import jsonschema
 import pytest
 import requests
-from e2e_harness import ship, staff_with_dhl
+from e2e_harness import ship, staff
 
 from proteus import Model
-from proteus.config import XmlrpcConfig
 
 from oms_connector import openapi
 from oms_connector.tests.tools import order_payload
@@ -84,8 +83,7 @@ def test_the_page_shows_the_order_and_takes_a_question(erp, order):
             'message': 'Can you ship it <b>today</b>?'}, timeout=30)
     assert asked.status_code == 200 and 'Thank you' in asked.text
 
-    tryton = XmlrpcConfig(
-        f'http://admin:admin@127.0.0.1:{erp.port}/{erp.database}/rpc/')
+    tryton = staff(erp)
     Message = Model.get('oms.order.message', config=tryton)
     message, = Message.find([('sale.reference', '=', order)])
     assert (message.direction, message.origin, message.answered) == (
@@ -108,8 +106,8 @@ def test_the_customer_asks_to_return_what_was_shipped(erp, shop):
     shop.post_orders('shop', [order_payload('shop', number,
                 lines=[('TS-RED-M', 2, '19.50')], email=EMAIL,
                 name='Grace Hopper')], None)
-    staff = staff_with_dhl(erp)
-    ship(staff, 'shop', number, 'JD014600006281')
+    tryton = staff(erp)
+    ship(tryton, 'shop', number, 'JD014600006281')
     returns = f'{erp.url}/{erp.database}/oms/v1/lookup/returns'
     ask = {'number': f'#{number}', 'email': EMAIL, 'reason': 'size_fit'}
 
@@ -134,7 +132,7 @@ def test_the_customer_asks_to_return_what_was_shipped(erp, shop):
     assert [r['number'] for r in found['order']['returns']] == [
         asked['number']]
     assert found['order']['lines'][0]['returnable'] == 1
-    Return = Model.get('oms.return', config=staff)
+    Return = Model.get('oms.return', config=tryton)
     rma, = Return.find([('number', '=', asked['number'])])
     assert (rma.source, rma.description, rma.lines[0].reason.code) == (
         'customer', "Too small", 'size_fit')

@@ -9,12 +9,12 @@ import threading
 
 import pytest
 
-from oms_connector.tests import server
+from harness.databases import database_uri, is_postgresql
 from oms_connector.tests.tools import RACE_CHANNELS, RACE_STOCK, order_payload
 from sync_agent.erp import ErpClient
 
 pytestmark = pytest.mark.skipif(
-    not server.is_postgresql(server.database_uri()),
+    not is_postgresql(database_uri()),
     reason="the oversell race needs PostgreSQL (SQLite serialises writers): "
     "run with TRYTOND_DATABASE_URI=postgresql://... (make test-postgresql)")
 

@@ -8,12 +8,12 @@ refund acknowledged as manual."""
 import datetime as dt
 import json
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 import responses
+from e2e_harness import FIXTURES
 from test_fulfilments import KEY, SECRET, TOKEN, channel_sync
 
 from sync_agent.channels import shopify, woocommerce
@@ -36,7 +36,6 @@ from sync_agent.models import (
     ReturnStatus,
 )
 
-FIXTURES = Path('/work/shared/fixtures/marketplace-payloads')
 T0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
 
 

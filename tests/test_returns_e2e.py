@@ -9,7 +9,7 @@ from e2e_harness import (
     agent_runner,
     sandbox_shops,
     ship,
-    staff_with_dhl,
+    staff,
 )
 
 from proteus import Model
@@ -35,7 +35,7 @@ def run(agent, job):
 
 def test_refunds_and_returns_between_the_shops_and_the_erp(
         mailing_erp, marketplace, agent, inbox):
-    tryton = staff_with_dhl(mailing_erp)
+    tryton = staff(mailing_erp)
     shopify, woo = marketplace.shop('shopify'), marketplace.shop('woo')
     Return = Model.get('oms.return', config=tryton)
     placed = shopify.create_order(status='paid', lines=[('TEE-BLK-S', 2)],

@@ -16,6 +16,7 @@ from pathlib import Path
 import pydantic
 import pytest
 import requests
+from e2e_harness import FIXTURES
 
 from sandbox import generator
 from sandbox.__main__ import build
@@ -896,8 +897,6 @@ def test_generated_orders_are_read_by_the_normalizers(sandbox):
         shopify_channel.normalize_order(shopify.order(short['id'])).lines)
 
 
-FIXTURES = Path(os.environ.get('OMS_MARKETPLACE_FIXTURES',
-        ROOT.parent / 'shared' / 'fixtures' / 'marketplace-payloads'))
 
 
 @pytest.mark.skipif(not FIXTURES.exists(), reason="no marketplace fixtures")

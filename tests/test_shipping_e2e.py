@@ -12,7 +12,7 @@ from e2e_harness import (
     agent_runner,
     sandbox_shops,
     ship,
-    staff_with_dhl,
+    staff,
 )
 
 from proteus import Model
@@ -35,7 +35,7 @@ def agent(mailing_erp, marketplace, tmp_path_factory):
 @pytest.fixture(scope='module')
 def tryton(mailing_erp):
     "The ERP as staff see it, with DHL and the status page's URL"
-    config = staff_with_dhl(mailing_erp)
+    config = staff(mailing_erp)
     Configuration = Model.get('oms.configuration', config=config)
     configuration = Configuration(1)
     configuration.customer_site_url = mailing_erp.url

@@ -7,9 +7,9 @@ move with the import tests, so only their relative changes are checked.
 """
 import pytest
 import requests
+from e2e_harness import staff
 
 from proteus import Model
-from proteus.config import XmlrpcConfig
 
 from oms_connector.tests.tools import order_payload
 from sync_agent.erp import ErpClient, ErpError
@@ -17,9 +17,7 @@ from sync_agent.erp import ErpClient, ErpError
 
 @pytest.fixture(scope='module')
 def tryton(erp):
-    "The ERP as a seller sees it in Tryton (the admin user, over XML-RPC)"
-    return XmlrpcConfig(
-        f'http://admin:admin@127.0.0.1:{erp.port}/{erp.database}/rpc/')
+    return staff(erp)
 
 
 def listing(tryton, sku):

@@ -7,10 +7,9 @@ import signal
 import time
 
 import pytest
-from e2e_harness import SECRETS, agent_runner, sandbox_shops
+from e2e_harness import SECRETS, agent_runner, sandbox_shops, staff
 
 from proteus import Model
-from proteus.config import XmlrpcConfig
 
 from oms_connector.tests.tools import SYNC_CATALOGUE
 from sync_agent.erp import ErpClient
@@ -130,8 +129,7 @@ def test_the_reconciliation_repairs_what_a_shop_changed_behind_its_back(
     assert shopify.inventory('KETTLE-1L') == level['quantity']
     assert shopify.calls['inventorySetQuantities'] == 1
     assert not any('batch' in call for call in woo.calls)  # only read
-    tryton = XmlrpcConfig(f'http://admin:admin@127.0.0.1:{sync_erp.port}'
-        f'/{sync_erp.database}/rpc/')
+    tryton = staff(sync_erp)
     Alert = Model.get('oms.stock.alert', config=tryton)
     alert, = Alert.find([('kind', '=', 'drift')])
     assert (alert.listing.sku, alert.channel.code, alert.state) == (

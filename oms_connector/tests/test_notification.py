@@ -9,7 +9,6 @@ from decimal import Decimal
 from unittest.mock import patch
 
 import responses
-from aiosmtpd.controller import Controller
 
 import trytond.config as config
 from trytond.modules.company.tests import create_company, set_company
@@ -25,11 +24,11 @@ from trytond.tests.test_tryton import (
 from trytond.transaction import Transaction, TransactionError
 from trytond.worker import run_task
 
+from harness.mailbox import smtp_inbox
+from harness.server import free_port
 from oms_connector.exceptions import NotificationError
 from oms_connector.models.notification import render_text, retry_delay
-from oms_connector.tests.mailbox import Inbox
 from oms_connector.tests.records import create_goods
-from oms_connector.tests.server import free_port
 from oms_connector.tests.tools import order_payload
 from sync_agent.models import OrderBatch
 
@@ -46,12 +45,8 @@ class NotificationTestCase(TestCase):
         drop_db()
         activate_module('oms_connector')
         cls.addClassCleanup(drop_db)
-        cls.inbox = Inbox()
-        controller = Controller(
-            cls.inbox, hostname='127.0.0.1', port=free_port())
-        controller.start()
-        cls.addClassCleanup(controller.stop)
-        cls.smtp_uri = f'smtp://127.0.0.1:{controller.port}'
+        cls.inbox = cls.enterClassContext(smtp_inbox())
+        cls.smtp_uri = cls.inbox.uri
         for section, option, value in [
                 ('email', 'uri', cls.smtp_uri),
                 ('oms_sms', 'url', GATEWAY),

@@ -2,8 +2,6 @@
 recovers, e-mailed to the staff once the transaction opening it commits."""
 from unittest.mock import patch
 
-from aiosmtpd.controller import Controller
-
 import trytond.config as config
 from trytond.model.exceptions import AccessError
 from trytond.modules.company.tests import create_company, set_company
@@ -17,9 +15,8 @@ from trytond.tests.test_tryton import (
 )
 from trytond.transaction import Transaction, TransactionError
 
-from oms_connector.tests.mailbox import Inbox
+from harness.mailbox import smtp_inbox
 from oms_connector.tests.records import create_goods
-from oms_connector.tests.server import free_port
 
 
 class _ModuleDatabase:
@@ -232,13 +229,9 @@ class StockAlertEmailTestCase(_ModuleDatabase, TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.inbox = Inbox()
-        controller = Controller(
-            cls.inbox, hostname='127.0.0.1', port=free_port())
-        controller.start()
-        cls.addClassCleanup(controller.stop)
+        cls.inbox = cls.enterClassContext(smtp_inbox())
         uri = config.get('email', 'uri')
-        config.set('email', 'uri', f'smtp://127.0.0.1:{controller.port}')
+        config.set('email', 'uri', cls.inbox.uri)
         cls.addClassCleanup(config.set, 'email', 'uri', uri)
 
     def setUp(self):

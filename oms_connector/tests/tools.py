@@ -55,6 +55,14 @@ def create_listing(channel, product, sku, config=None, **values):
     return listing
 
 
+def create_carrier(code, name, tracking_url, config=None):
+    "A carrier; its tracking_url has {number} where the number goes"
+    Carrier = Model.get('oms.carrier', config=config)
+    carrier = Carrier(name=name, code=code, tracking_url=tracking_url)
+    carrier.save()
+    return carrier
+
+
 def create_api_key(channels, config=None):
     "A validated OMS key for the current user, limited to `channels`"
     Application = Model.get('res.user.application', config=config)
@@ -117,13 +125,27 @@ def order_payload(channel, external_id, status='awaiting_shipment',
     return order
 
 
+# The carrier the end-to-end tests' warehouse ships with
+DHL_URL = 'https://www.dhl.com/track?AWB={number}'
+
+
 def e2e_world():
-    """The world of the end-to-end route tests: a company, a T-shirt (100 in
+    """The one world the end-to-end tests run on (each module that needs
+    it on a copy of its own): a company, carrier DHL and the records of
+    e2e_records, sync_records and race_records, each one's answer under
+    its name"""
+    from trytond.modules.company.tests.tools import create_company
+    create_company()
+    create_carrier('DHL', "DHL Express", DHL_URL)
+    return {'e2e': e2e_records(), 'sync': sync_records(),
+        'race': race_records()}
+
+
+def e2e_records():
+    """The records of the end-to-end route tests: a T-shirt (100 in
     stock), a mug (1 in stock) and a lamp (10 in stock, left to the stock
     tests), channel "shop" with their SKUs mapped, channel "other", and a
     key for each (the "shop" key may not use "other")."""
-    from trytond.modules.company.tests.tools import create_company
-    create_company()
     tshirt = create_product("T-shirt", "TSHIRT", "20", quantity=100)
     mug = create_product("Mug", 'MUG', '8', quantity=1)
     lamp = create_product("Lamp", 'LAMP', '30', quantity=10)
@@ -154,12 +176,10 @@ SYNC_CATALOGUE = [
     ]
 
 
-def sync_world():
-    """The world of the agent's end-to-end tests: the catalogue in stock,
-    a Shopify channel (EUR) and a WooCommerce channel (USD) listing every
-    product under its code, and one agent key for both."""
-    from trytond.modules.company.tests.tools import create_company
-    create_company()
+def sync_records():
+    """The records of the agent's end-to-end tests: the catalogue in
+    stock, a Shopify channel (EUR) and a WooCommerce channel (USD) listing
+    every product under its code, and one agent key for both."""
     shopify = create_channel('shopify', kind='shopify', currency='EUR',
         name="Sandbox Shopify")
     woo = create_channel('woo', kind='woocommerce', name="Sandbox Woo")
@@ -175,12 +195,10 @@ RACE_CHANNELS = ['north', 'south', 'east', 'west']
 RACE_STOCK = 3
 
 
-def race_world():
-    """The world of the oversell race: a lamp with RACE_STOCK units left,
+def race_records():
+    """The records of the oversell race: a lamp with RACE_STOCK units left,
     listed as LAST-LAMP on each of RACE_CHANNELS (reserving on order), and
     one agent key for them all."""
-    from trytond.modules.company.tests.tools import create_company
-    create_company()
     lamp = create_product("Last Lamp", 'LAST-LAMP', '45', quantity=RACE_STOCK)
     channels = [create_channel(code) for code in RACE_CHANNELS]
     for channel in channels:

@@ -3,7 +3,12 @@ that read the e-mails the ERP sends."""
 import email
 import threading
 import time
+from contextlib import contextmanager
 from email import policy
+
+from aiosmtpd.controller import Controller
+
+from harness.server import free_port
 
 
 class Inbox:
@@ -36,3 +41,16 @@ class Inbox:
                     break
             time.sleep(0.1)
         return self.take()
+
+
+@contextmanager
+def smtp_inbox():
+    "A local SMTP server on a free port: its Inbox, whose .uri says where"
+    inbox = Inbox()
+    controller = Controller(inbox, hostname='127.0.0.1', port=free_port())
+    controller.start()
+    inbox.uri = f'smtp://127.0.0.1:{controller.port}'
+    try:
+        yield inbox
+    finally:
+        controller.stop()

@@ -1,0 +1,50 @@
+"""What every test run shares: the backend (SQLite unless
+TRYTOND_DATABASE_URI names PostgreSQL) and its databases, built once per
+module source (harness.databases), and the `database` marker.
+
+A test is marked `database` when it touches the database: the module's
+own tests (oms_connector/tests, run in-process by Tryton's test tools) and
+every test using the session's trytond (the `erp_server` fixture, through
+any fixture of tests/conftest.py). `pytest -m database` is what the
+PostgreSQL leg runs; the others (agent, sandbox, mappings) run once.
+"""
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.databases import Cache, cache_root, database_uri, is_postgresql
+
+MODULE_TESTS = Path(__file__).resolve().parent / 'oms_connector' / 'tests'
+ERP_FIXTURE = 'erp_server'
+
+# Tryton's test tools read these when first imported (by the test modules,
+# after this file): they restore the database the harness builds.
+_cache = Cache(cache_root(), database_uri())
+os.environ.setdefault('DB_CACHE', _cache.tryton_db_cache)
+if is_postgresql(_cache.uri):
+    # One working database for each process of a parallel run (xdist)
+    os.environ.setdefault('DB_NAME', '_'.join(filter(None,
+                ['test_oms', os.environ.get('PYTEST_XDIST_WORKER')])))
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers',
+        "database: touches the database (run on every backend)")
+
+
+def touches_database(item):
+    return (MODULE_TESTS in item.path.parents
+        or ERP_FIXTURE in getattr(item, 'fixturenames', ()))
+
+
+def pytest_itemcollected(item):
+    # Before -m selects: marked as collected
+    if touches_database(item):
+        item.add_marker(pytest.mark.database)
+
+
+def pytest_collection_finish(session):
+    "Build the base database once, before the first test restores it"
+    if any(item.get_closest_marker('database') for item in session.items):
+        _cache.seed_tryton()
