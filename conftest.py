@@ -44,6 +44,38 @@ def pytest_itemcollected(item):
         item.add_marker(pytest.mark.database)
 
 
+# Longest first, so that no worker is left alone with a long test at the
+# end: the scenarios and the end-to-end syncs (*_e2e.py), then the other
+# tests touching the database, then the rest (seconds in all).
+def _cost_rank(item):
+    if item.path.name == 'test_scenario.py' or item.path.stem.endswith(
+            '_e2e'):
+        return 0
+    return 1 if item.get_closest_marker('database') else 2
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=_cost_rank)  # stable: files keep their order
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Parallel runs (-n, --dist loadscope) keep a module's or a class's
+    tests on one worker, in the order above; each scenario is a unit of
+    its own (each restores its own database)"""
+    if config.option.dist != 'loadscope':
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            if '/test_scenario.py::' in nodeid:
+                return nodeid
+            return super()._split_scope(nodeid)
+
+    config.option.loadscopereorder = False
+    return Scheduling(config, log)
+
+
 def pytest_collection_finish(session):
     "Build the base database once, before the first test restores it"
     if any(item.get_closest_marker('database') for item in session.items):

@@ -137,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     sandbox.start()
     stop = threading.Event()
     keep_generating(generating, stop)
-    print(describe(sandbox), flush=True)
+    # Ctrl-C (SIGINT) may come as soon as the address is out: stop the
+    # servers then too, or their threads keep the process alive.
     try:
+        print(describe(sandbox), flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
