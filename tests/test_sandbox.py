@@ -1056,6 +1056,14 @@ def test_config_file_builds_shops(sandbox):
                         'colour': 'red'}]})
 
 
+def as_from_a_terminal():
+    """Ctrl-C as a shell leaves it to a command it starts: handled, not
+    blocked (a test runner's worker may ignore or block it, and a child
+    inherits both)"""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_command_line_serves_until_interrupted(tmp_path):
     config = tmp_path / 'sandbox.yaml'
     config.write_text("shops:\n  - {kind: woocommerce, name: cli, "
@@ -1063,7 +1071,8 @@ def test_command_line_serves_until_interrupted(tmp_path):
         "     products: {generate: 5}, orders: {count: 3, seed: 1}}\n")
     process = subprocess.Popen([sys.executable, '-m', 'sandbox', '--port',
             '0', '--config', str(config)], cwd=ROOT, text=True,
-        stdout=subprocess.PIPE, env={**os.environ, 'PYTHONUNBUFFERED': '1'})
+        stdout=subprocess.PIPE, env={**os.environ, 'PYTHONUNBUFFERED': '1'},
+        preexec_fn=as_from_a_terminal)
     try:
         first = process.stdout.readline()
         url = first.split()[2]
