@@ -23,9 +23,11 @@ ERP_FIXTURE = 'erp_server'
 _cache = Cache(cache_root(), database_uri())
 os.environ.setdefault('DB_CACHE', _cache.tryton_db_cache)
 if is_postgresql(_cache.uri):
-    # One working database for each process of a parallel run (xdist)
-    os.environ.setdefault('DB_NAME', '_'.join(filter(None,
-                ['test_oms', os.environ.get('PYTEST_XDIST_WORKER')])))
+    os.environ.setdefault('DB_NAME', 'test_oms')
+    if worker := os.environ.get('PYTEST_XDIST_WORKER'):
+        # One working database for each process of a parallel run (the
+        # controller's name came with the environment)
+        os.environ['DB_NAME'] = f"{os.environ['DB_NAME']}_{worker}"
 
 
 def pytest_configure(config):
