@@ -8,10 +8,12 @@ every test using the session's trytond (the `erp_server` fixture, through
 any fixture of tests/conftest.py). `pytest -m database` is what the
 PostgreSQL leg runs; the others (agent, sandbox, mappings) run once.
 """
+import functools
 import os
 from pathlib import Path
 
 import pytest
+from _pytest.unittest import TestCaseFunction
 
 from harness.databases import Cache, cache_root, database_uri, is_postgresql
 
@@ -28,6 +30,34 @@ if is_postgresql(_cache.uri):
         # One working database for each process of a parallel run (the
         # controller's name came with the environment)
         os.environ['DB_NAME'] = f"{os.environ['DB_NAME']}_{worker}"
+
+
+def _cached_module_lookup():
+    """Tryton finds a module by its entry point anew at every call, a scan
+    of every installed package's entry points; ModuleTestCase makes some
+    80,000 such calls (about 20 s a run). Within a run the answer never
+    changes."""
+    import trytond.tools
+    import trytond.tools.misc
+    lookup = functools.cache(trytond.tools.misc.import_module)
+    trytond.tools.misc.import_module = trytond.tools.import_module = lookup
+
+
+_cached_module_lookup()
+
+
+def _report_failed_subtests_only(add_subtest):
+    """ModuleTestCase checks every model and field in a subtest (some
+    23,000): reporting each one passed cost more than running it, above
+    all across xdist's workers. Failures are reported as before."""
+    def add_failed_subtest(self, test_case, test, exc_info):
+        if exc_info is not None:
+            add_subtest(self, test_case, test, exc_info)
+    return add_failed_subtest
+
+
+TestCaseFunction.addSubTest = _report_failed_subtests_only(
+    TestCaseFunction.addSubTest)
 
 
 def pytest_configure(config):
