@@ -1,22 +1,28 @@
 """python -m harness COMMAND
 
-  source-hash       print the hash the caches are keyed on
-  prepare ROOT      build the base database (if missing) and seed Tryton's
-                    test cache from it, on TRYTOND_DATABASE_URI's backend
-  prune ROOT        drop what older sources built (PostgreSQL: databases)
+  source-hash         print the hash the caches are keyed on
+  prepare [SETUP...]  build what a test run restores, if missing, on
+                      TRYTOND_DATABASE_URI's backend: the base database,
+                      Tryton's test cache, and the worlds of the setup
+                      functions named (dotted); CI builds PostgreSQL's
+                      while the SQLite tests run
+  prune               drop what older sources built
 """
 import sys
 
-from harness.databases import Cache, source_hash
+from harness.databases import Cache, cache_root, source_hash
 
 
 def main(command, *args):
     if command == 'source-hash':
         print(source_hash())
     elif command == 'prepare':
-        Cache(*args).seed_tryton()
+        cache = Cache(cache_root())
+        cache.seed_tryton()
+        for setup in args:
+            cache.world(setup)
     elif command == 'prune':
-        Cache(*args).prune()
+        Cache(cache_root()).prune()
     else:
         sys.exit(__doc__)
 

@@ -101,7 +101,7 @@ def database_exists(uri, directory, database):
 
 def copy_database(uri, source_dir, source, target_dir, target):
     if is_postgresql(uri):
-        _postgresql(uri, f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+        drop_database(uri, target_dir, target)
         _postgresql(uri, f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
     else:
         Path(target_dir).mkdir(parents=True, exist_ok=True)
@@ -112,6 +112,9 @@ def copy_database(uri, source_dir, source, target_dir, target):
 
 def drop_database(uri, directory, database):
     if is_postgresql(uri):
+        if database_exists(uri, directory, database):
+            # A template must be one no more before it can be dropped
+            _postgresql(uri, f'ALTER DATABASE "{database}" IS_TEMPLATE false')
         _postgresql(uri, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     else:
         (Path(directory) / f'{database}.sqlite').unlink(missing_ok=True)
@@ -129,7 +132,7 @@ def create_database(config, database, uri, password='admin'):
     in one trytond-admin run; its admin logs in with password"""
     config = Path(config)
     if is_postgresql(uri):
-        _postgresql(uri, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        drop_database(uri, None, database)
         _postgresql(uri, f'CREATE DATABASE "{database}"')
     else:
         (config.parent / f'{database}.sqlite').touch()
@@ -226,6 +229,9 @@ class Cache:
             comment = f'{LABEL} {self.source} {text}'.replace("'", "''")
             _postgresql(self.uri, f"COMMENT ON DATABASE \"{name}\" IS "
                 f"'{comment}'")
+            # Out of trytond's lists of databases, which connect to each
+            # one listed (a template being copied refuses connections)
+            _postgresql(self.uri, f'ALTER DATABASE "{name}" IS_TEMPLATE true')
         else:
             (self.directory / f'{name}.json').write_text(text)
 
@@ -286,6 +292,12 @@ class Cache:
                     shutil.copy(self.directory / f'{base}.sqlite',
                         target.with_suffix('.tmp'))
                     target.with_suffix('.tmp').rename(target)
+
+    def tryton_template(self, modules):
+        """The template Tryton's test cache keeps for the modules (a
+        PostgreSQL database name), if seeded"""
+        name = f'test-{tryton_cache_name(modules)}'
+        return name if self._answer(name) is not None else None
 
     def copy(self, name, directory, target):
         "A copy of a cached database, as target (in directory on SQLite)"
