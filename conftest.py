@@ -8,7 +8,6 @@ every test using the session's trytond (the `erp_server` fixture, through
 any fixture of tests/conftest.py). `pytest -m database` is what the
 PostgreSQL leg runs; the others (agent, sandbox, mappings) run once.
 """
-import functools
 import os
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from _pytest.unittest import TestCaseFunction
 
 from harness.databases import Cache, cache_root, database_uri, is_postgresql
+from harness.tryton_tests import look_modules_up_once, restore_keeping_the_pool
 
 MODULE_TESTS = Path(__file__).resolve().parent / 'oms_connector' / 'tests'
 ERP_FIXTURE = 'erp_server'
@@ -30,20 +30,7 @@ if is_postgresql(_cache.uri):
         # One working database for each process of a parallel run (the
         # controller's name came with the environment)
         os.environ['DB_NAME'] = f"{os.environ['DB_NAME']}_{worker}"
-
-
-def _cached_module_lookup():
-    """Tryton finds a module by its entry point anew at every call, a scan
-    of every installed package's entry points; ModuleTestCase makes some
-    80,000 such calls (about 20 s a run). Within a run the answer never
-    changes."""
-    import trytond.tools
-    import trytond.tools.misc
-    lookup = functools.cache(trytond.tools.misc.import_module)
-    trytond.tools.misc.import_module = trytond.tools.import_module = lookup
-
-
-_cached_module_lookup()
+look_modules_up_once()
 
 
 def _report_failed_subtests_only(add_subtest):
@@ -112,60 +99,4 @@ def pytest_collection_finish(session):
     "Build the base database once, before the first test restores it"
     if any(item.get_closest_marker('database') for item in session.items):
         _cache.seed_tryton()
-        _restore_keeping_the_pool()
-
-
-def _restore_keeping_the_pool():
-    """Each test class and scenario restores the same cached database, and
-    Tryton then builds its pool of classes again (3 s each time, some 18
-    times a run). The database is the same copy with the same modules: the
-    classes built the first time serve again.
-
-    On PostgreSQL the copy is made here: Tryton would first list the
-    databases, connecting to each, and the template it finds in that list
-    is the one another worker may be copying at that moment (a template
-    being copied refuses connections, so Tryton found no cache and built
-    one: two minutes). The harness's templates are marked as such, out of
-    Tryton's lists."""
-    from unittest.mock import patch
-
-    import trytond.tests.test_tryton as test_tryton
-    import trytond.tests.tools as test_tools
-    from trytond import backend
-    from trytond.pool import Pool
-
-    restore, kept = test_tryton.restore_db_cache, {}
-
-    def restore_db_cache(cache_name):
-        database = test_tryton.DB_NAME
-        if cache_name not in kept:
-            restored = (restore_postgresql(cache_name) if _cache.postgresql
-                else restore(cache_name))
-            if restored:
-                kept[cache_name] = (
-                    Pool._pools[database], Pool._pool_modules[database])
-            return restored
-
-        def init(pool, *args, **kwargs):
-            with Pool._lock:
-                pool._pool, pool._modules = kept[cache_name]
-                Pool._pools[database] = pool._pool
-                Pool._pool_modules[database] = pool._modules
-                Pool._pool_instances.clear()
-                Pool._pool_instances.add(pool)
-                pool.ready = True
-        with patch.object(Pool, 'init', init):
-            return (restore_postgresql(cache_name) if _cache.postgresql
-                else restore(cache_name))
-
-    def restore_postgresql(cache_name):
-        template = _cache.tryton_template(cache_name)
-        if template is None:
-            return False
-        _cache.copy(template, None, test_tryton.DB_NAME)
-        backend.Database.clear_cache()  # the list of databases it keeps
-        Pool(test_tryton.DB_NAME).init()
-        return True
-
-    test_tryton.restore_db_cache = restore_db_cache
-    test_tools.restore_db_cache = restore_db_cache
+        restore_keeping_the_pool(_cache)

@@ -9,7 +9,7 @@ kept between runs:
   the base, so ``ModuleTestCase`` and the scenarios restore it instead of
   activating the module themselves.
 
-SQLite keeps them as files in ``<cache>/<source hash>/``; PostgreSQL as
+SQLite keeps them as files in ``<cache>/<source hash>/sqlite/``; PostgreSQL as
 template databases whose comment says which source built them (and holds
 a world's setup answer), so a run drops only the stale ones.
 """
@@ -183,8 +183,10 @@ class Cache:
         self.uri = uri or database_uri()
         self.source = source_hash()
         self.root = Path(root).resolve()
-        # SQLite files, setup answers and the lock, per source
-        self.directory = self.root / self.source
+        # Per source and backend (both may build at once): the build's
+        # trytond.conf, its lock, and SQLite's files and setup answers
+        self.directory = (self.root / self.source
+            / ('postgresql' if is_postgresql(self.uri) else 'sqlite'))
 
     @property
     def postgresql(self):

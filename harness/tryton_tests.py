@@ -1,0 +1,73 @@
+"""What the test runs change in Tryton's test tools: work they repeat that
+changes nothing, and the PostgreSQL copy of the cached database made by
+the harness (see conftest.py, which applies them)."""
+import functools
+from unittest.mock import patch
+
+import trytond.tools
+import trytond.tools.misc
+from trytond import backend
+from trytond.pool import Pool
+
+
+def look_modules_up_once():
+    """Tryton finds a module by its entry point anew at every call, a scan
+    of every installed package's entry points; ModuleTestCase makes some
+    80,000 such calls (about 20 s a run). Within a run the answer never
+    changes."""
+    lookup = functools.cache(trytond.tools.misc.import_module)
+    trytond.tools.misc.import_module = trytond.tools.import_module = lookup
+
+
+def restore_keeping_the_pool(cache):
+    """Each test class and scenario restores the same cached database, and
+    Tryton then builds its pool of classes again (3 s each time, some 18
+    times a run). The database is the same copy with the same modules: the
+    classes built the first time serve again.
+
+    On PostgreSQL the copy is made here: Tryton would first list the
+    databases, connecting to each, and the template it finds in that list
+    is the one another worker may be copying at that moment (a template
+    being copied refuses connections, so Tryton found no cache and built
+    one: two minutes). The harness's templates are marked as such, out of
+    Tryton's lists."""
+    # Imported here: Tryton's test tools read the environment when first
+    # imported, which the caller sets first
+    import trytond.tests.test_tryton as test_tryton
+    import trytond.tests.tools as test_tools
+
+    restore, kept = test_tryton.restore_db_cache, {}
+
+    def restore_db_cache(cache_name):
+        database = test_tryton.DB_NAME
+        if cache_name not in kept:
+            restored = (restore_postgresql(cache_name) if cache.postgresql
+                else restore(cache_name))
+            if restored:
+                kept[cache_name] = (
+                    Pool._pools[database], Pool._pool_modules[database])
+            return restored
+
+        def init(pool, *args, **kwargs):
+            with Pool._lock:
+                pool._pool, pool._modules = kept[cache_name]
+                Pool._pools[database] = pool._pool
+                Pool._pool_modules[database] = pool._modules
+                Pool._pool_instances.clear()
+                Pool._pool_instances.add(pool)
+                pool.ready = True
+        with patch.object(Pool, 'init', init):
+            return (restore_postgresql(cache_name) if cache.postgresql
+                else restore(cache_name))
+
+    def restore_postgresql(cache_name):
+        template = cache.tryton_template(cache_name)
+        if template is None:
+            return False
+        cache.copy(template, None, test_tryton.DB_NAME)
+        backend.Database.clear_cache()  # the list of databases it keeps
+        Pool(test_tryton.DB_NAME).init()
+        return True
+
+    test_tryton.restore_db_cache = restore_db_cache
+    test_tools.restore_db_cache = restore_db_cache
