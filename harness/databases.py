@@ -168,6 +168,13 @@ def populate(config, database, setup, out, uri=None):
 
 # -- the cache ---------------------------------------------------------------
 
+# What Tryton's test tools restore, by the name they cache it under, and the
+# setup function making it from the base (None: the base itself)
+TRYTON_CACHES = {
+    'oms_connector': None,
+    'oms_connector--create_company': 'oms_connector.tests.tools.company_world',
+    }
+
 def tryton_cache_name(modules='oms_connector'):
     """The name Tryton's test cache gives the modules' database (as
     trytond.tests.test_tryton._db_cache_file spells it)"""
@@ -277,23 +284,30 @@ class Cache:
         return name, answer
 
     def seed_tryton(self):
-        """Make Tryton's test cache hold the base for 'oms_connector': the
-        environment's DB_CACHE must say `self.tryton_db_cache`"""
-        base = self.base()
-        cached = tryton_cache_name()
-        with self._locked():
-            if self.postgresql:
-                name = f'test-{cached}'
-                if self._answer(name) is None:
-                    copy_database(self.uri, None, base, None, name)
-                    self._finish(name, {})
-            else:
-                target = self.tryton_directory / f'{cached}-sqlite.dump'
-                if not target.exists():
-                    self.tryton_directory.mkdir(exist_ok=True)
-                    shutil.copy(self.directory / f'{base}.sqlite',
-                        target.with_suffix('.tmp'))
-                    target.with_suffix('.tmp').rename(target)
+        """Make Tryton's test cache hold what the module's tests restore:
+        the base for ModuleTestCase and the test classes ('oms_connector'),
+        and the base with a company for the scenarios, which start with
+        activate_modules('oms_connector', create_company). The environment's
+        DB_CACHE must say `self.tryton_db_cache`."""
+        for cache_name, setup in TRYTON_CACHES.items():
+            source = self.world(setup)[0] if setup else self.base()
+            with self._locked():
+                self._seed_tryton(cache_name, source)
+
+    def _seed_tryton(self, cache_name, source):
+        cached = tryton_cache_name(cache_name)
+        if self.postgresql:
+            name = f'test-{cached}'
+            if self._answer(name) is None:
+                copy_database(self.uri, None, source, None, name)
+                self._finish(name, {})
+        else:
+            target = self.tryton_directory / f'{cached}-sqlite.dump'
+            if not target.exists():
+                self.tryton_directory.mkdir(exist_ok=True)
+                shutil.copy(self.directory / f'{source}.sqlite',
+                    target.with_suffix('.tmp'))
+                target.with_suffix('.tmp').rename(target)
 
     def tryton_template(self, modules):
         """The template Tryton's test cache keeps for the modules (a

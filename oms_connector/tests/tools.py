@@ -125,6 +125,14 @@ def order_payload(channel, external_id, status='awaiting_shipment',
     return order
 
 
+def company_world():
+    """What every scenario starts from, activate_modules('oms_connector',
+    create_company): built once by the harness for Tryton's test cache"""
+    from trytond.modules.company.tests.tools import create_company
+    create_company()
+    return {}
+
+
 # The carrier the end-to-end tests' warehouse ships with
 DHL_URL = 'https://www.dhl.com/track?AWB={number}'
 
