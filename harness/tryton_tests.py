@@ -9,6 +9,8 @@ import trytond.tools.misc
 from trytond import backend
 from trytond.pool import Pool
 
+from harness.databases import TRYTON_CACHES
+
 
 def look_modules_up_once():
     """Tryton finds a module by its entry point anew at every call, a scan
@@ -69,5 +71,15 @@ def restore_keeping_the_pool(cache):
         Pool(test_tryton.DB_NAME).init()
         return True
 
+    backup = test_tryton.backup_db_cache
+
+    def backup_db_cache(cache_name):
+        # What the harness seeded is its own (on PostgreSQL, a template
+        # Tryton's list leaves out: it would try to make it again)
+        if cache_name not in TRYTON_CACHES:
+            backup(cache_name)
+
     test_tryton.restore_db_cache = restore_db_cache
     test_tools.restore_db_cache = restore_db_cache
+    test_tryton.backup_db_cache = backup_db_cache
+    test_tools.backup_db_cache = backup_db_cache
