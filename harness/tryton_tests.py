@@ -27,12 +27,11 @@ def restore_keeping_the_pool(cache):
     times a run). The database is the same copy with the same modules: the
     classes built the first time serve again.
 
-    On PostgreSQL the copy is made here: Tryton would first list the
-    databases, connecting to each, and the template it finds in that list
-    is the one another worker may be copying at that moment (a template
-    being copied refuses connections, so Tryton found no cache and built
-    one: two minutes). The harness's templates are marked as such, out of
-    Tryton's lists."""
+    On PostgreSQL the copy is made here: Tryton would look for its
+    template in its list of databases, which it makes by connecting to
+    each one (also to the template another worker is copying then) and
+    keeps for the session timeout (missing what was made meanwhile). The
+    harness's templates are marked as such, out of those lists."""
     # Imported here: Tryton's test tools read the environment when first
     # imported, which the caller sets first
     import trytond.tests.test_tryton as test_tryton
@@ -42,9 +41,9 @@ def restore_keeping_the_pool(cache):
 
     def restore_db_cache(cache_name):
         database = test_tryton.DB_NAME
+        copy = restore_postgresql if cache.postgresql else restore
         if cache_name not in kept:
-            restored = (restore_postgresql(cache_name) if cache.postgresql
-                else restore(cache_name))
+            restored = copy(cache_name)
             if restored:
                 kept[cache_name] = (
                     Pool._pools[database], Pool._pool_modules[database])
@@ -59,8 +58,7 @@ def restore_keeping_the_pool(cache):
                 Pool._pool_instances.add(pool)
                 pool.ready = True
         with patch.object(Pool, 'init', init):
-            return (restore_postgresql(cache_name) if cache.postgresql
-                else restore(cache_name))
+            return copy(cache_name)
 
     def restore_postgresql(cache_name):
         template = cache.tryton_template(cache_name)
