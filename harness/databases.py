@@ -175,7 +175,7 @@ TRYTON_CACHES = {
     'oms_connector--create_company': 'oms_connector.tests.tools.company_world',
     }
 
-def tryton_cache_name(modules='oms_connector'):
+def tryton_cache_name(modules):
     """The name Tryton's test cache gives the modules' database (as
     trytond.tests.test_tryton._db_cache_file spells it)"""
     return hashlib.shake_128(modules.encode('utf8')).hexdigest(40 // 2)
@@ -248,6 +248,12 @@ class Cache:
         suffix = hashlib.sha256(f'{self.source}{key}'.encode()).hexdigest()
         return f'oms_{kind}_{suffix[:16]}'
 
+    def _build_config(self):
+        "The trytond.conf the builds run with, in this backend's folder"
+        # harness.server imports this module
+        from harness.server import free_port, write_config
+        return write_config(self.directory, free_port(), self.uri)
+
     def base(self):
         "The name of the base database, built if missing"
         name = f'oms_base_{self.source}'
@@ -256,10 +262,7 @@ class Cache:
                 self.prune()
                 print(f"building the base database {name} "
                     "(the module activated)...", file=sys.stderr, flush=True)
-                from harness.server import free_port, write_config
-                config = write_config(
-                    self.directory, free_port(), self.uri)
-                create_database(config, name, self.uri)
+                create_database(self._build_config(), name, self.uri)
                 self._finish(name, {})
         return name
 
@@ -272,12 +275,9 @@ class Cache:
         with self._locked():
             answer = self._answer(name)
             if answer is None:
-                from harness.server import free_port, write_config
                 copy_database(self.uri, self.directory, base,
                     self.directory, name)
-                config = write_config(
-                    self.directory, free_port(), self.uri)
-                answer = populate(config, name, setup,
+                answer = populate(self._build_config(), name, setup,
                     self.directory / f'{name}.tmp', self.uri)
                 (self.directory / f'{name}.tmp').unlink()
                 self._finish(name, answer)
