@@ -15,7 +15,11 @@ import pytest
 from _pytest.unittest import TestCaseFunction
 
 from harness.databases import Cache, cache_root, database_uri, is_postgresql
-from harness.tryton_tests import look_modules_up_once, restore_keeping_the_pool
+from harness.tryton_tests import (
+    lock_up_front,
+    look_modules_up_once,
+    restore_keeping_the_pool,
+)
 
 MODULE_TESTS = Path(__file__).resolve().parent / 'oms_connector' / 'tests'
 ERP_FIXTURE = 'erp_server'
@@ -31,6 +35,7 @@ if is_postgresql(_cache.uri):
         # controller's name came with the environment)
         os.environ['DB_NAME'] = f"{os.environ['DB_NAME']}_{worker}"
 look_modules_up_once()
+lock_up_front()
 
 
 def _report_failed_subtests_only(add_subtest):

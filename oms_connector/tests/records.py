@@ -1,11 +1,15 @@
-"""Records for the module's unit tests, made with the pool inside a test
-transaction (tools.py makes them through proteus)."""
+"""Records for the module's unit tests, made with the pool (tools.py makes
+them through proteus)."""
 from decimal import Decimal
+from typing import NamedTuple
 
+from trytond.model import Model
 from trytond.modules.company.tests import create_company, set_company
 from trytond.modules.currency.tests import create_currency
 from trytond.pool import Pool
-from trytond.transaction import Transaction
+from trytond.tests.test_tryton import DB_NAME, activate_module, drop_db
+from trytond.transaction import Transaction, TransactionError
+from trytond.worker import run_task
 
 from oms_connector.tests.tools import order_payload
 from sync_agent.models import OrderBatch
@@ -32,11 +36,105 @@ def create_goods(name, type='goods'):
     return product
 
 
+def committed(func, *args, context=None, **kwargs):
+    """Run func in a transaction of its own that commits, then the tasks
+    it queued, as trytond's dispatcher does without a worker (a table to
+    lock first runs it again, as the dispatcher does)"""
+    extras = {}
+    while True:
+        with Transaction().start(
+                DB_NAME, 1, context=context, **extras) as transaction:
+            try:
+                result = func(*args, **kwargs)
+            except TransactionError as e:
+                transaction.rollback()
+                transaction.tasks.clear()
+                e.fix(extras)
+                continue
+        break
+    while transaction.tasks:
+        run_task(DB_NAME, transaction.tasks.pop())
+    return result
+
+
+class _Record(NamedTuple):
+    "A record made in one transaction, to be found in another"
+    model: str
+    id: int
+
+
+def _kept(value):
+    if isinstance(value, Model):
+        return _Record(value.__name__, value.id)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_kept(v) for v in value)
+    return value
+
+
+def _found(value):
+    if isinstance(value, _Record):
+        return Pool().get(value.model)(value.id)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_found(v) for v in value)
+    return value
+
+
 class ShopWorld:
     """A shop selling on a channel, for module test cases: its products and
-    stock, its channel orders, its shipments"""
+    stock, its channel orders, its shipments.
+
+    What a test class's tests start from (`make_world`: the shop, and what
+    the class adds) is made once, before its first test, and committed;
+    each test finds it back with `setup_world` in its own transaction,
+    which rolls back what the test changes. The class's database goes with
+    its last test (the next class restores a clean one)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        activate_module('oms_connector')
+        cls.addClassCleanup(drop_db)
+        cls._world = committed(cls()._make_world)
+
+    def _make_world(self):
+        pool = Pool()
+        User = pool.get('res.user')
+        admin = User(Transaction().user)
+        company, companies = admin.company, set(admin.companies)
+        made = self.make_world()
+        # As the tests found the user: set_company is theirs to call
+        admin = User(admin.id)
+        User.write([admin], {
+                'company': company.id if company else None,
+                'companies': [('remove', [
+                            c.id for c in admin.companies
+                            if c not in companies])],
+                })
+        return _kept(made), {
+            name: _kept(value) for name, value in vars(self).items()
+            if not name.startswith('_')}
+
+    def make_world(self):
+        "What the class's tests start from: the shop; the company"
+        return self.make_shop()
+
+    def setup_world(self):
+        """The class's world (see make_world) in this test's transaction:
+        its records as attributes; what make_world returned"""
+        made, attributes = self._world
+        for name, value in attributes.items():
+            setattr(self, name, _found(value))
+        return _found(made)
 
     def setup_shop(self, **channel_values):
+        """The world's shop (see make_shop), its channel changed by
+        channel_values in this test; the company"""
+        company = self.setup_world()
+        if channel_values:
+            self.channel.__class__.write([self.channel], channel_values)
+        return company
+
+    def make_shop(self, **channel_values):
         """A company (to be entered with set_company), channel 'shop'
         (Shopify), products TEE (10 in stock) and MUG (5), and carrier DHL"""
         pool = Pool()

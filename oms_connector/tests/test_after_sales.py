@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from trytond.modules.company.tests import set_company
 from trytond.pool import Pool
-from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.tests.test_tryton import with_transaction
 from trytond.transaction import Transaction
 
 from oms_connector.exceptions import ReturnError
@@ -49,15 +49,11 @@ def channel_return(external_id, order, lines, status='requested'):
 class AfterSalesTestCase(ShopWorld, unittest.TestCase):
     "Returns, refunds and exchanges"
 
-    @classmethod
-    def setUpClass(cls):
-        activate_module('oms_connector')
-
-    def setup_returns(self):
+    def make_world(self):
         "The shop, with a quarantine (waste) location in its warehouse"
         pool = Pool()
         Location = pool.get('stock.location')
-        company = self.setup_shop()
+        company = self.make_shop()
         warehouse, = Location.search([('type', '=', 'warehouse')])
         quarantine = Location(name="Quarantine", type='lost_found')
         quarantine.save()
@@ -127,7 +123,7 @@ class AfterSalesTestCase(ShopWorld, unittest.TestCase):
         Return = pool.get('oms.return')
         Level = pool.get('oms.listing.level')
         Notification = pool.get('oms.notification')
-        with set_company(self.setup_returns()):
+        with set_company(self.setup_world()):
             sale = self.shipped_order(1001, ('TEE', 3))
             self.assertEqual(self.available(self.tee), 7)
             Level.record_push(
@@ -169,7 +165,7 @@ class AfterSalesTestCase(ShopWorld, unittest.TestCase):
     def test_refund_without_goods_back_moves_no_stock(self):
         pool = Pool()
         Return = pool.get('oms.return')
-        with set_company(self.setup_returns()):
+        with set_company(self.setup_world()):
             sale = self.shipped_order(1002, ('TEE', 2))
             rma = self.request(sale, ('TEE', 1, 'damaged'),
                 return_goods=False)
@@ -193,7 +189,7 @@ class AfterSalesTestCase(ShopWorld, unittest.TestCase):
         pool = Pool()
         Return = pool.get('oms.return')
         Sale = pool.get('sale.sale')
-        with set_company(self.setup_returns()):
+        with set_company(self.setup_world()):
             sale = self.shipped_order(1003, ('TEE', 2))
             self.refused(r"Cannot return 3 × \[TEE\] Tee of order .*: "
                 r"2 shipped, 0 already", sale, ('TEE', 3, 'unopened'))
@@ -224,7 +220,7 @@ class AfterSalesTestCase(ShopWorld, unittest.TestCase):
     def test_rejected_request_expects_no_goods(self):
         pool = Pool()
         Return = pool.get('oms.return')
-        with set_company(self.setup_returns()):
+        with set_company(self.setup_world()):
             sale = self.shipped_order(1006, ('TEE', 1))
             rma = self.request(sale, ('TEE', 1, 'opened'))
             Return.approve([rma])
@@ -246,7 +242,7 @@ class AfterSalesTestCase(ShopWorld, unittest.TestCase):
         pool = Pool()
         Return = pool.get('oms.return')
         Sale = pool.get('sale.sale')
-        with set_company(self.setup_returns()):
+        with set_company(self.setup_world()):
             self.tee_xl = self.product("Tee XL", 'TEE-XL', stock=4)
             sale = self.shipped_order(1007, ('TEE', 1))
             rma = self.request(sale, ('TEE', 1, 'unopened'),
@@ -291,7 +287,7 @@ class AfterSalesTestCase(ShopWorld, unittest.TestCase):
     def test_channel_refund_pulled_twice_makes_one_request(self):
         pool = Pool()
         Return = pool.get('oms.return')
-        with set_company(self.setup_returns()):
+        with set_company(self.setup_world()):
             sale = self.shipped_order(1010, ('TEE', 2))
             line_id = sale.line_lines[0].oms_external_id
             refund = channel_refund('R1', 1010, [(line_id, 'TEE', 1)])
@@ -315,7 +311,7 @@ class AfterSalesTestCase(ShopWorld, unittest.TestCase):
         "A return approved in the channel, its goods received, refunded"
         pool = Pool()
         Return = pool.get('oms.return')
-        with set_company(self.setup_returns()):
+        with set_company(self.setup_world()):
             sale = self.shipped_order(1011, ('TEE', 2))
             line_id = sale.line_lines[0].oms_external_id
             result, = self.post(channel_return(
@@ -345,7 +341,7 @@ class AfterSalesTestCase(ShopWorld, unittest.TestCase):
     def test_channel_refund_of_an_order_not_imported_waits_for_it(self):
         pool = Pool()
         Return = pool.get('oms.return')
-        with set_company(self.setup_returns()):
+        with set_company(self.setup_world()):
             result, = self.post(channel_refund('R3', 1012,
                     [(None, 'TEE', 1)]))
             self.assertEqual(result['result'], 'created')
@@ -361,7 +357,7 @@ class AfterSalesTestCase(ShopWorld, unittest.TestCase):
     def test_channel_return_of_more_than_sold_waits_for_staff(self):
         pool = Pool()
         Return = pool.get('oms.return')
-        with set_company(self.setup_returns()):
+        with set_company(self.setup_world()):
             sale = self.shipped_order(1016, ('TEE', 1))
             line_id = sale.line_lines[0].oms_external_id
             result, = self.post(channel_return(
@@ -384,7 +380,7 @@ class AfterSalesTestCase(ShopWorld, unittest.TestCase):
         pool = Pool()
         Return = pool.get('oms.return')
         Importer = pool.get('oms.return.importer')
-        with set_company(self.setup_returns()):
+        with set_company(self.setup_world()):
             sale = self.shipped_order(1015, ('TEE', 1))
             rejected = {'kind': 'refund', 'external_id': 'R5',
                 'order_external_id': '1015',
@@ -410,7 +406,7 @@ class AfterSalesTestCase(ShopWorld, unittest.TestCase):
     def test_refund_pushed_and_pulled_back_is_not_doubled(self):
         pool = Pool()
         Return = pool.get('oms.return')
-        with set_company(self.setup_returns()):
+        with set_company(self.setup_world()):
             sale = self.shipped_order(1013, ('TEE', 1))
             rma = self.request(sale, ('TEE', 1, 'unopened'),
                 return_goods=False)
@@ -454,7 +450,7 @@ class AfterSalesTestCase(ShopWorld, unittest.TestCase):
         Segment = pool.get('oms.customer.segment')
         Policy = pool.get('oms.return.policy')
         Party = pool.get('party.party')
-        with set_company(self.setup_returns()):
+        with set_company(self.setup_world()):
             vip, = Segment.create([{'name': "VIP", 'code': 'vip',
                         'min_spend': Decimal(50)}])
             Policy.create([{

@@ -14,7 +14,7 @@ from unittest.mock import patch
 from trytond.exceptions import UserWarning
 from trytond.modules.company.tests import set_company
 from trytond.pool import Pool
-from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.tests.test_tryton import with_transaction
 
 from oms_connector.exceptions import CarrierError, FulfilmentError
 from oms_connector.models import fulfilment as fulfilment_module
@@ -23,10 +23,6 @@ from oms_connector.tests.records import ShopWorld
 
 class FulfilmentTestCase(ShopWorld, unittest.TestCase):
     "Shipping channel orders and telling their channels"
-
-    @classmethod
-    def setUpClass(cls):
-        activate_module('oms_connector')
 
     def fulfilments(self, sale):
         Fulfilment = Pool().get('oms.fulfilment')

@@ -6,7 +6,7 @@ import unittest
 
 from trytond.modules.company.tests import set_company
 from trytond.pool import Pool
-from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.tests.test_tryton import with_transaction
 from trytond.transaction import Transaction
 
 from oms_connector.tests.records import ShopWorld
@@ -21,10 +21,6 @@ def at(day, hour):
 
 class FulfilmentReportingTestCase(ShopWorld, unittest.TestCase):
     "Lead times from the order status history"
-
-    @classmethod
-    def setUpClass(cls):
-        activate_module('oms_connector')
 
     def logged(self, sale, state, when):
         "Say the order reached the state at that moment"
@@ -49,7 +45,7 @@ class FulfilmentReportingTestCase(ShopWorld, unittest.TestCase):
             self.logged(sale, sale.oms_state, when)
         return sale
 
-    def setup_orders(self):
+    def make_world(self):
         """March 2026: Shop (ships within 24 h) has orders shipped by DHL
         after 4, 12, 24 and 48 h (the first two completed 48 and 72 h
         later), one whose first parcel left by UPS after 6 h, one not
@@ -58,7 +54,7 @@ class FulfilmentReportingTestCase(ShopWorld, unittest.TestCase):
         pool = Pool()
         Sale = pool.get('sale.sale')
         Carrier = pool.get('oms.carrier')
-        company = self.setup_shop(ship_within=24)
+        company = self.make_shop(ship_within=24)
         with set_company(company):
             ups = Carrier(name="UPS", code='UPS')
             ups.save()
@@ -103,7 +99,7 @@ class FulfilmentReportingTestCase(ShopWorld, unittest.TestCase):
     @with_transaction()
     def test_lead_times_per_channel_and_carrier(self):
         "Averages, nearest-rank percentiles and late orders per row"
-        company = self.setup_orders()
+        company = self.setup_world()
         with set_company(company):
             self.assertEqual(self.rows(
                     'oms.reporting.fulfilment',
@@ -139,7 +135,7 @@ class FulfilmentReportingTestCase(ShopWorld, unittest.TestCase):
     @with_transaction()
     def test_lead_times_over_time(self):
         "By the day or week the orders were paid"
-        company = self.setup_orders()
+        company = self.setup_world()
         with set_company(company):
             figures = ['period_start', 'orders', 'shipped_orders',
                 'hours_to_ship', 'hours_to_ship_median', 'late_orders',
@@ -166,7 +162,7 @@ class FulfilmentReportingTestCase(ShopWorld, unittest.TestCase):
         pool = Pool()
         Export = pool.get('ir.export')
         Report = pool.get('oms.reporting.fulfilment')
-        company = self.setup_orders()
+        company = self.setup_world()
         with set_company(company), Transaction().set_context(
                 channel=self.channel.id, **MARCH):
             export, = Export.search([

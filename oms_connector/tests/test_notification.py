@@ -21,14 +21,13 @@ from trytond.tests.test_tryton import (
     drop_db,
     with_transaction,
 )
-from trytond.transaction import Transaction, TransactionError
-from trytond.worker import run_task
+from trytond.transaction import Transaction
 
 from harness.mailbox import smtp_inbox
 from harness.server import free_port
 from oms_connector.exceptions import NotificationError
 from oms_connector.models.notification import render_text, retry_delay
-from oms_connector.tests.records import create_goods
+from oms_connector.tests.records import committed, create_goods
 from oms_connector.tests.tools import order_payload
 from sync_agent.models import OrderBatch
 
@@ -70,23 +69,9 @@ class NotificationTestCase(TestCase):
 
     @classmethod
     def committed(cls, func, *args, **kwargs):
-        """Run func in a transaction of its own that commits, then the tasks
-        it queued, as trytond's dispatcher does without a worker"""
-        extras = {}
-        while True:
-            with Transaction().start(DB_NAME, 1, context=getattr(
-                        cls, 'context', None), **extras) as transaction:
-                try:
-                    result = func(*args, **kwargs)
-                except TransactionError as e:
-                    transaction.rollback()
-                    transaction.tasks.clear()
-                    e.fix(extras)
-                    continue
-            break
-        while transaction.tasks:
-            run_task(DB_NAME, transaction.tasks.pop())
-        return result
+        "Run func as a request does (see records.committed), in the world"
+        return committed(
+            func, *args, context=getattr(cls, 'context', None), **kwargs)
 
     @classmethod
     def _world(cls):

@@ -7,7 +7,7 @@ from decimal import Decimal
 from trytond.modules.company.tests import set_company
 from trytond.modules.currency.tests import add_currency_rate, create_currency
 from trytond.pool import Pool
-from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.tests.test_tryton import with_transaction
 from trytond.transaction import Transaction
 
 from oms_connector.tests.records import ShopWorld
@@ -19,10 +19,6 @@ FIGURES = ['rec_name', 'sold', 'returned', 'return_rate', 'return_share',
 
 class ReturnReportingTestCase(ShopWorld, unittest.TestCase):
     "Return rates and refunds"
-
-    @classmethod
-    def setUpClass(cls):
-        activate_module('oms_connector')
 
     def sold(self, channel, day, code, quantity, state='confirmed'):
         "An order of the channel (None: keyed in by hand) in its currency"
@@ -73,7 +69,7 @@ class ReturnReportingTestCase(ShopWorld, unittest.TestCase):
                                     }])],
                     }])
 
-    def setup_returns(self):
+    def make_world(self):
         """March 2026: Shop (USD) sells 10 TEE and 3 MUG, EU (EUR at 0.8 to
         the dollar) 2 MUG, the counter 5 MUG; 2 TEE come back for a refund
         of $20, 3 more are refused, 1 MUG of EU for €10, 1 MUG of the
@@ -81,7 +77,7 @@ class ReturnReportingTestCase(ShopWorld, unittest.TestCase):
         pool = Pool()
         Channel = pool.get('oms.channel')
         Reason = pool.get('oms.return.reason')
-        company = self.setup_shop()
+        company = self.make_shop()
         add_currency_rate(company.currency, 1, dt.date(2026, 1, 1))
         euro = create_currency('EUR')
         add_currency_rate(euro, Decimal('0.8'), dt.date(2026, 1, 1))
@@ -121,7 +117,7 @@ class ReturnReportingTestCase(ShopWorld, unittest.TestCase):
     @with_transaction()
     def test_return_rates_and_refunds(self):
         "By product, channel and reason, rejected requests apart"
-        company = self.setup_returns()
+        company = self.setup_world()
         with set_company(company):
             self.assertEqual(self.rows(breakdown='product', **MARCH), [
                     ('[TEE] Tee', 10.0, 2.0, 20.0, 50.0, 1, 1,
@@ -158,7 +154,7 @@ class ReturnReportingTestCase(ShopWorld, unittest.TestCase):
         pool = Pool()
         Export = pool.get('ir.export')
         Report = pool.get('oms.reporting.return')
-        company = self.setup_returns()
+        company = self.setup_world()
         with set_company(company), Transaction().set_context(
                 breakdown='channel', **MARCH):
             export, = Export.search([

@@ -9,7 +9,7 @@ from decimal import Decimal
 from trytond.modules.company.tests import set_company
 from trytond.modules.currency.tests import create_currency
 from trytond.pool import Pool
-from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.tests.test_tryton import with_transaction
 from trytond.transaction import Transaction
 
 from oms_connector.tests.records import ShopWorld
@@ -21,11 +21,7 @@ OCTOBER = {'from_date': D(2026, 10, 1), 'to_date': D(2026, 10, 31)}
 class SaleReportingTestCase(ShopWorld, unittest.TestCase):
     "Sales trend, customer value (RFM), segments and their best sellers"
 
-    @classmethod
-    def setUpClass(cls):
-        activate_module('oms_connector')
-
-    def setup_sales(self):
+    def make_world(self):
         """October's sales, and one on 22 September to compare with
 
         S1 02/10 shop   alice (FR) TEE 2 × 10 + MUG 1 × 5   25.00 done
@@ -42,7 +38,7 @@ class SaleReportingTestCase(ShopWorld, unittest.TestCase):
         Category = pool.get('product.category')
         Country = pool.get('country.country')
         Rate = pool.get('currency.currency.rate')
-        company = self.setup_shop()
+        company = self.make_shop()
         usd = company.currency
         eur = create_currency('EUR')
         Rate.create([
@@ -137,7 +133,7 @@ class SaleReportingTestCase(ShopWorld, unittest.TestCase):
     @with_transaction()
     def test_sales_by_channel_against_the_month_before(self):
         "Cancelled orders, quotations and returns are not sales"
-        self.setup_sales()
+        self.setup_world()
         rows = self.report('oms.reporting.sale', breakdown='channel',
             **OCTOBER)
         self.assertEqual(self.figures(rows,
@@ -160,7 +156,7 @@ class SaleReportingTestCase(ShopWorld, unittest.TestCase):
 
     @with_transaction()
     def test_sales_by_product_category_and_country(self):
-        self.setup_sales()
+        self.setup_world()
         figures = {
             breakdown: self.figures(
                 self.report('oms.reporting.sale', breakdown=breakdown,
@@ -185,7 +181,7 @@ class SaleReportingTestCase(ShopWorld, unittest.TestCase):
 
     @with_transaction()
     def test_an_empty_range_has_no_rows(self):
-        self.setup_sales()
+        self.setup_world()
         self.assertEqual(self.report('oms.reporting.sale',
                 from_date=D(2025, 1, 1), to_date=D(2025, 1, 31)), [])
         # Its time series has no subject to draw either.
@@ -196,7 +192,7 @@ class SaleReportingTestCase(ShopWorld, unittest.TestCase):
     def test_weekly_sales_show_empty_weeks_and_the_week_before(self):
         """October 2026 starts on a Thursday: its weeks start on 28/09,
         05/10, 12/10, 19/10 and 26/10; 28/09 to 30/09 are not in it"""
-        self.setup_sales()
+        self.setup_world()
         rows = self.report('oms.reporting.sale.period', breakdown='channel',
             period='week', **OCTOBER)
         weeks = [D(2026, 9, 28), D(2026, 10, 5), D(2026, 10, 12),
@@ -235,7 +231,7 @@ class SaleReportingTestCase(ShopWorld, unittest.TestCase):
 
     @with_transaction()
     def test_daily_and_monthly_sales(self):
-        self.setup_sales()
+        self.setup_world()
         days = self.report('oms.reporting.sale.period', breakdown='product',
             period='day', from_date=D(2026, 10, 1), to_date=D(2026, 10, 3))
         tee = [(r.date, r.units, r.amount) for r in days
@@ -263,7 +259,7 @@ class SaleReportingTestCase(ShopWorld, unittest.TestCase):
     def test_channel_and_warehouse_filters(self):
         pool = Pool()
         Location = pool.get('stock.location')
-        self.setup_sales()
+        self.setup_world()
         rows = self.report('oms.reporting.sale', breakdown='product',
             channel=self.market.id, **OCTOBER)
         self.assertEqual(self.figures(rows, 'amount'),
@@ -281,7 +277,7 @@ class SaleReportingTestCase(ShopWorld, unittest.TestCase):
         """Over October: alice 2 orders 50.00 last 10/10, bob 1 order 10.00
         last 03/10, carol 1 order 12.00 last 20/10. Scores are 1 + 5 × the
         percent rank (0, 0.5, 1 for three customers), 5 at most."""
-        self.setup_sales()
+        self.setup_world()
         rows = self.report('oms.reporting.customer', **OCTOBER)
         self.assertEqual(
             {r.customer.name: (r.rank, r.orders, r.amount, r.average_order,
@@ -300,7 +296,7 @@ class SaleReportingTestCase(ShopWorld, unittest.TestCase):
 
     @with_transaction()
     def test_segments_repeat_rate_and_what_they_buy(self):
-        self.setup_sales()
+        self.setup_world()
         segments = self.report('oms.reporting.customer.segment', **OCTOBER)
         self.assertEqual(
             {r.segment: (r.customers, r.repeat_customers, r.repeat_rate,
@@ -342,7 +338,7 @@ class SaleReportingTestCase(ShopWorld, unittest.TestCase):
     def test_reports_export_to_csv(self):
         pool = Pool()
         Export = pool.get('ir.export')
-        self.setup_sales()
+        self.setup_world()
         for name in ['oms.reporting.sale', 'oms.reporting.sale.period',
                 'oms.reporting.customer', 'oms.reporting.customer.segment',
                 'oms.reporting.segment.sale']:

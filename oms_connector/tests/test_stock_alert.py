@@ -7,16 +7,15 @@ from trytond.model.exceptions import AccessError
 from trytond.modules.company.tests import create_company, set_company
 from trytond.pool import Pool
 from trytond.tests.test_tryton import (
-    DB_NAME,
     TestCase,
     activate_module,
     drop_db,
     with_transaction,
 )
-from trytond.transaction import Transaction, TransactionError
+from trytond.transaction import Transaction
 
 from harness.mailbox import smtp_inbox
-from oms_connector.tests.records import create_goods
+from oms_connector.tests.records import committed, create_goods
 
 
 class _ModuleDatabase:
@@ -238,18 +237,7 @@ class StockAlertEmailTestCase(_ModuleDatabase, TestCase):
         super().setUp()
         self.inbox.take()
 
-    def committed(self, func, *args, context=None, **kwargs):
-        "Run func in a transaction of its own that commits, as a request's"
-        extras = {}
-        while True:
-            with Transaction().start(
-                    DB_NAME, 1, context=context, **extras) as transaction:
-                try:
-                    return func(*args, **kwargs)
-                except TransactionError as e:
-                    # A table to lock first, as Tryton's dispatcher retries
-                    transaction.rollback()
-                    e.fix(extras)
+    committed = staticmethod(committed)
 
     def _world(self, products, recipients=("Ann", "Bob"), email=True):
         """A company, its products and the staff configured to hear of

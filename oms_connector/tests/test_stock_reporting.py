@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from trytond.modules.company.tests import set_company
 from trytond.pool import Pool
-from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.tests.test_tryton import with_transaction
 from trytond.transaction import Transaction
 
 from oms_connector.tests.records import ShopWorld
@@ -18,11 +18,7 @@ from sync_agent.models import OrderBatch
 class StockReportingTestCase(ShopWorld, unittest.TestCase):
     "Stock status and supply chain"
 
-    @classmethod
-    def setUpClass(cls):
-        activate_module('oms_connector')
-
-    def setup_world(self):
+    def make_world(self):
         """Over the 30 days to today:
         - TEE: 10 received, orders of 3 (shipped, 1 returned) and 2
           (reserved), an order of 4 cancelled;
@@ -33,7 +29,7 @@ class StockReportingTestCase(ShopWorld, unittest.TestCase):
         Location = pool.get('stock.location')
         OrderPoint = pool.get('stock.order_point')
         Return = pool.get('oms.return')
-        company = self.setup_shop()
+        company = self.make_shop()
         self.today = today = pool.get('ir.date').today()
         self.warehouse, = Location.search([('type', '=', 'warehouse')])
         with set_company(company):
