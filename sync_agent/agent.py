@@ -8,22 +8,16 @@ import logging
 import os
 from pathlib import Path
 
-from .channels import adapter_module
+from .channels import channel_kind
 from .config import AgentConfig, ChannelConfig, SecretError, Secrets
 from .erp import ErpClient
-from .jobs import ChannelSync
+from .flows import ChannelSync
 from .logs import masker
 from .mapping import Mapping, MappingError
 from .mapping import load as load_mapping
 from .state import AgentState
 
 logger = logging.getLogger(__name__)
-
-ADAPTERS = {
-    'shopify': 'ShopifyAdapter',
-    'woocommerce': 'WooCommerceAdapter',
-    }
-
 
 @dataclasses.dataclass
 class Agent:
@@ -62,13 +56,12 @@ class Agent:
 
 def channel_sync(config: AgentConfig, channel: ChannelConfig,
         secrets: Secrets, erp: ErpClient, state_dir: Path) -> ChannelSync:
-    module = adapter_module(channel.kind)
+    kind = channel_kind(channel.kind)
     credentials = secrets.channel(channel)
     masker.add(credentials.values())
-    adapter = getattr(module, ADAPTERS[channel.kind])(
-        channel, credentials, state_dir)
+    adapter = kind.adapter(channel, credentials, state_dir)
     mapping = Mapping()
     if channel.mapping is not None:
         mapping = load_mapping(
             config.path(channel.mapping), channel.code, channel.kind)
-    return ChannelSync(channel, module, adapter, mapping, erp)
+    return ChannelSync(channel, kind.mapper, adapter, mapping, erp)

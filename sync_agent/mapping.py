@@ -230,8 +230,8 @@ def read_skus(path: Path) -> tuple[_SkuMap, list[Problem]]:
 
 def channel_statuses(kind: str) -> set[str]:
     "The status words a channel kind uses, as its adapter reads them"
-    from .channels import adapter_module
-    return set(adapter_module(kind).CHANNEL_STATUSES)
+    from .channels import channel_kind
+    return set(channel_kind(kind).mapper.CHANNEL_STATUSES)
 
 
 def _key_lines(path: Path) -> dict[str, int]:

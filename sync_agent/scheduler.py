@@ -26,7 +26,7 @@ import schedule
 from .agent import Agent
 from .channels.transport import ChannelError
 from .erp import ErpError
-from .jobs import ChannelSync
+from .flows import ChannelSync
 
 logger = logging.getLogger(__name__)
 

@@ -14,11 +14,12 @@ import requests
 import responses
 
 from sync_agent.channels import shopify, woocommerce
+from sync_agent.channels.shopify.mapper import gid_id
 from sync_agent.channels.transport import GaveUp, RateLimiter, Transport
 from sync_agent.cli import parser
 from sync_agent.config import ChannelConfig, Intervals
 from sync_agent.erp import ErpClient
-from sync_agent.jobs import ChannelSync
+from sync_agent.flows import ChannelSync
 from sync_agent.mapping import Mapping
 from sync_agent.models import FulfilmentAck, OrderStatus
 from sync_agent.scheduler import FIRST_JOBS, JOBS, Scheduler
@@ -205,7 +206,7 @@ def test_shopify_units_are_taken_per_location_one_fulfillment_each(
     shop.move_to_location(order['id'], 'CAP', 1, 'Outlet')
     mug_line = order['lineItems']['nodes'][0]['id']
     erp = FakeErp(fulfilment(order,
-            [('MUG-RED', 3, shopify.gid_id(mug_line)), ('CAP', 2)]))
+            [('MUG-RED', 3, gid_id(mug_line)), ('CAP', 2)]))
     sync = channel_sync(tmp_path, shop, erp)
 
     sync.push_fulfilments()

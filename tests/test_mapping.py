@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from sync_agent import jobs
 from sync_agent.channels import shopify, woocommerce
 from sync_agent.channels.base import OrderPage
 from sync_agent.cli import main
 from sync_agent.config import ChannelConfig
-from sync_agent.jobs import ChannelSync
+from sync_agent.flows import ChannelSync
+from sync_agent.flows import orders as order_flow
 from sync_agent.mapping import Mapping, MappingError, check, load
 from sync_agent.models import OrderStatus
 
@@ -432,7 +432,7 @@ def many_pages(count=150, per_page=60):
 @pytest.fixture
 def batch_of_100(monkeypatch):
     "ERP posts of 100 orders, whatever the agent's default"
-    monkeypatch.setattr(jobs, 'ERP_BATCH', 100)
+    monkeypatch.setattr(order_flow, 'ERP_BATCH', 100)
 
 
 def test_unsorted_channel_moves_the_cursor_only_on_the_final_post(
@@ -443,7 +443,7 @@ def test_unsorted_channel_moves_the_cursor_only_on_the_final_post(
     woo_sync(FakeAdapter(many_pages()), erp).pull_orders()
 
     assert [len(p['orders']) for p in erp.posts] == [120, 30]
-    assert len(erp.posts[0]['orders']) >= jobs.ERP_BATCH
+    assert len(erp.posts[0]['orders']) >= order_flow.ERP_BATCH
     assert [p['cursor'] for p in erp.posts] == [
         None, '2026-01-15T12:29:00+00:00']
 

@@ -24,10 +24,11 @@ from sync_agent.channels.base import (
     ReturnPage,
 )
 from sync_agent.channels.payload import PayloadError
+from sync_agent.channels.shopify.queries import REFUND_MUTATION
 from sync_agent.channels.transport import RateLimiter, Transport
 from sync_agent.config import ChannelConfig
 from sync_agent.erp import ErpClient, ErpError
-from sync_agent.jobs import ChannelSync
+from sync_agent.flows import ChannelSync
 from sync_agent.mapping import Mapping
 from sync_agent.models import (
     RefundAck,
@@ -545,8 +546,14 @@ def test_an_unreadable_record_stops_no_other(tmp_path, shop, caplog):
 
 
 class Marketplace(Adapter):
-    "A channel whose API cannot refund and reports no refunds"
+    """A channel whose API cannot refund and reports no refunds (the
+    Adapter's defaults); it is not asked for orders, stock or shipments"""
     kind = 'marketplace'
+
+    def fetch_orders(self, since):
+        raise AssertionError("not asked")
+
+    push_stock = read_stock = push_fulfilment = fetch_orders
 
 
 def test_a_channel_that_cannot_refund_acks_it_manual(tmp_path):
@@ -618,8 +625,8 @@ def test_sandbox_refund_create_is_idempotent_per_key(shop):
     sale = shop.order(order['id'])['transactions'][0]
 
     def refund_create(key, amount):
-        document = (shopify.REFUND_MUTATION % json.dumps(key)) if key \
-            else shopify.REFUND_MUTATION.replace(
+        document = (REFUND_MUTATION % json.dumps(key)) if key \
+            else REFUND_MUTATION.replace(
                 ' @idempotent(key: %s)', '')
         return graphql_call(shop, document, {'input': {
                     'orderId': order['id'], 'note': 'RMA1',

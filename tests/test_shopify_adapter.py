@@ -19,7 +19,9 @@ from sync_agent.channels.base import (
     FulfilmentUpdate,
     StockUpdate,
 )
-from sync_agent.channels.shopify import ShopifyAdapter, throttle_wait
+from sync_agent.channels.shopify import ShopifyAdapter
+from sync_agent.channels.shopify.adapter import throttle_wait
+from sync_agent.channels.shopify.queries import MAX_QUERY_COST
 from sync_agent.channels.transport import (
     AuthError,
     ChannelError,
@@ -657,7 +659,7 @@ def test_a_stock_read_stays_under_the_query_cost_cap(tmp_path, shop, sleeps):
     assert [r['variables']['first'] for r in reads] == [9, 9, 9, 3]
     for read in reads:
         first, levels = read['variables']['first'], read['variables']['levels']
-        assert 1 + first * (1 + 2 * levels) <= shopify.MAX_QUERY_COST
+        assert 1 + first * (1 + 2 * levels) <= MAX_QUERY_COST
 
 
 def test_a_level_beyond_the_levels_read_is_not_taken_for_unstocked(

@@ -11,7 +11,7 @@ import pytest
 from sync_agent.channels import shopify, woocommerce
 from sync_agent.channels.transport import RateLimiter, Transport
 from sync_agent.config import ChannelConfig
-from sync_agent.jobs import ChannelSync
+from sync_agent.flows import ChannelSync
 from sync_agent.mapping import Mapping
 from sync_agent.models import StockAck
 from sync_agent.scheduler import JOBS, Scheduler

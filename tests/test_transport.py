@@ -11,7 +11,7 @@ import pytest
 import requests
 import responses
 
-from sync_agent.channels.base import Adapter
+from sync_agent.channels.shopify import ShopifyAdapter
 from sync_agent.channels.transport import (
     AuthError,
     GaveUp,
@@ -102,7 +102,7 @@ def test_adapters_of_one_account_share_its_limiter():
         config = ChannelConfig(code=code, kind='shopify', base_url=base_url,
             credentials={'token': token_name},
             rate_limit={'per_second': 3, 'burst': 2})
-        return Adapter(config, {'token': 'x'})
+        return ShopifyAdapter(config, {'token': 'x'})
 
     first, second = adapter('SHOP'), adapter('SHOP-BIS')
     other_shop = adapter('OTHER', base_url='https://other.example')

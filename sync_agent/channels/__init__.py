@@ -1,16 +1,17 @@
-"""One module per marketplace kind: its adapter (all of that marketplace's
-HTTP detail) and its pure ``normalize_order(raw) -> Order``."""
+"""The channel kinds the agent can sync, by name. Each kind is a package
+`sync_agent.channels.<kind>`: its `mapper` (how the marketplace's payloads
+read, with `normalize_order(raw)`, importable from the package) and its
+adapter (all of that marketplace's HTTP detail). A new kind is one more
+package and one more entry here (docs/adding-a-channel.md)."""
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+from . import shopify, woocommerce
+from .base import ChannelKind
+
+KINDS: dict[str, ChannelKind] = {
+    kind.name: kind for kind in (shopify.CHANNEL, woocommerce.CHANNEL)}
 
 
-def adapter_module(kind: str) -> ModuleType:
-    "The module of a channel kind (shopify, woocommerce …)"
-    if not kind.isidentifier():
-        raise KeyError(kind)
-    try:
-        return importlib.import_module(f'{__name__}.{kind}')
-    except ModuleNotFoundError:
-        raise KeyError(kind) from None
+def channel_kind(name: str) -> ChannelKind:
+    "The kind of that name (KeyError for one the agent does not know)"
+    return KINDS[name]

@@ -1,8 +1,11 @@
-"""What every channel adapter offers the agent (DESIGN §4), and the values
-that cross that line. An adapter holds one marketplace's HTTP detail and
-nothing else: no mapping, no ERP, no scheduling."""
+"""What every channel kind offers the agent (DESIGN §4), and the values
+that cross that line: its `Mapper` (how the marketplace's payloads read:
+pure functions) and its `Adapter` (the marketplace's HTTP detail and
+nothing else: no mapping, no ERP, no scheduling), registered together as
+a `ChannelKind` (see sync_agent.channels)."""
 from __future__ import annotations
 
+import abc
 import dataclasses
 import datetime as dt
 import json
@@ -12,9 +15,11 @@ import time
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from ..config import ChannelConfig
+from ..models import ChannelReturn, Order
+from .payload import Unreadable
 from .transport import RateLimiter, Transport
 
 logger = logging.getLogger(__name__)
@@ -181,11 +186,30 @@ class RefundResult:
         return self.error is None
 
 
-class Adapter:
-    """The surface the agent uses. Subclasses set `kind` and implement
-    fetch_orders, push_stock, read_stock, push_fulfilment, fetch_returns
-    and push_refund; the module beside each holds normalize_order,
-    channel_status, external_id and normalize_returns."""
+class Mapper(Protocol):
+    """How one kind's payloads read: pure functions of the raw payloads
+    (a kind's `mapper` module), importable and testable without HTTP"""
+    # The words mapping files may use in `statuses:`
+    CHANNEL_STATUSES: set[str] | frozenset[str]
+
+    def normalize_order(self, raw: dict[str, Any],
+            channel: str | None = None) -> Order: ...
+
+    def channel_status(self, raw: dict[str, Any]) -> str: ...
+
+    def external_id(self, raw: dict[str, Any]) -> str | None: ...
+
+    def normalize_returns(self, raw: dict[str, Any],
+            channel: str | None = None,
+            problems: list[Unreadable] | None = None
+            ) -> list[ChannelReturn]: ...
+
+
+class Adapter(abc.ABC):
+    """The surface the agent's flows use. Subclasses set `kind` and
+    implement fetch_orders, push_stock, read_stock and push_fulfilment;
+    fetch_returns and push_refund where the channel has them (by default
+    none are reported and refunds are made by hand)."""
     kind: ClassVar[str]
     # Whether orders arrive sorted by update time, so that the cursor may
     # move after each page (else only once the whole scan is done).
@@ -219,14 +243,17 @@ class Adapter:
         # Credentials never show, even in a debugger's repr.
         return f'<{type(self).__name__} {self.config.code}>'
 
+    @abc.abstractmethod
     def fetch_orders(self, since: dt.datetime | None
             ) -> Iterator[OrderPage]:
         raise NotImplementedError
 
+    @abc.abstractmethod
     def push_stock(self, updates: list[StockUpdate]) -> list[StockResult]:
         "One result per update, in any order"
         raise NotImplementedError
 
+    @abc.abstractmethod
     def read_stock(self, updates: list[StockUpdate]
             ) -> dict[StockKey, int | None]:
         """The quantity the channel shows now for each update's level (None
@@ -234,6 +261,7 @@ class Adapter:
         out. Reads only: a reconciliation compares before it writes."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def push_fulfilment(self, update: FulfilmentUpdate) -> FulfilmentResult:
         """Mark the shipment on the channel, at most once however often it
         is pushed (a push whose answer or acknowledgement was lost comes
@@ -307,3 +335,11 @@ class Adapter:
 def chunks(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelKind:
+    "A kind of marketplace the agent can sync: its mapper and its adapter"
+    name: str
+    adapter: type[Adapter]
+    mapper: Mapper

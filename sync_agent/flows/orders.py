@@ -1,0 +1,131 @@
+"""The orders flow: the channel's orders changed since the ERP's cursor
+(less the overlap window) read, mapped and posted to the ERP with the new
+cursor; an order that cannot be read is posted as rejected, for the ERP
+to hold with its reason and payload, stopping none of the others."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..channels.payload import PayloadError
+from ..models import Order
+from .cursor import parse_cursor
+from .flow import Flow, digest, validation_reason
+
+logger = logging.getLogger(__name__)
+
+
+ERP_BATCH = 250  # orders an ERP call, when the channel pages are small
+
+
+@dataclasses.dataclass
+class Translation:
+    "What one raw channel order becomes for the ERP"
+    order: Order | None = None
+    rejected: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        if self.order is not None:
+            return self.order.external_id, self.order.updated_at.isoformat()
+        return self.rejected['external_id'], 'rejected'
+
+
+class OrderFlow(Flow):
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # Told how far a scan is: (orders read, orders in all) per page.
+        self.progress: Callable[[int, int | None], None] | None = None
+
+    def translate(self, raw: dict[str, Any]) -> Translation:
+        """The canonical, mapped order of a raw payload; or, when it cannot
+        be read, the rejection the ERP holds as an exception."""
+        try:
+            order = self.mapper.normalize_order(raw, self.code)
+            order = self.mapping.apply(
+                order, self.mapper.channel_status(raw))
+        except (PayloadError, ValidationError, KeyError, TypeError,
+                ValueError, AttributeError) as error:
+            return Translation(rejected=self._rejection(raw, error))
+        return Translation(order=order)
+
+    def _rejection(self, raw: Any, error: Exception) -> dict[str, Any]:
+        if isinstance(error, ValidationError):
+            reason = validation_reason(error)
+        elif isinstance(error, KeyError):
+            reason = f"{error.args[0]} is missing"
+        else:
+            reason = str(error)
+        external_id = None
+        if isinstance(raw, dict):
+            external_id = self.mapper.external_id(raw)
+        if not external_id:
+            external_id = digest(raw)
+        number = raw.get('name') or raw.get('number') if isinstance(
+            raw, dict) else None
+        logger.warning(
+            "%s: order %s cannot be read, sent to the exception queue: %s",
+            self.code, external_id, reason,
+            extra={'channel': self.code, 'order': external_id})
+        return {
+            'external_id': external_id,
+            'number': str(number) if number else None,
+            'reason': f"The channel's order cannot be read: {reason}",
+            'raw': raw if isinstance(raw, dict) else {'payload': raw},
+            }
+
+    def pull_orders(self) -> dict[str, Any]:
+        """Import the orders changed since the ERP's cursor (less the
+        overlap window), posting them with the new cursor. Returns the
+        counts of each result."""
+        stored = parse_cursor(self.erp.cursor(self.code))
+        since = self.since(stored) if stored else None
+        progress = self.progress
+        newest = stored
+        counts: dict[str, int] = {}
+        seen: set[tuple[str, str]] = set()
+        waiting: list[Translation] = []
+        read = 0
+        for page in self.adapter.fetch_orders(since):
+            for raw in page.orders:
+                translation = self.translate(raw)
+                if translation.key in seen:
+                    continue  # a page repeated as rows shifted
+                seen.add(translation.key)
+                waiting.append(translation)
+                if translation.order is not None and (
+                        newest is None
+                        or translation.order.updated_at > newest):
+                    newest = translation.order.updated_at
+            read += len(page.orders)
+            if progress:
+                progress(read, page.total)
+            if len(waiting) >= ERP_BATCH:
+                # Sorted by update time, everything up to `newest` is in
+                # hand and the cursor may move; else only at the end.
+                self._post(waiting, newest
+                    if self.adapter.sorted_by_update else None, counts)
+                waiting = []
+        if waiting or newest != stored:
+            self._post(waiting, newest, counts)
+        return {'read': read, **counts,
+            'cursor': newest.isoformat() if newest else None}
+
+    def _post(self, translations: list[Translation],
+            cursor: dt.datetime | None, counts: dict[str, int]) -> None:
+        if not translations and cursor is None:
+            return
+        answer = self.erp.post_orders(
+            self.code,
+            [t.order for t in translations if t.order is not None],
+            cursor.isoformat() if cursor else None,
+            rejected=[t.rejected for t in translations
+                if t.rejected is not None])
+        for result in answer['results']:
+            counts[result['result']] = counts.get(result['result'], 0) + 1
+
