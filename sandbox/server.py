@@ -65,6 +65,10 @@ class Sandbox:
                 raise ValueError(f"a shop is already named {shop.name!r}")
             self.shops[shop.name] = shop
 
+    def add(self, kind: str, name: str, **options: Any) -> Shop:
+        "A shop of the kind (shopify, woocommerce …), as add_<kind> makes it"
+        return getattr(self, f'add_{kind}')(name, **options)
+
     def add_shopify(self, name: str, token: str = 'shpat_sandbox',
             currency: str | None = None, **options: Any) -> ShopifyShop:
         """A Shopify store. options: maximum_available, restore_rate (its

@@ -65,6 +65,11 @@ class Shop:
     def base_url(self) -> str:
         return f"{self.sandbox.url}/shops/{self.name}"
 
+    @property
+    def credentials(self) -> dict[str, str]:
+        "What the agent's adapter authenticates with (its CREDENTIALS)"
+        raise NotImplementedError
+
     def now(self) -> dt.datetime:
         return self.sandbox.now()
 

@@ -249,6 +249,10 @@ class ShopifyShop(Shop):
     def graphql_url(self) -> str:
         return f"{self.base_url}/admin/api/2026-01/graphql.json"
 
+    @property
+    def credentials(self) -> dict[str, str]:
+        return {'token': self.token}
+
     def describe(self) -> dict[str, Any]:
         with self.lock:
             return super().describe() | {
@@ -603,6 +607,10 @@ class ShopifyShop(Shop):
 
     # -- fulfilments, refunds: Python API -------------------------------------
 
+    def shipments(self, order_id: int | str) -> list[dict[str, Any]]:
+        "What the customer is told of the order's shipments"
+        return self.fulfilments(order_id)
+
     def fulfilments(self, order_id: int | str) -> list[dict[str, Any]]:
         "The fulfillments created on an order (fulfillmentCreate or status)"
         with self.lock:
@@ -684,6 +692,10 @@ class ShopifyShop(Shop):
         with self.lock:
             node = self._orders[self._lookup(order_id)]
             return copy.deepcopy(node['fulfillmentOrders']['nodes'])
+
+    def refunds(self, order_id: int | str) -> list[dict[str, Any]]:
+        "The order's refunds, as its ``refunds`` field lists them"
+        return self.order(order_id)['refunds']
 
     def refund(self, order_id: int | str, amount: Decimal | str | None = None,
             lines: dict[str, int] | list | None = None,

@@ -151,6 +151,11 @@ class WooCommerceShop(Shop):
     def api_url(self) -> str:
         return f"{self.base_url}{API}"
 
+    @property
+    def credentials(self) -> dict[str, str]:
+        return {'consumer_key': self.consumer_key,
+            'consumer_secret': self.consumer_secret}
+
     def describe(self) -> dict[str, Any]:
         with self.lock:
             return super().describe() | {
@@ -449,6 +454,12 @@ class WooCommerceShop(Shop):
         "The order's notes, oldest first"
         with self.lock:
             return copy.deepcopy(self._notes[self._lookup(order_id)])
+
+    def shipments(self, order_id: int | str) -> list[dict[str, Any]]:
+        """What the customer is told of the order's shipments: the notes
+        to the customer (core's way) and shipment-tracking items"""
+        return [note for note in self.notes(order_id)
+            if note.get('customer_note')] + self.fulfilments(order_id)
 
     def fulfilments(self, order_id: int | str) -> list[dict[str, Any]]:
         "Shipment-tracking items posted on the order"

@@ -186,6 +186,15 @@ class RefundResult:
         return self.error is None
 
 
+# What an adapter may declare it does:
+# - compare_and_set: a stock write carries the quantity expected now, and
+#   the channel refuses it when it shows another (`StockResult.stale`);
+# - refunds: push_refund makes refunds on the channel, and fetch_returns
+#   reports the refunds made there;
+# - returns: fetch_returns reports customers' return requests too.
+CAPABILITIES = frozenset({'compare_and_set', 'refunds', 'returns'})
+
+
 class Mapper(Protocol):
     """How one kind's payloads read: pure functions of the raw payloads
     (a kind's `mapper` module), importable and testable without HTTP"""
@@ -221,6 +230,10 @@ class Adapter(abc.ABC):
     # A SKU the channel does not know is looked up again only after this
     # long: a stock push every few seconds must not scan the catalogue.
     unknown_sku_retry: ClassVar[float] = 600
+    # What the channel's API can do beyond orders, stock and shipments
+    # (CAPABILITIES); the conformance kit checks each one declared, and
+    # that one not declared is really missing.
+    capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: ChannelConfig, credentials: dict[str, str],
             state_dir: Path | None = None,

@@ -146,6 +146,7 @@ class ShopifyAdapter(Adapter):
     kind = KIND
     sorted_by_update = True
     stock_by_location = True
+    capabilities = frozenset({'compare_and_set', 'refunds', 'returns'})
     default_page_size = 20
 
     def __init__(self, *args: Any, **kwargs: Any):
