@@ -43,7 +43,7 @@ demo: install
 	$(BIN)/python -m demo --port $(DEMO_PORT)
 
 openapi: install
-	$(BIN)/python -m oms_connector.openapi
+	$(BIN)/python -m oms_contract.openapi
 
 clean:
 	rm -rf .cache demo-data

@@ -16,11 +16,12 @@ setup(
     python_requires='>=3.11',
     packages=find_packages(include=[
             'oms_connector', 'oms_connector.*',
+            'oms_contract', 'oms_contract.*',
             'sync_agent', 'sync_agent.*']),
     package_data={
         'oms_connector': [
-            'tryton.cfg', '*.xml', 'views/*.xml', 'tests/*.rst',
-            'openapi.yaml'],
+            'tryton.cfg', '*.xml', 'views/*.xml', 'tests/*.rst'],
+        'oms_contract': ['openapi.yaml'],
         },
     install_requires=[
         f'trytond{TRYTON}',

@@ -11,7 +11,6 @@ import logging
 from collections import Counter
 from functools import wraps
 from http import HTTPStatus
-from pathlib import Path
 
 import pydantic
 import yaml
@@ -28,7 +27,8 @@ from trytond.protocols.wrappers import (
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
-from sync_agent.models import (
+from oms_contract import openapi
+from oms_contract.models import (
     FulfilmentAck,
     OrderBatch,
     RefundAck,
@@ -38,7 +38,7 @@ from sync_agent.models import (
 
 logger = logging.getLogger(__name__)
 PREFIX = '/<database_name>/oms/v1'
-OPENAPI = Path(__file__).with_name('openapi.yaml')
+OPENAPI = openapi.DOCUMENT
 
 
 class ApiError(Exception):
@@ -431,7 +431,7 @@ def get_fulfilments(request, pool, application, channel):
 
 
 def fulfilment_answer(fulfilment):
-    "A fulfilment as the agent reads it (sync_agent.models.Fulfilment)"
+    "A fulfilment as the agent reads it (oms_contract.models.Fulfilment)"
     carrier = fulfilment.carrier
     return {
         'id': fulfilment.id,

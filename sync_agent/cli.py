@@ -22,12 +22,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from oms_contract.models import OrderBatch
+
 from . import config as agent_config
 from . import logs
 from .agent import Agent
 from .erp import ErpClient, ErpError
 from .mapping import check as check_mapping
-from .models import OrderBatch
 from .scheduler import JOBS, Scheduler
 
 logger = logging.getLogger('sync_agent')

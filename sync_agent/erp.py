@@ -1,5 +1,5 @@
 """The ERP client: the agent's side of the ERP contract
-(oms_connector/openapi.yaml). Plain HTTP with requests; nothing here knows
+(oms_contract/openapi.yaml). Plain HTTP with requests; nothing here knows
 Tryton."""
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from .models import (
+from oms_contract.models import (
     ChannelReturn,
     FulfilmentFailure,
     FulfilmentPushed,

@@ -26,7 +26,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from .models import ChannelReturn, Order, OrderStatus
+from oms_contract.models import ChannelReturn, Order, OrderStatus
+
 from .yamlfile import Problem, read_yaml
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]

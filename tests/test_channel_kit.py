@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
+from oms_contract.models import ChannelReturn, Order
 from sync_agent.channels import KINDS
 from sync_agent.channels.base import ChannelKind, StockUpdate
 from sync_agent.channels.transport import AuthError, RateLimiter, Transport
 from sync_agent.config import ChannelConfig
 from sync_agent.flows import ChannelSync
 from sync_agent.mapping import Mapping
-from sync_agent.models import ChannelReturn, Order
 
 CODE = 'KIT'
 OVERLAP = 120  # seconds

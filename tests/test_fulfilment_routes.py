@@ -11,10 +11,10 @@ from e2e_harness import staff
 
 from proteus import Model
 
-from oms_connector import openapi
 from oms_connector.tests.tools import DHL_URL, order_payload
+from oms_contract import openapi
+from oms_contract.models import Fulfilment
 from sync_agent.erp import ErpClient, ErpError
-from sync_agent.models import Fulfilment
 
 ids = itertools.count(8000)
 

@@ -13,6 +13,7 @@ import pytest
 import requests
 import responses
 
+from oms_contract.models import FulfilmentAck, OrderStatus
 from sync_agent.channels import shopify, woocommerce
 from sync_agent.channels.shopify.mapper import gid_id
 from sync_agent.channels.transport import GaveUp, RateLimiter, Transport
@@ -21,7 +22,6 @@ from sync_agent.config import ChannelConfig, Intervals
 from sync_agent.erp import ErpClient
 from sync_agent.flows import ChannelSync
 from sync_agent.mapping import Mapping
-from sync_agent.models import FulfilmentAck, OrderStatus
 from sync_agent.scheduler import FIRST_JOBS, JOBS, Scheduler
 
 TOKEN = 'shpat_test'

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from oms_contract.models import OrderStatus
 from sync_agent.channels import shopify, woocommerce
 from sync_agent.channels.base import OrderPage
 from sync_agent.cli import main
@@ -15,7 +16,6 @@ from sync_agent.config import ChannelConfig
 from sync_agent.flows import ChannelSync
 from sync_agent.flows import orders as order_flow
 from sync_agent.mapping import Mapping, MappingError, check, load
-from sync_agent.models import OrderStatus
 
 MAPPINGS = Path(__file__).resolve().parents[1] / 'mappings'
 

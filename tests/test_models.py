@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from oms_connector.tests.tools import order_payload
-from sync_agent.models import Order, OrderStatus
+from oms_contract.models import Order, OrderStatus
 
 
 def test_times_become_utc_and_money_decimal():

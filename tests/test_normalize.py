@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from e2e_harness import FIXTURES
 
+from oms_contract.models import OrderStatus
 from sync_agent.channels import shopify, woocommerce
 from sync_agent.channels.payload import PayloadError
 from sync_agent.mapping import Mapping
-from sync_agent.models import OrderStatus
 
 # file, path to the order in it (SOURCES.md), what a merchant must see
 SHOPIFY = [

@@ -8,8 +8,8 @@ import requests
 from trytond.wsgi import app
 
 import oms_connector.routes  # noqa: F401 (registers the routes)
-from oms_connector import openapi
 from oms_connector.tests.tools import order_payload
+from oms_contract import openapi
 
 METHODS = {'GET', 'POST', 'PUT', 'PATCH', 'DELETE'}
 
@@ -38,7 +38,7 @@ def test_canonical_schemas_are_the_models():
     schemas = openapi.load()['components']['schemas']
     for name, schema in openapi.canonical_schemas().items():
         assert schemas.get(name) == schema, (
-            f"schema {name} differs: run python -m oms_connector.openapi")
+            f"schema {name} differs: run python -m oms_contract.openapi")
 
 
 def validate(answer, schema_name):

@@ -11,8 +11,8 @@ from e2e_harness import ship, staff
 
 from proteus import Model
 
-from oms_connector import openapi
 from oms_connector.tests.tools import order_payload
+from oms_contract import openapi
 
 ids = itertools.count(1)
 EMAIL = 'grace@example.com'

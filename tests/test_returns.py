@@ -16,6 +16,12 @@ import responses
 from e2e_harness import FIXTURES
 from test_fulfilments import KEY, SECRET, TOKEN, channel_sync
 
+from oms_contract.models import (
+    RefundAck,
+    ReturnBatch,
+    ReturnKind,
+    ReturnStatus,
+)
 from sync_agent.channels import shopify, woocommerce
 from sync_agent.channels.base import (
     Adapter,
@@ -30,12 +36,6 @@ from sync_agent.config import ChannelConfig
 from sync_agent.erp import ErpClient, ErpError
 from sync_agent.flows import ChannelSync
 from sync_agent.mapping import Mapping
-from sync_agent.models import (
-    RefundAck,
-    ReturnBatch,
-    ReturnKind,
-    ReturnStatus,
-)
 
 T0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
 

@@ -8,12 +8,12 @@ import types
 
 import pytest
 
+from oms_contract.models import StockAck
 from sync_agent.channels import shopify, woocommerce
 from sync_agent.channels.transport import RateLimiter, Transport
 from sync_agent.config import ChannelConfig
 from sync_agent.flows import ChannelSync
 from sync_agent.mapping import Mapping
-from sync_agent.models import StockAck
 from sync_agent.scheduler import JOBS, Scheduler
 
 TOKEN = 'shpat_test'

@@ -989,7 +989,7 @@ class Return(ModelSQL, ModelView):
             gettext('oms_connector.msg_return_refund_by_hand'))
 
     def refund_answer(self):
-        "The refund as the agent reads it (sync_agent.models.Refund)"
+        "The refund as the agent reads it (oms_contract.models.Refund)"
         return {
             'id': self.id,
             'key': self.refund_key,

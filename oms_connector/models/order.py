@@ -19,6 +19,8 @@ from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Bool, Eval
 from trytond.transaction import Transaction, TransactionError
 
+from oms_contract.models import STATUS_LABELS
+
 from ..exceptions import TransitionError
 
 # PostgreSQL's "could not serialize access due to concurrent update"
@@ -30,15 +32,8 @@ class StockReservedMeanwhile(TransactionError):
     began: trytond runs it again from the start (see oms_lock_stock)"""
 
 
-OMS_STATES = [
-    ('pending_payment', "Awaiting Payment"),
-    ('awaiting_shipment', "Awaiting Shipment"),
-    ('partially_shipped', "Partially Shipped"),
-    ('shipped', "Shipped"),
-    ('completed', "Completed"),
-    ('cancelled', "Cancelled"),
-    ('refunded', "Refunded"),
-    ]
+# The order statuses of the contract, as the selection lists them
+OMS_STATES = [(str(status), label) for status, label in STATUS_LABELS.items()]
 # The forward path; cancelled and refunded are side exits.
 PROGRESS = [
     'pending_payment', 'awaiting_shipment', 'partially_shipped', 'shipped',
@@ -235,7 +230,7 @@ class Sale(metaclass=PoolMeta):
         """The canonical order the channel last sent; None for hand-keyed
         orders and for those the agent could not read (whose payload is a
         RejectedOrder's)"""
-        from sync_agent.models import Order
+        from oms_contract.models import Order
         if self.oms_payload:
             payload = json.loads(self.oms_payload)
             if 'reason' not in payload:

@@ -49,7 +49,7 @@ class OrderImporter(Model):
 
     @classmethod
     def import_batch(cls, channel, batch):
-        """Import the orders of a batch (sync_agent.models.OrderBatch) and
+        """Import the orders of a batch (oms_contract.models.OrderBatch) and
         store its cursor. Returns one result per order, in order, then one
         per rejected order."""
         pool = Pool()

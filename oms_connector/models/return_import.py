@@ -1,5 +1,5 @@
 """The return importer: writes a batch of the channel's refunds and returns
-(sync_agent.models.ReturnBatch) as return requests, with the channel's
+(oms_contract.models.ReturnBatch) as return requests, with the channel's
 returns cursor, in one transaction.
 
 Each refund or return is bound to its request by (channel, its id): pulled
@@ -293,7 +293,7 @@ class ReturnImporter(Model):
         Return = pool.get('oms.return')
         Line = pool.get('oms.return.line')
         Sale = pool.get('sale.sale')
-        from sync_agent.models import ChannelReturn
+        from oms_contract.models import ChannelReturn
         try:
             item = ChannelReturn.model_validate_json(rma.channel_payload)
         except pydantic.ValidationError:

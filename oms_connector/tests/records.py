@@ -12,7 +12,7 @@ from trytond.transaction import Transaction, TransactionError
 from trytond.worker import run_task
 
 from oms_connector.tests.tools import order_payload
-from sync_agent.models import OrderBatch
+from oms_contract.models import OrderBatch
 
 DHL_URL = 'https://www.dhl.com/en/express/tracking.html?AWB={number}'
 

@@ -13,7 +13,7 @@ from trytond.transaction import Transaction
 from oms_connector.exceptions import ReturnError
 from oms_connector.models.order_import import savepoint
 from oms_connector.tests.records import ShopWorld
-from sync_agent.models import ReturnBatch
+from oms_contract.models import ReturnBatch
 
 NOW = '2026-11-20T10:00:00Z'
 

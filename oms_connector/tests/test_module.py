@@ -17,7 +17,7 @@ from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 
 from oms_connector.exceptions import TransitionError
 from oms_connector.tests.tools import order_payload
-from sync_agent.models import Customer, OrderBatch
+from oms_contract.models import Customer, OrderBatch
 
 
 class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):

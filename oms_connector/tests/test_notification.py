@@ -29,7 +29,7 @@ from oms_connector.exceptions import NotificationError
 from oms_connector.models.notification import render_text, retry_delay
 from oms_connector.tests.records import committed, create_goods
 from oms_connector.tests.tools import order_payload
-from sync_agent.models import OrderBatch
+from oms_contract.models import OrderBatch
 
 GATEWAY = 'https://sms.example.com/v1/messages'
 FRESH = 'fresh'  # an order the channel has just updated

@@ -16,7 +16,7 @@ from trytond.transaction import Transaction
 from oms_connector.models.order_lookup import RateLimited
 from oms_connector.tests.records import create_goods
 from oms_connector.tests.tools import order_payload
-from sync_agent.models import OrderBatch
+from oms_contract.models import OrderBatch
 
 
 def in_world(test):

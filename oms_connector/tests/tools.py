@@ -79,7 +79,7 @@ def order_payload(channel, external_id, status='awaiting_shipment',
         lines=(('SKU-1', 1, '10.00'),), updated_at=None, email=None,
         customer_id=None, country_code='US', shipping_price='0.00',
         name='Ada Lovelace', **extra):
-    """A canonical order as the agent sends it (sync_agent.models.Order).
+    """A canonical order as the agent sends it (oms_contract.models.Order).
     `lines` are (sku, quantity, unit price) triples."""
     created = dt.datetime(2026, 11, 11, 0, 5, tzinfo=dt.UTC)
     updated_at = updated_at or created

@@ -17,8 +17,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from oms_contract.models import ChannelReturn, Order
+
 from ..config import ChannelConfig
-from ..models import ChannelReturn, Order
 from .payload import Unreadable
 from .transport import RateLimiter, Transport
 

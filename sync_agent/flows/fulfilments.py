@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from oms_contract.models import Fulfilment, FulfilmentFailure, FulfilmentPushed
+
 from ..channels.base import FulfilmentItem, FulfilmentResult, FulfilmentUpdate
-from ..models import Fulfilment, FulfilmentFailure, FulfilmentPushed
 from .outbox import Outbox, OutboxFlow
 
 # Fulfilments a run: each costs the channel a few calls, and the run holds

@@ -12,8 +12,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from oms_contract.models import Order
+
 from ..channels.payload import PayloadError
-from ..models import Order
 from .cursor import parse_cursor
 from .flow import Flow, digest, validation_reason
 

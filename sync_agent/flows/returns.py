@@ -8,16 +8,17 @@ import datetime as dt
 import logging
 from typing import Any
 
-from ..channels.base import RefundItem, RefundResult, RefundUpdate
-from ..channels.payload import READ_ERRORS, Unreadable
-from ..erp import ErpError
-from ..models import (
+from oms_contract.models import (
     ChannelReturn,
     Refund,
     RefundFailure,
     RefundPushed,
     RejectedReturn,
 )
+
+from ..channels.base import RefundItem, RefundResult, RefundUpdate
+from ..channels.payload import READ_ERRORS, Unreadable
+from ..erp import ErpError
 from .cursor import later, parse_cursor
 from .flow import digest, no_route
 from .orders import ERP_BATCH

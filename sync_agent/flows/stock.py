@@ -9,8 +9,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from oms_contract.models import StockDrift, StockFailure, StockPushed
+
 from ..channels.base import StockKey, StockResult, StockUpdate
-from ..models import StockDrift, StockFailure, StockPushed
 from .flow import Flow
 
 logger = logging.getLogger(__name__)

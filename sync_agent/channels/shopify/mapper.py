@@ -11,7 +11,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from ...models import (
+from oms_contract.models import (
     Address,
     ChannelReturn,
     Customer,
@@ -22,6 +22,7 @@ from ...models import (
     ReturnLine,
     ReturnStatus,
 )
+
 from ..payload import (
     PayloadError,
     Unreadable,

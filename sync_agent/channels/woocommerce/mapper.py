@@ -7,7 +7,7 @@ import html
 import re
 from typing import Any
 
-from ...models import (
+from oms_contract.models import (
     Address,
     ChannelReturn,
     Customer,
@@ -18,6 +18,7 @@ from ...models import (
     ReturnLine,
     ReturnStatus,
 )
+
 from ..payload import (
     PayloadError,
     Unreadable,

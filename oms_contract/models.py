@@ -31,6 +31,19 @@ class OrderStatus(enum.StrEnum):
     refunded = 'refunded'
 
 
+# What staff and customers read for each status, in the lifecycle's order
+# (DESIGN §5): the forward path, then the side exits.
+STATUS_LABELS: dict[OrderStatus, str] = {
+    OrderStatus.pending_payment: "Awaiting Payment",
+    OrderStatus.awaiting_shipment: "Awaiting Shipment",
+    OrderStatus.partially_shipped: "Partially Shipped",
+    OrderStatus.shipped: "Shipped",
+    OrderStatus.completed: "Completed",
+    OrderStatus.cancelled: "Cancelled",
+    OrderStatus.refunded: "Refunded",
+    }
+
+
 def _aware_utc(value: dt.datetime) -> dt.datetime:
     # Naive times are ambiguous across marketplaces: refuse them outright.
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:

@@ -1,7 +1,7 @@
 """Keeps openapi.yaml's schemas equal to the canonical models they describe.
 
-``python -m oms_connector.openapi`` rewrites the document's generated
-schemas from sync_agent.models; the test suite fails when they differ or
+``python -m oms_contract.openapi`` rewrites the document's generated
+schemas from oms_contract.models; the test suite fails when they differ or
 when a route is missing from the document.
 """
 import sys
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from sync_agent.models import (
+from oms_contract.models import (
     Fulfilment,
     FulfilmentAck,
     OrderBatch,
