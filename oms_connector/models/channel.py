@@ -218,16 +218,6 @@ class Channel(DeactivableMixin, ModelSQL, ModelView):
         "The warehouses whose stock the channel may sell"
         return list(self.warehouses) or [self.warehouse]
 
-    @classmethod
-    def on_modification(cls, mode, channels, field_names=None):
-        super().on_modification(mode, channels, field_names=field_names)
-        if mode == 'write' and set(field_names or ()) & {
-                'warehouse', 'warehouses', 'stock_by_location',
-                'safety_stock', 'allocation', 'max_listed'}:
-            # Their listings sell from other stock or by another formula.
-            Level = Pool().get('oms.listing.level')
-            Level.update_levels([li for c in channels for li in c.listings])
-
     def get_unknown_customer(self):
         "The channel's placeholder party, created the first time it is needed"
         Party = Pool().get('party.party')

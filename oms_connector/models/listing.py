@@ -49,35 +49,6 @@ class Listing(DeactivableMixin, ModelSQL, ModelView):
             ('max_listed', '>=', 0),
             ],
         help="The most the channel shows; empty: the channel's.")
-    levels = fields.One2Many(
-        'oms.listing.level', 'listing', "Stock Levels", readonly=True,
-        help="What the channel may sell, per warehouse where it keeps "
-        "stock by location.")
-    available_quantity = fields.Function(fields.Integer(
-            "Available",
-            help="Available to sell on the channel: stock on hand in its "
-            "warehouses less reservations and safety stock, times the "
-            "allocation, capped by the max listed."),
-        'get_levels_summary')
-    pushed_quantity = fields.Function(fields.Integer(
-            "Channel Shows",
-            help="What the channel shows: the quantity it last accepted, "
-            "less its own sales since."),
-        'get_levels_summary')
-    pushed_at = fields.Function(fields.Timestamp(
-            "Pushed At",
-            help="When the channel last accepted a quantity."),
-        'get_levels_summary')
-    push_error = fields.Function(fields.Text(
-            "Push Error",
-            help="Why the channel refused the last quantity pushed."),
-        'get_levels_summary', searcher='search_levels')
-    push_pending = fields.Function(fields.Boolean(
-            "Push Pending",
-            help="The channel shows another quantity than is available: "
-            "the sync agent pushes it next."),
-        'get_levels_summary', searcher='search_levels')
-
     @classmethod
     def __setup__(cls):
         super().__setup__()
@@ -87,13 +58,6 @@ class Listing(DeactivableMixin, ModelSQL, ModelView):
                 'oms_connector.msg_listing_sku_unique'),
             ]
         cls._order = [('channel', 'ASC'), ('sku', 'ASC'), ('id', 'ASC')]
-
-    @classmethod
-    def copy(cls, listings, default=None):
-        default = default.copy() if default is not None else {}
-        # A copy is a new listing that the channel has not been told about.
-        default.setdefault('levels', None)
-        return super().copy(listings, default=default)
 
     def get_rec_name(self, name):
         return f'{self.channel.code}: {self.sku}'
@@ -216,45 +180,6 @@ class Listing(DeactivableMixin, ModelSQL, ModelView):
             'stock_skip_warehouse': True,
             }
 
-    @classmethod
-    def get_levels_summary(cls, listings, names):
-        result = {name: {} for name in names}
-        for listing in listings:
-            levels = listing.levels
-            values = {
-                'available_quantity': sum_or_none(
-                    lv.quantity for lv in levels),
-                'pushed_quantity': sum_or_none(
-                    lv.channel_quantity for lv in levels),
-                'pushed_at': max(
-                    (lv.pushed_at for lv in levels if lv.pushed_at),
-                    default=None),
-                'push_error': '\n'.join(
-                    lv.push_error for lv in levels if lv.push_error) or None,
-                'push_pending': listing.active and any(
-                    lv.pending for lv in levels),
-                }
-            for name in names:
-                result[name][listing.id] = values[name]
-        return result
-
-    @classmethod
-    def search_levels(cls, name, clause):
-        _, operator, value = clause[:3]
-        return [('levels.' + {
-                        'push_pending': 'pending',
-                        'push_error': 'push_error',
-                        }[name], operator, value)]
-
-    @classmethod
-    def on_modification(cls, mode, listings, field_names=None):
-        super().on_modification(mode, listings, field_names=field_names)
-        if mode == 'create' or (mode == 'write' and field_names & {
-                    'product', 'active', 'channel', 'safety_stock',
-                    'allocation', 'max_listed'}):
-            Level = Pool().get('oms.listing.level')
-            Level.update_levels(listings)
-
 
 def recipe(product):
     """What one unit of the product takes from stock: (product id,
@@ -284,8 +209,3 @@ def units(parts, warehouse, by_location):
             made.append(math.floor(stock / quantity) if quantity else 0)
     available = min(made, default=0)
     return 0 if available == math.inf else max(0, available)
-
-
-def sum_or_none(values):
-    values = [v for v in values if v is not None]
-    return sum(values) if values else None

@@ -875,6 +875,18 @@ class Sale(metaclass=PoolMeta):
         default.setdefault('oms_notifications', None)
         return super().copy(sales, default=default)
 
+    @classmethod
+    def _oms_logged(cls, events):
+        super()._oms_logged(events)
+        Pool().get('oms.notification').notify_events(events)
+
+    @classmethod
+    def oms_release(cls, sales, reason):
+        # The notices held back while they were on hold go now
+        held = [s for s in sales if s.oms_exception]
+        super().oms_release(sales, reason)
+        Pool().get('oms.notification').send_held(held)
+
     @property
     def oms_status_url(self):
         """The customer's page of this order (its access token in the link),

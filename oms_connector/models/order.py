@@ -319,7 +319,6 @@ class Sale(metaclass=PoolMeta):
                 'oms_exception_reason': None,
                 })
         Event.save([cls._oms_event(s, 'release', reason) for s in sales])
-        pool.get('oms.notification').send_held(sales)
 
     @classmethod
     @ModelView.button
@@ -397,7 +396,12 @@ class Sale(metaclass=PoolMeta):
             for s in moving]
         cls.write(moving, {'oms_state': state})
         Event.save(events)
-        pool.get('oms.notification').notify_events(events)
+        cls._oms_logged(events)
+
+    @classmethod
+    def _oms_logged(cls, events):
+        """The order events just logged (transitions, imports): the
+        features that act on them extend this (notifications)"""
 
     @classmethod
     def _oms_event(cls, sale, kind, reason, to_state=None):

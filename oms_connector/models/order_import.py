@@ -54,7 +54,6 @@ class OrderImporter(Model):
         per rejected order."""
         pool = Pool()
         Sale = pool.get('sale.sale')
-        Level = pool.get('oms.listing.level')
         cls._lock_channel(channel)
         if not config.getboolean('queue', 'worker', default=False):
             # Orders reserve in this transaction: see oms_lock_stock.
@@ -87,9 +86,7 @@ class OrderImporter(Model):
             cls.enact_soon(
                 [s for s, result in imported if result == 'created'])
         sales = Sale.browse([s.id for s, _ in imported])
-        Level.note_channel_sales(sales)
-        # Refunds and returns that arrived before their order
-        pool.get('oms.return.importer').link_orders(channel, sales)
+        cls.orders_imported(channel, sales)
         results = []
         for sale, (_, result) in zip(sales, imported, strict=True):
             if sale.oms_exception and result != 'unchanged':
@@ -102,6 +99,18 @@ class OrderImporter(Model):
             "channel %s: %d order(s) %s, cursor %s", channel.code,
             len(results), dict(counts), channel.cursor)
         return results
+
+    @classmethod
+    def orders_imported(cls, channel, sales):
+        """The sales of a batch just imported (created, updated or
+        unchanged): the features that follow the channel's orders extend
+        this (stock levels, returns)"""
+
+    @classmethod
+    def orders_received(cls, pairs):
+        """The channel's orders as they arrived, with their sales ((sale,
+        order) pairs: new, or changed since): the features that read more
+        of the channel's order extend this (order messages)"""
 
     @classmethod
     def _lock_channel(cls, channel):
@@ -233,7 +242,6 @@ class OrderImporter(Model):
         the others in step."""
         pool = Pool()
         Binding = pool.get('oms.customer')
-        Message = pool.get('oms.order.message')
         parties = Binding.parties_for(channel, [o.customer for o in orders])
         sales = [cls._new_sale(channel, o.external_id, p)
             for o, p in zip(orders, parties, strict=True)]
@@ -250,7 +258,7 @@ class OrderImporter(Model):
                 found = []
             holds.append(found)
         cls._save_new(sales, holds)
-        Message.note_from_channel(list(zip(sales, orders, strict=True)))
+        cls.orders_received(list(zip(sales, orders, strict=True)))
         return sales
 
     @classmethod
@@ -302,7 +310,7 @@ class OrderImporter(Model):
                 s, 'import', gettext('oms_connector.msg_imported'))
             for s in sales]
         Event.save(events)
-        pool.get('oms.notification').notify_events(events)
+        Sale._oms_logged(events)
         cls.hold([(s, h) for s, h in zip(sales, holds, strict=True) if h])
 
     @classmethod
@@ -325,7 +333,6 @@ class OrderImporter(Model):
         pool = Pool()
         Sale = pool.get('sale.sale')
         Binding = pool.get('oms.customer')
-        Message = pool.get('oms.order.message')
         stored = sale.oms_channel_updated
         updated = order.updated_at.replace(tzinfo=None)
         # Held unread until now: any readable copy is better than none.
@@ -340,7 +347,7 @@ class OrderImporter(Model):
             cls._set_party(
                 sale, Binding.party_for(sale.oms_channel, order.customer))
         sale.save()
-        Message.note_from_channel([(sale, order)])
+        cls.orders_received([(sale, order)])
         if sale.oms_exception and sale.oms_exception_kind in {
                 'unknown_sku', 'invalid_address', 'invalid_order'}:
             cls.rebuild(sale, keep_address=not unread)

@@ -144,3 +144,12 @@ class Sale(metaclass=PoolMeta):
         default = default.copy() if default is not None else {}
         default.setdefault('oms_messages', None)
         return super().copy(sales, default=default)
+
+
+class OrderImporter(metaclass=PoolMeta):
+    __name__ = 'oms.order.importer'
+
+    @classmethod
+    def orders_received(cls, pairs):
+        super().orders_received(pairs)
+        Pool().get('oms.order.message').note_from_channel(pairs)

@@ -348,3 +348,13 @@ class Channel(metaclass=PoolMeta):
         self.returns_cursor = cursor
         self.returns_cursor_updated = dt.datetime.now()
         self.save()
+
+
+class OrderImporter(metaclass=PoolMeta):
+    __name__ = 'oms.order.importer'
+
+    @classmethod
+    def orders_imported(cls, channel, sales):
+        super().orders_imported(channel, sales)
+        # Refunds and returns that arrived before their order
+        Pool().get('oms.return.importer').link_orders(channel, sales)

@@ -409,6 +409,11 @@ class ProductComponent(metaclass=PoolMeta):
 
 
 
+def sum_or_none(values):
+    values = [v for v in values if v is not None]
+    return sum(values) if values else None
+
+
 def kits_of(products):
     "The ids of the kits made with these products"
     Component = Pool().get('product.component')
@@ -453,3 +458,105 @@ def by_value(mapping):
     for key, value in mapping.items():
         groups[value].append(key)
     return groups
+
+
+class Listing(metaclass=PoolMeta):
+    "A listing's stock levels, and what they sum up to"
+    __name__ = 'oms.listing'
+
+    levels = fields.One2Many(
+        'oms.listing.level', 'listing', "Stock Levels", readonly=True,
+        help="What the channel may sell, per warehouse where it keeps "
+        "stock by location.")
+    available_quantity = fields.Function(fields.Integer(
+            "Available",
+            help="Available to sell on the channel: stock on hand in its "
+            "warehouses less reservations and safety stock, times the "
+            "allocation, capped by the max listed."),
+        'get_levels_summary')
+    pushed_quantity = fields.Function(fields.Integer(
+            "Channel Shows",
+            help="What the channel shows: the quantity it last accepted, "
+            "less its own sales since."),
+        'get_levels_summary')
+    pushed_at = fields.Function(fields.Timestamp(
+            "Pushed At",
+            help="When the channel last accepted a quantity."),
+        'get_levels_summary')
+    push_error = fields.Function(fields.Text(
+            "Push Error",
+            help="Why the channel refused the last quantity pushed."),
+        'get_levels_summary', searcher='search_levels')
+    push_pending = fields.Function(fields.Boolean(
+            "Push Pending",
+            help="The channel shows another quantity than is available: "
+            "the sync agent pushes it next."),
+        'get_levels_summary', searcher='search_levels')
+
+    @classmethod
+    def copy(cls, listings, default=None):
+        default = default.copy() if default is not None else {}
+        # A copy is a new listing that the channel has not been told about.
+        default.setdefault('levels', None)
+        return super().copy(listings, default=default)
+
+    @classmethod
+    def get_levels_summary(cls, listings, names):
+        result = {name: {} for name in names}
+        for listing in listings:
+            levels = listing.levels
+            values = {
+                'available_quantity': sum_or_none(
+                    lv.quantity for lv in levels),
+                'pushed_quantity': sum_or_none(
+                    lv.channel_quantity for lv in levels),
+                'pushed_at': max(
+                    (lv.pushed_at for lv in levels if lv.pushed_at),
+                    default=None),
+                'push_error': '\n'.join(
+                    lv.push_error for lv in levels if lv.push_error) or None,
+                'push_pending': listing.active and any(
+                    lv.pending for lv in levels),
+                }
+            for name in names:
+                result[name][listing.id] = values[name]
+        return result
+
+    @classmethod
+    def search_levels(cls, name, clause):
+        _, operator, value = clause[:3]
+        return [('levels.' + {
+                        'push_pending': 'pending',
+                        'push_error': 'push_error',
+                        }[name], operator, value)]
+
+    @classmethod
+    def on_modification(cls, mode, listings, field_names=None):
+        super().on_modification(mode, listings, field_names=field_names)
+        if mode == 'create' or (mode == 'write' and field_names & {
+                    'product', 'active', 'channel', 'safety_stock',
+                    'allocation', 'max_listed'}):
+            Pool().get('oms.listing.level').update_levels(listings)
+
+
+class Channel(metaclass=PoolMeta):
+    __name__ = 'oms.channel'
+
+    @classmethod
+    def on_modification(cls, mode, channels, field_names=None):
+        super().on_modification(mode, channels, field_names=field_names)
+        if mode == 'write' and set(field_names or ()) & {
+                'warehouse', 'warehouses', 'stock_by_location',
+                'safety_stock', 'allocation', 'max_listed'}:
+            # Their listings sell from other stock or by another formula.
+            Pool().get('oms.listing.level').update_levels(
+                [li for c in channels for li in c.listings])
+
+
+class OrderImporter(metaclass=PoolMeta):
+    __name__ = 'oms.order.importer'
+
+    @classmethod
+    def orders_imported(cls, channel, sales):
+        super().orders_imported(channel, sales)
+        Pool().get('oms.listing.level').note_channel_sales(sales)
