@@ -38,6 +38,8 @@ from oms_contract.models import (
 
 logger = logging.getLogger(__name__)
 PREFIX = '/<database_name>/oms/v1'
+# A batch of orders or returns may carry many raw payloads
+MAX_BATCH_BYTES = 64 * 1024 * 1024
 OPENAPI = openapi.DOCUMENT
 
 
@@ -131,6 +133,22 @@ def api_key(func):
     return wrapper
 
 
+def oms_route(path, methods, max_size=None, **transaction):
+    """An OMS API route (PREFIX + path), as every one is served: JSON in
+    and out (errors too), in a transaction (`transaction`: with_transaction's
+    arguments), authenticated by an OMS key, with its channel checked
+    against the key's scope (see api_key); `max_size`: a larger body"""
+    def decorator(func):
+        route = api_key(func)
+        route = with_transaction(**transaction)(route)
+        route = json_errors(route)
+        route = with_pool(route)
+        if max_size is not None:
+            route = set_max_request_size(max_size)(route)
+        return app.route(PREFIX + path, methods=methods)(route)
+    return decorator
+
+
 def scoped_channel(pool, application, code):
     Channel = pool.get('oms.channel')
     channel = Channel.by_code(code)
@@ -212,11 +230,7 @@ def cursor_answer(channel):
         }
 
 
-@app.route(PREFIX + '/channels', methods=['GET'])
-@with_pool
-@json_errors
-@with_transaction()
-@api_key
+@oms_route('/channels', ['GET'])
 def list_channels(request, pool, application):
     "The channels this key may use, with their settings the agent needs"
     return {'channels': [{
@@ -229,21 +243,13 @@ def list_channels(request, pool, application):
                 } for c in application.oms_channels if c.active]}
 
 
-@app.route(PREFIX + '/channels/<channel_code>/cursor', methods=['GET'])
-@with_pool
-@json_errors
-@with_transaction()
-@api_key
+@oms_route('/channels/<channel_code>/cursor', ['GET'])
 def get_cursor(request, pool, application, channel):
     return cursor_answer(channel)
 
 
-@app.route(PREFIX + '/channels/<channel_code>/orders', methods=['POST'])
-@set_max_request_size(64 * 1024 * 1024)
-@with_pool
-@json_errors
-@with_transaction()
-@api_key
+@oms_route('/channels/<channel_code>/orders', ['POST'],
+    max_size=MAX_BATCH_BYTES)
 def post_orders(request, pool, application, channel):
     """Import a batch of orders and store the channel's new cursor, all in
     one transaction: a failure writes nothing and leaves the cursor. A dry
@@ -268,11 +274,7 @@ def post_orders(request, pool, application, channel):
     return answer
 
 
-@app.route(PREFIX + '/channels/<channel_code>/summary', methods=['GET'])
-@with_pool
-@json_errors
-@with_transaction()
-@api_key
+@oms_route('/channels/<channel_code>/summary', ['GET'])
 def get_summary(request, pool, application, channel):
     """The channel's orders in the ERP: how many, by OMS state, and those
     on hold with their reasons (the newest 100)"""
@@ -313,12 +315,8 @@ def get_summary(request, pool, application, channel):
     return answer
 
 
-@app.route(PREFIX + '/channels/<channel_code>/stock', methods=['GET'])
-@with_pool
-@json_errors
 # Asking brings the levels up to date with the stock change log.
-@with_transaction(readonly=False)
-@api_key
+@oms_route('/channels/<channel_code>/stock', ['GET'], readonly=False)
 def get_stock(request, pool, application, channel):
     """The channel's stock levels that differ from what it shows (every
     level with all=1, for a full reconciliation), by SKU and warehouse"""
@@ -342,11 +340,7 @@ def get_stock(request, pool, application, channel):
         }
 
 
-@app.route(PREFIX + '/channels/<channel_code>/stock/ack', methods=['POST'])
-@with_pool
-@json_errors
-@with_transaction()
-@api_key
+@oms_route('/channels/<channel_code>/stock/ack', ['POST'])
 def ack_stock(request, pool, application, channel):
     """Record what the channel accepted and refused of a stock push, and
     what a reconciliation found drifted, in one transaction: an unknown
@@ -413,11 +407,7 @@ def key_name(key):
     return f"{sku} @ {warehouse}" if warehouse else sku
 
 
-@app.route(PREFIX + '/channels/<channel_code>/fulfilments', methods=['GET'])
-@with_pool
-@json_errors
-@with_transaction()
-@api_key
+@oms_route('/channels/<channel_code>/fulfilments', ['GET'])
 def get_fulfilments(request, pool, application, channel):
     """The channel's parcels to report: fulfilments waiting, and failed ones
     whose next attempt has come, oldest first"""
@@ -457,12 +447,7 @@ def fulfilment_answer(fulfilment):
         }
 
 
-@app.route(PREFIX + '/channels/<channel_code>/fulfilments/ack',
-    methods=['POST'])
-@with_pool
-@json_errors
-@with_transaction()
-@api_key
+@oms_route('/channels/<channel_code>/fulfilments/ack', ['POST'])
 def ack_fulfilments(request, pool, application, channel):
     """Record which fulfilments the channel accepted and which it refused,
     in one transaction: a fulfilment of another channel writes nothing.
@@ -507,12 +492,8 @@ def acknowledged(channel, ack, kind, search, failure):
         {found[i]: value for i, value in failed.items()})
 
 
-@app.route(PREFIX + '/channels/<channel_code>/returns', methods=['POST'])
-@set_max_request_size(64 * 1024 * 1024)
-@with_pool
-@json_errors
-@with_transaction()
-@api_key
+@oms_route('/channels/<channel_code>/returns', ['POST'],
+    max_size=MAX_BATCH_BYTES)
 def post_returns(request, pool, application, channel):
     """Record a batch of the channel's refunds and returns as return
     requests and store the channel's new returns cursor, in one
@@ -534,11 +515,7 @@ def post_returns(request, pool, application, channel):
         }
 
 
-@app.route(PREFIX + '/channels/<channel_code>/refunds', methods=['GET'])
-@with_pool
-@json_errors
-@with_transaction()
-@api_key
+@oms_route('/channels/<channel_code>/refunds', ['GET'])
 def get_refunds(request, pool, application, channel):
     """The refunds issued in the ERP to make on the channel: new ones, and
     refused ones whose next attempt has come"""
@@ -551,11 +528,7 @@ def get_refunds(request, pool, application, channel):
         }
 
 
-@app.route(PREFIX + '/channels/<channel_code>/refunds/ack', methods=['POST'])
-@with_pool
-@json_errors
-@with_transaction()
-@api_key
+@oms_route('/channels/<channel_code>/refunds/ack', ['POST'])
 def ack_refunds(request, pool, application, channel):
     """Record which refunds the channel made and which it refused (or
     cannot take: refunded by hand), in one transaction: a refund of

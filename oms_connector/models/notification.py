@@ -8,75 +8,38 @@ sending fails, again later by a cron with a growing delay. Sending never
 happens inside the state change, so neither a mail server nor an SMS gateway
 can hold it back or undo it."""
 import datetime as dt
-import html
 import logging
 import re
-import smtplib
-import string
 from collections import defaultdict, namedtuple
 from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid, parseaddr
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 from sql import Literal, Null
 
 import trytond.config as config
 from trytond import backend
 from trytond.i18n import gettext
-from trytond.model import Index, ModelSQL, ModelView, Unique, fields
+from trytond.model import Index, ModelSQL, ModelView, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval, If
-from trytond.sendmail import get_smtp_server, send_message
-from trytond.transaction import Transaction, inactive_records
+from trytond.transaction import Transaction
 from trytond.url import host
 
 from .. import sms
 from ..exceptions import NotificationError
 from .backoff import backoff
+from .delivery import DeliveryError, Mailer, Texter, html_body
+from .notification_template import EVENTS, MEDIUMS
 
 logger = logging.getLogger(__name__)
 
-EVENTS = [
-    ('awaiting_shipment', "Order Confirmed"),
-    ('partially_shipped', "Partially Shipped"),
-    ('shipped', "Shipped"),
-    ('completed', "Delivered"),
-    ('cancelled', "Cancelled"),
-    ('refunded', "Refunded"),
-    ('message', "Message from Staff"),
-    ('return_requested', "Return Requested"),
-    ('return_approved', "Return Approved"),
-    ('return_received', "Return Received"),
-    ('return_refunded', "Return Refunded"),
-    ('return_exchanged', "Return Exchanged"),
-    ('return_closed', "Return Closed"),
-    ('return_rejected', "Return Rejected"),
-    ]
 RETURN_EVENTS = [e for e, _ in EVENTS if e.startswith('return_')]
 # The notices of an order going ahead: held back while the order is on hold
 # and dropped once it is cancelled or refunded.
 FORWARD = {'awaiting_shipment', 'partially_shipped', 'shipped', 'completed'}
 CLOSED = {'cancelled', 'refunded'}
-MEDIUMS = [
-    ('email', "E-mail"),
-    ('sms', "SMS"),
-    ]
-PLACEHOLDERS = [
-    'number', 'customer', 'shop', 'state', 'total', 'amount', 'tracking',
-    'status_url', 'message', 'rma', 'replacement']
-PLACEHOLDERS_HELP = (
-    "Placeholders: ${number} (the order number the customer knows), "
-    "${customer}, ${shop}, ${state}, ${total}, ${amount} (a refund's), "
-    "${tracking} (carrier, number and link of each parcel), ${status_url} "
-    "(the customer's order page), ${message} (a reply from staff, a "
-    "return's staff note), ${rma} (the return request's number), "
-    "${replacement} (the number of an exchange's new order). Write "
-    "$$ for a dollar sign. A line whose placeholders are all empty is left "
-    "out.")
-
-# Channels: what the customer most needs from the merchant; marketplaces
-# confirm orders themselves. Orders keyed in by hand: the same plus
 # delivery. No text messages until a gateway is set up and wanted.
 CHANNEL_EMAIL_EVENTS = [
     'shipped', 'cancelled', 'refunded', 'message', *RETURN_EVENTS]
@@ -89,144 +52,12 @@ MAX_DELAY = dt.timedelta(hours=2)
 # How long a sender may take over one message before another may try it:
 # longer than any send (SMTP and gateway calls time out well before).
 LEASE = dt.timedelta(minutes=10)
-SMTP_TIMEOUT = 30
 DUE_BATCH = 500
 
 
 def retry_delay(attempts):
     "How long to wait after the attempts failed: 1, 2, 4 ... min, up to 2 h"
     return backoff(attempts, MAX_DELAY)
-
-
-class NotificationTemplate(ModelSQL, ModelView):
-    __name__ = 'oms.notification.template'
-    __string__ = "Notification Template"
-
-    event = fields.Selection(EVENTS, "Event", required=True, sort=False)
-    medium = fields.Selection(MEDIUMS, "Medium", required=True)
-    language = fields.Selection(
-        'get_languages', "Language", required=True,
-        help="Customers whose language is this one get this template; "
-        "the others get the template of their base language (zh for "
-        "zh_TW), else the English one.")
-    subject = fields.Char(
-        "Subject",
-        states={
-            'invisible': Eval('medium') != 'email',
-            'required': Eval('medium') == 'email',
-            },
-        help=PLACEHOLDERS_HELP)
-    body = fields.Text("Body", required=True, help=PLACEHOLDERS_HELP)
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        t = cls.__table__()
-        cls._sql_constraints += [
-            ('event_medium_language_unique',
-                Unique(t, t.event, t.medium, t.language),
-                'oms_connector.msg_notification_template_unique'),
-            ]
-        cls._order = [
-            ('event', 'ASC'), ('medium', 'ASC'), ('language', 'ASC'),
-            ('id', 'ASC')]
-
-    @classmethod
-    def default_medium(cls):
-        return 'email'
-
-    @classmethod
-    def default_language(cls):
-        return 'en'
-
-    @classmethod
-    def get_languages(cls):
-        Lang = Pool().get('ir.lang')
-        with inactive_records():
-            langs = Lang.search([], order=[('code', 'ASC')])
-        return [(lang.code, lang.name) for lang in langs]
-
-    def get_rec_name(self, name):
-        return ' / '.join([
-                dict(EVENTS)[self.event], dict(MEDIUMS)[self.medium],
-                self.language])
-
-    @classmethod
-    def validate_fields(cls, templates, field_names):
-        super().validate_fields(templates, field_names)
-        if not field_names or field_names & {'subject', 'body'}:
-            for template in templates:
-                template.check_placeholders()
-
-    def check_placeholders(self):
-        "Refuse a text that would not render: a stray $ or an unknown name"
-        for name in ['subject', 'body']:
-            text = getattr(self, name) or ''
-            template = string.Template(text)
-            if not template.is_valid():
-                raise NotificationError(gettext(
-                        'oms_connector.msg_notification_template_dollar',
-                        template=self.rec_name,
-                        field=self.__names__(name)['field'],
-                        text=_invalid_dollar(text)))
-            unknown = sorted(
-                set(template.get_identifiers()) - set(PLACEHOLDERS))
-            if unknown:
-                raise NotificationError(gettext(
-                        'oms_connector.msg_notification_template_placeholder',
-                        template=self.rec_name,
-                        field=self.__names__(name)['field'],
-                        names=', '.join(f'${{{n}}}' for n in unknown),
-                        allowed=', '.join(
-                            f'${{{n}}}' for n in PLACEHOLDERS)))
-
-    @classmethod
-    def choose(cls, templates, language):
-        """The template for a customer speaking `language` (an ir.lang code)
-        among templates of one event and medium: theirs, else one of their
-        base language, else English; None when there is none of those."""
-        by_code = {t.language: t for t in templates}
-        language = (language or 'en').replace('-', '_')
-        base = language.split('_')[0]
-        related = sorted(
-            (c for c in by_code if c.split('_')[0] == base),
-            key=lambda c: (c != base, c))
-        for code in [language, *related, 'en']:
-            if code in by_code:
-                return by_code[code]
-        return None
-
-    def render(self, values):
-        "The subject (None for a text message) and body filled with values"
-        subject = (render_text(self.subject, values)
-            if self.medium == 'email' else None)
-        return subject, render_text(self.body, values)
-
-
-def render_text(text, values):
-    """Fill the placeholders of text with values, leaving out the lines
-    whose placeholders are all empty (a status link not configured, no
-    tracking yet). A placeholder without a value stays as written: a
-    message is never lost over a template."""
-    lines = []
-    for line in (text or '').splitlines():
-        template = string.Template(line)
-        names = template.get_identifiers()
-        if names and not any(values.get(n) for n in names):
-            continue
-        line = template.safe_substitute(values).rstrip()
-        if line or (lines and lines[-1]):  # one blank line where one was
-            lines.append(line)
-    return '\n'.join(lines).strip('\n')
-
-
-def _invalid_dollar(text):
-    "The stretch of text around its first $ that is no placeholder"
-    for match in string.Template.pattern.finditer(text):
-        if match.group('invalid') is not None:
-            start = match.start('invalid')
-            return text[max(start - 10, 0):start + 10]
-    return text
 
 
 def _phone(value):
@@ -251,16 +82,6 @@ def tracking_text(parcels, medium):
 Outgoing = namedtuple('Outgoing', [
         'id', 'medium', 'recipient', 'customer', 'shop', 'subject', 'body',
         'reference'])
-
-
-class DeliveryError(Exception):
-    """A message not taken by the mail server or gateway. `permanent`: it
-    never will be; `unreachable`: nothing of that medium can go now."""
-
-    def __init__(self, message, permanent=False, unreachable=False):
-        super().__init__(message)
-        self.permanent = permanent
-        self.unreachable = unreachable
 
 
 class Notification(ModelSQL, ModelView):
@@ -766,101 +587,8 @@ class Notification(ModelSQL, ModelView):
         msg['Subject'] = outgoing.subject or ''
         msg['Message-ID'] = make_msgid(domain=host())
         msg.set_content(outgoing.body)
-        msg.add_alternative(_html(outgoing.body), subtype='html')
+        msg.add_alternative(html_body(outgoing.body), subtype='html')
         return msg
-
-
-def _html(text):
-    "The text as simple HTML: its paragraphs, links clickable"
-    escaped = html.escape(text)
-    linked = re.sub(
-        r'https?://[^\s<>"]*[^\s<>".,;:!?)\]]',
-        lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
-    paragraphs = [p.strip().replace('\n', '<br>\n')
-        for p in re.split(r'\n\s*\n', linked.strip()) if p.strip()]
-    return ('<!DOCTYPE html>\n<html><body>\n'
-        + ''.join(f'<p>{p}</p>\n' for p in paragraphs)
-        + '</body></html>\n')
-
-
-def _smtp_uri():
-    "Tryton's SMTP URI, with a timeout unless it sets one"
-    uri = config.get('email', 'uri')
-    parts = urlsplit(uri)
-    query = parse_qsl(parts.query)
-    if not any(key == 'timeout' for key, _ in query):
-        query.append(('timeout', str(SMTP_TIMEOUT)))
-    return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-class Mailer:
-    "One SMTP connection for a run of sends, through Tryton's settings"
-
-    def __init__(self):
-        self.server = None
-
-    def send(self, msg):
-        "Send the message; returns its Message-ID"
-        if self.server is None:
-            try:
-                self.server = get_smtp_server(_smtp_uri(), strict=True)
-            except Exception as error:
-                raise DeliveryError(
-                    f"The mail server cannot be reached: {error}",
-                    unreachable=True) from error
-        try:
-            self.server = send_message(
-                msg, server=self.server, strict=True) or self.server
-        except smtplib.SMTPRecipientsRefused as error:
-            self.close()
-            codes = [code for code, _ in error.recipients.values()]
-            raise DeliveryError(
-                "The mail server refused the address: " + '; '.join(
-                    f'{code} {_text(message)}'
-                    for code, message in error.recipients.values()),
-                permanent=all(500 <= c < 600 for c in codes)) from error
-        except smtplib.SMTPResponseException as error:
-            self.close()
-            raise DeliveryError(
-                f"The mail server answered {error.smtp_code} "
-                f"{_text(error.smtp_error)}") from error
-        except (smtplib.SMTPException, OSError) as error:
-            self.close()
-            raise DeliveryError(
-                f"Sending to the mail server failed: {error}",
-                unreachable=True) from error
-        return msg['Message-ID']
-
-    def close(self):
-        if self.server is not None:
-            try:
-                self.server.quit()
-            except Exception:
-                pass
-            self.server = None
-
-
-def _text(value):
-    return value.decode(errors='replace') if isinstance(value, bytes) \
-        else str(value)
-
-
-class Texter:
-    "The configured SMS gateway for a run of sends, made when first needed"
-
-    def __init__(self):
-        self.gateway = None
-
-    def send(self, outgoing):
-        "Send the text message; returns the gateway's id of it, if any"
-        try:
-            if self.gateway is None:
-                self.gateway = sms.get_gateway()
-            return self.gateway.send(
-                outgoing.recipient, outgoing.body, outgoing.reference)
-        except sms.SmsError as error:
-            raise DeliveryError(str(error), permanent=error.permanent,
-                unreachable=error.unreachable) from error
 
 
 class Sale(metaclass=PoolMeta):
