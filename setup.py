@@ -20,7 +20,8 @@ setup(
             'sync_agent', 'sync_agent.*']),
     package_data={
         'oms_connector': [
-            'tryton.cfg', '*.xml', 'views/*.xml', 'tests/*.rst'],
+            'tryton.cfg', '*.xml', 'views/*.xml', 'views/*/*.xml',
+            'tests/*.rst'],
         'oms_contract': ['openapi.yaml'],
         },
     install_requires=[

@@ -818,7 +818,7 @@ def variants(pool, name):
     """The contexts to time the report under: {label: extra context}; one
     per value of each Selection its context model adds to the shared
     filters (a breakdown), else only the shared filters"""
-    from oms_connector.models.reporting import ReportingContextMixin
+    from oms_connector.models.reporting.reporting import ReportingContextMixin
     Window = pool.get('ir.action.act_window')
     shared = {n for n in dir(ReportingContextMixin)
         if not n.startswith('_')}

@@ -11,7 +11,7 @@ asks a question about it.
     POST /<database>/oms/status/returns       the page's return form
 
 A wrong number/e-mail pair gets the same answer as an unknown order, and
-every client address is rate limited (models/order_lookup.py)."""
+every client address is rate limited (models/orders/order_lookup.py)."""
 import html
 from http import HTTPStatus
 from typing import Literal
@@ -23,8 +23,8 @@ from trytond.exceptions import UserError
 from trytond.protocols.wrappers import with_pool, with_transaction
 from trytond.wsgi import app
 
-from .models.order_import import savepoint
-from .models.order_lookup import RateLimited
+from .models.orders.order_import import savepoint
+from .models.orders.order_lookup import RateLimited
 from .routes import PREFIX, ApiError, json_errors, json_response, read_json
 
 PAGE = '/<database_name>/oms/status'

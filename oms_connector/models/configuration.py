@@ -3,7 +3,7 @@ sale's and stock's configurations are, starting with who hears of stock
 alerts."""
 from trytond.model import ModelSingleton, ModelSQL, ModelView, fields
 
-from .channel import SHIP_WITHIN
+from .channels.channel import SHIP_WITHIN
 
 
 class Configuration(ModelSingleton, ModelSQL, ModelView):

@@ -11,7 +11,7 @@ from trytond.tests.test_tryton import with_transaction
 from trytond.transaction import Transaction
 
 from oms_connector.exceptions import ReturnError
-from oms_connector.models.order_import import savepoint
+from oms_connector.models.orders.order_import import savepoint
 from oms_connector.tests.records import ShopWorld
 from oms_contract.models import ReturnBatch
 

@@ -17,7 +17,7 @@ from trytond.pool import Pool
 from trytond.tests.test_tryton import with_transaction
 
 from oms_connector.exceptions import CarrierError, FulfilmentError
-from oms_connector.models import fulfilment as fulfilment_module
+from oms_connector.models.shipping import fulfilment as fulfilment_module
 from oms_connector.tests.records import ShopWorld
 
 

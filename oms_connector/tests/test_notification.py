@@ -26,8 +26,10 @@ from trytond.transaction import Transaction
 from harness.mailbox import smtp_inbox
 from harness.server import free_port
 from oms_connector.exceptions import NotificationError
-from oms_connector.models.notification import retry_delay
-from oms_connector.models.notification_template import render_text
+from oms_connector.models.notifications.notification import retry_delay
+from oms_connector.models.notifications.notification_template import (
+    render_text,
+)
 from oms_connector.tests.records import committed, create_goods
 from oms_connector.tests.tools import order_payload
 from oms_contract.models import OrderBatch

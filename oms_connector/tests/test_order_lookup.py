@@ -13,7 +13,7 @@ from trytond.pool import Pool
 from trytond.tests.test_tryton import activate_module, with_transaction
 from trytond.transaction import Transaction
 
-from oms_connector.models.order_lookup import RateLimited
+from oms_connector.models.orders.order_lookup import RateLimited
 from oms_connector.tests.records import create_goods
 from oms_connector.tests.tools import order_payload
 from oms_contract.models import OrderBatch
@@ -152,7 +152,7 @@ class OrderLookupTestCase(unittest.TestCase):
         Lookup = Pool().get('oms.order.lookup')
         self.import_order(channel, 'L4', email='ada@example.com')
         # 3 lookups per client, 2 failures per order number, in 600 s
-        with patch('oms_connector.models.order_lookup.limits',
+        with patch('oms_connector.models.orders.order_lookup.limits',
                 return_value=(3, 2, 600)):
             for _ in range(3):
                 Lookup.find('10.0.0.1', 'L4', 'ada@example.com')

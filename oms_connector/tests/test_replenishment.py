@@ -1,7 +1,7 @@
 """The order point suggested from sales, without a database."""
 import datetime as dt
 
-from oms_connector.models.replenishment import suggest_order_point
+from oms_connector.models.stock.replenishment import suggest_order_point
 
 DAY = dt.timedelta(days=1)
 

@@ -24,7 +24,7 @@ from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, fields
 from trytond.pool import Pool
 
-from .channel import SHIP_WITHIN
+from ..channels.channel import SHIP_WITHIN
 from .reporting import (
     Filters,
     day_number,

@@ -20,8 +20,8 @@ from trytond.pool import Pool
 from trytond.pyson import Eval, If
 from trytond.transaction import without_check_access
 
-from ..exceptions import FulfilmentError, UntrackedShipmentWarning
-from .backoff import backoff
+from ...exceptions import FulfilmentError, UntrackedShipmentWarning
+from ..backoff import backoff
 
 STATES = [
     ('waiting', "Waiting"),

@@ -15,8 +15,8 @@ from trytond.model import (
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
-from ..exceptions import ReturnError
-from .order import PRIORITIES
+from ...exceptions import ReturnError
+from ..orders.order import PRIORITIES
 
 RESOLUTIONS = [
     ('refund', "Refund"),

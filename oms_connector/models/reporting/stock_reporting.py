@@ -17,7 +17,7 @@ from trytond.model import ModelSQL, ModelView, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval
 
-from .domains import any_field_matches
+from ..domains import any_field_matches
 from .reporting import Filters, day_number, row_id, sale_lines, today
 
 # Stock that lasts longer than this at the period's sales moves slowly.

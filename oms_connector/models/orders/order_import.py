@@ -15,7 +15,7 @@ from trytond.model import Model
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
-from ..exceptions import OrderHold
+from ...exceptions import OrderHold
 from .order import dump_order, rank
 
 logger = logging.getLogger(__name__)

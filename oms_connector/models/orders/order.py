@@ -21,7 +21,7 @@ from trytond.transaction import Transaction, TransactionError
 
 from oms_contract.models import STATUS_LABELS
 
-from ..exceptions import TransitionError
+from ...exceptions import TransitionError
 
 # PostgreSQL's "could not serialize access due to concurrent update"
 SERIALIZATION_FAILURE = '40001'

@@ -23,9 +23,9 @@ from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Bool, Eval, If
 from trytond.transaction import Transaction
 
-from ..exceptions import ReturnError, TransitionError
-from .backoff import backoff
-from .order import PRIORITIES, oms_source, processing_now
+from ...exceptions import ReturnError, TransitionError
+from ..backoff import backoff
+from ..orders.order import PRIORITIES, oms_source, processing_now
 from .return_policy import RESOLUTIONS
 
 STATES = [

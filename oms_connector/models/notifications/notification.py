@@ -27,9 +27,9 @@ from trytond.pyson import Eval, If
 from trytond.transaction import Transaction
 from trytond.url import host
 
-from .. import sms
-from ..exceptions import NotificationError
-from .backoff import backoff
+from ... import sms
+from ...exceptions import NotificationError
+from ..backoff import backoff
 from .delivery import DeliveryError, Mailer, Texter, html_body
 from .notification_template import EVENTS, MEDIUMS
 

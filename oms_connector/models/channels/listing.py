@@ -10,7 +10,7 @@ from trytond.model.exceptions import AccessError
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
-from .domains import any_field_matches
+from ..domains import any_field_matches
 
 
 class Listing(DeactivableMixin, ModelSQL, ModelView):

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import trytond.config as config
 from trytond.sendmail import get_smtp_server, send_message
 
-from .. import sms
+from ... import sms
 
 logger = logging.getLogger(__name__)
 SMTP_TIMEOUT = 30

@@ -17,8 +17,8 @@ from trytond.pyson import Eval, PYSONEncoder, TimeDelta
 from trytond.transaction import Transaction
 from trytond.wizard import StateAction, StateTransition, Wizard
 
-from ..exceptions import OrderPointError
-from .domains import any_field_matches
+from ...exceptions import OrderPointError
+from ..domains import any_field_matches
 
 # Shipments whose goods are set aside for their customer: a sale counts from
 # its reservation, not only once the parcel leaves.

@@ -10,7 +10,7 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import inactive_records
 
-from ..exceptions import NotificationError
+from ...exceptions import NotificationError
 
 logger = logging.getLogger(__name__)
 

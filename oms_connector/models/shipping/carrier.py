@@ -6,7 +6,7 @@ from urllib.parse import quote, urlsplit
 from trytond.i18n import gettext
 from trytond.model import DeactivableMixin, ModelSQL, ModelView, Unique, fields
 
-from ..exceptions import CarrierError
+from ...exceptions import CarrierError
 
 NUMBER = '{number}'
 

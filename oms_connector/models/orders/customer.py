@@ -7,7 +7,7 @@ from trytond.model import ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool
 from trytond.tools import escape_wildcard
 
-from ..exceptions import OrderHold
+from ...exceptions import OrderHold
 
 
 class CustomerBinding(ModelSQL, ModelView):

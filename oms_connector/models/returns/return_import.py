@@ -22,7 +22,7 @@ from trytond.model import Model, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.transaction import Transaction
 
-from .order_import import savepoint
+from ..orders.order_import import savepoint
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,2 @@
+"""Reports: sales, customers, stock, supply, fulfilment and returns, on the
+filters they share."""

@@ -1,0 +1,2 @@
+"""After-sales: return requests (RMAs), their policies and reasons, and the
+channels' refunds and returns."""
