@@ -19,13 +19,12 @@ from decimal import Decimal
 
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
-from trytond.pool import Pool, PoolMeta
+from trytond.pool import Pool
 from trytond.pyson import Bool, Eval, If
 from trytond.transaction import Transaction
 
 from ...exceptions import ReturnError, TransitionError
-from ..backoff import backoff
-from ..orders.order import PRIORITIES, oms_source, processing_now
+from ..orders.order import PRIORITIES, oms_source
 from .return_policy import RESOLUTIONS
 
 STATES = [
@@ -220,20 +219,6 @@ class Return(ModelSQL, ModelView):
         "refund or to add shipping.")
     refunded_amount = fields.Numeric(
         "Refunded", digits='currency', readonly=True)
-    refund_state = fields.Selection(
-        REFUND_STATES, "Channel Refund", readonly=True,
-        states={'invisible': ~Eval('refund_state')})
-    refund_key = fields.Char("Refund Key", readonly=True, strip=False)
-    refund_external_id = fields.Char(
-        "Channel Refund ID", readonly=True,
-        states={'invisible': ~Eval('refund_external_id')})
-    refund_attempts = fields.Integer("Failed Refund Pushes", readonly=True)
-    refund_next_attempt = fields.Timestamp(
-        "Next Refund Push", readonly=True,
-        states={'invisible': Eval('refund_state') != 'failed'})
-    refund_error = fields.Text(
-        "Refund Error", readonly=True,
-        states={'invisible': ~Eval('refund_error')})
     return_sale = fields.Many2One(
         'sale.sale', "Return Sale", readonly=True, ondelete='RESTRICT',
         help="Tryton's return sale: its return shipment brings the goods "
@@ -259,15 +244,10 @@ class Return(ModelSQL, ModelView):
         cls._sql_constraints += [
             ('external_id_unique', Unique(t, t.channel, t.external_id),
                 'oms_connector.msg_return_external_id_unique'),
-            ('refund_key_unique', Unique(t, t.refund_key),
-                'oms_connector.msg_return_refund_key_unique'),
             ]
         cls._sql_indexes.update({
                 Index(t, (t.state, Index.Equality(cardinality='low')),
                     where=t.state.in_(OPEN)),
-                Index(t, (t.channel, Index.Equality()),
-                    (t.refund_state, Index.Equality(cardinality='low')),
-                    where=t.refund_state.in_(['pending', 'failed'])),
                 })
         # The queue: most urgent first, then the soonest due
         cls._order = [
@@ -306,15 +286,6 @@ class Return(ModelSQL, ModelView):
                     'invisible': ~Eval('held'),
                     'depends': ['held'],
                     },
-                'retry_refund': {
-                    'invisible': Eval('refund_state') != 'failed',
-                    'depends': ['refund_state'],
-                    },
-                'refund_done_by_hand': {
-                    'invisible': ~Eval('refund_state').in_(
-                        ['failed', 'manual']),
-                    'depends': ['refund_state'],
-                    },
                 })
 
     @staticmethod
@@ -351,10 +322,6 @@ class Return(ModelSQL, ModelView):
     @classmethod
     def default_held(cls):
         return False
-
-    @classmethod
-    def default_refund_attempts(cls):
-        return 0
 
     def get_currency(self, name):
         if self.sale:
@@ -755,116 +722,6 @@ class Return(ModelSQL, ModelView):
         cls._set_state(rmas, 'closed', gettext(
                 'oms_connector.msg_return_closed'))
 
-    # Stock: Tryton's return sale brings the goods back.
-
-    @classmethod
-    def expect_goods(cls, rmas):
-        """Make each request's return sale, whose return shipment (draft)
-        tells the warehouse what to expect and brings the goods in"""
-        pool = Pool()
-        Sale = pool.get('sale.sale')
-        rmas = [r for r in rmas if r.sale and not r.return_sale
-            and r.return_goods and not r.held]
-        if not rmas:
-            return
-        sales = []
-        for rma in rmas:
-            rma.return_sale = rma._return_sale()
-            sales.append(rma.return_sale)
-        Sale.save(sales)
-        cls.save(rmas)
-        for rma in rmas:
-            for line in rma.lines:
-                line.return_sale_line = next(
-                    sl for sl in rma.return_sale.lines
-                    if sl.oms_return_line == line)
-        pool.get('oms.return.line').save(
-            [line for rma in rmas for line in rma.lines])
-        Sale.quote(sales)
-        with processing_now(sales):
-            Sale.confirm(sales)
-        Sale.process(sales)
-
-    def _new_sale(self, description, **values):
-        """A sale to the order's customer and address, from its warehouse,
-        made by this request"""
-        Sale = Pool().get('sale.sale')
-        sale = self.sale
-        return Sale(
-            company=sale.company, party=sale.party,
-            invoice_address=sale.invoice_address,
-            shipment_address=sale.shipment_address,
-            warehouse=sale.warehouse, currency=sale.currency,
-            payment_term=sale.payment_term,
-            # Money goes back through the channel or the request, and a
-            # replacement is paid as the order was: no invoices
-            invoice_method='manual', shipment_method='order',
-            reference=self.number, origin=self,
-            description=gettext(description,
-                rma=self.number, sale=sale.rec_name),
-            **values)
-
-    def _return_sale(self):
-        "Tryton's return sale of the lines: their quantities negated"
-        Line = Pool().get('sale.line')
-        return_sale = self._new_sale(
-            'oms_connector.msg_return_sale_description', oms_return=self)
-        lines = []
-        for line in self.lines:
-            sale_line = line.sale_line
-            lines.append(Line(
-                    type='line', product=line.product,
-                    description=sale_line.description if sale_line else None,
-                    quantity=-line.quantity, unit=line.unit,
-                    unit_price=line.unit_price or Decimal(0),
-                    taxes=sale_line.taxes if sale_line else [],
-                    oms_return_line=line))
-        return_sale.lines = lines
-        return return_sale
-
-    def make_replacement(self, priced):
-        """The new order sending the goods of an exchange (the exchange
-        products, the customer paying any difference) or a reship (the
-        same goods, free), through the order lifecycle: confirmed and
-        reserved at once when it costs nothing, else awaiting payment"""
-        pool = Pool()
-        Sale = pool.get('sale.sale')
-        Line = pool.get('sale.line')
-        Product = pool.get('product.product')
-        sale = self.sale
-        replacement = self._new_sale(
-            'oms_connector.msg_replacement_description')
-        lines = []
-        for line in self.lines:
-            product = line.exchange_product if priced else None
-            product = product or line.product
-            price = Decimal(0)
-            if priced:
-                # The customer pays what the new goods cost more
-                with Transaction().set_context(
-                        currency=sale.currency.id, customer=sale.party.id,
-                        uom=product.sale_uom.id):
-                    list_price = Product.get_sale_price(
-                        [product], line.quantity)[product.id]
-                if list_price is not None:
-                    price = max(Decimal(0),
-                        list_price - (line.unit_price or 0))
-            sale_line = line.sale_line
-            lines.append(Line(type='line', product=product,
-                    description=product.rec_name,
-                    quantity=line.quantity, unit=product.sale_uom,
-                    unit_price=price,
-                    taxes=sale_line.taxes if sale_line else []))
-        replacement.lines = lines
-        replacement.save()
-        Sale.quote([replacement])
-        if not replacement.total_amount:
-            with Transaction().set_context(oms_reason=gettext(
-                        'oms_connector.msg_replacement_free',
-                        rma=self.number)):
-                Sale.confirm([replacement])
-        return replacement
-
     # The one place a transition is checked, logged and notified.
 
     @classmethod
@@ -909,254 +766,6 @@ class Return(ModelSQL, ModelView):
                         **(values or {}),
                         })
 
-    # The refund push to the channel (agent: GET refunds, then ack)
-
-    @classmethod
-    def _refund_due_domain(cls, channel):
-        return [
-            ('channel', '=', channel.id),
-            ['OR',
-                ('refund_state', '=', 'pending'),
-                [('refund_state', '=', 'failed'),
-                    ('refund_next_attempt', '<=', dt.datetime.now())],
-                ],
-            ]
-
-    @classmethod
-    def refunds_to_push(cls, channel, limit=None):
-        return cls.search(cls._refund_due_domain(channel),
-            order=[('refund_next_attempt', 'ASC'), ('id', 'ASC')],
-            limit=limit)
-
-    @classmethod
-    def refunds_pending(cls, channel):
-        return cls.search_count(cls._refund_due_domain(channel))
-
-    @classmethod
-    def record_refund_push(cls, pushed, failed):
-        """Record the refunds the channel made ({rma: its refund id}) and
-        those it refused ({rma: (error, manual)}): a refusal is retried
-        later and later, one the channel cannot take waits for staff"""
-        now = dt.datetime.now()
-        for rma, external_id in pushed.items():
-            if rma.refund_state not in {'pending', 'failed'}:
-                continue
-            cls.write([rma], {
-                    'refund_state': 'pushed',
-                    'refund_external_id': external_id,
-                    'refund_error': None,
-                    'refund_next_attempt': None,
-                    })
-            cls._log([rma], {rma.id: rma.state}, gettext(
-                    'oms_connector.msg_return_refund_pushed',
-                    channel=rma.channel.rec_name,
-                    external_id=external_id or ''))
-        for rma, (error, manual) in failed.items():
-            if rma.refund_state not in {'pending', 'failed'}:
-                continue
-            attempts = rma.refund_attempts + 1
-            cls.write([rma], {
-                    'refund_state': 'manual' if manual else 'failed',
-                    'refund_error': error,
-                    'refund_attempts': attempts,
-                    'refund_next_attempt': (None if manual
-                        else now + backoff(attempts, RETRY_MAX)),
-                    })
-            if rma.refund_error != error or manual:
-                cls._log([rma], {rma.id: rma.state}, gettext(
-                        'oms_connector.msg_return_refund_manual'
-                        if manual else
-                        'oms_connector.msg_return_refund_failed',
-                        channel=rma.channel.rec_name, error=error))
-
-    @classmethod
-    @ModelView.button
-    def retry_refund(cls, rmas):
-        cls.write([r for r in rmas if r.refund_state == 'failed'], {
-                'refund_state': 'pending',
-                'refund_next_attempt': dt.datetime.now(),
-                })
-
-    @classmethod
-    @ModelView.button
-    def refund_done_by_hand(cls, rmas):
-        rmas = [r for r in rmas if r.refund_state in {'failed', 'manual'}]
-        cls.write(rmas, {
-                'refund_state': 'pushed',
-                'refund_next_attempt': None,
-                })
-        cls._log(rmas, {r.id: r.state for r in rmas},
-            gettext('oms_connector.msg_return_refund_by_hand'))
-
-    def refund_answer(self):
-        "The refund as the agent reads it (oms_contract.models.Refund)"
-        return {
-            'id': self.id,
-            'key': self.refund_key,
-            'number': self.number,
-            'order': {
-                'external_id': self.sale.oms_external_id,
-                'number': self.sale.reference,
-                },
-            'amount': str(self.refunded_amount),
-            'currency': self.currency.code,
-            'reason': ', '.join(sorted({line.reason.name
-                            for line in self.lines if line.reason})) or None,
-            'lines': [{
-                    'external_id': (line.sale_line.oms_external_id
-                        if line.sale_line else None),
-                    'sku': line.product.code if line.product else None,
-                    'quantity': int(line.quantity),
-                    } for line in self.lines if line.quantity >= 1],
-            'notify_customer': bool(self.channel.notifies_buyer),
-            'attempts': self.refund_attempts,
-            }
-
-
-class ReturnLine(ModelSQL, ModelView):
-    __name__ = 'oms.return.line'
-    __string__ = "Return Request Line"
-
-    rma = fields.Many2One(
-        'oms.return', "Return Request", required=True, ondelete='CASCADE')
-    sale_line = fields.Many2One(
-        'sale.line', "Order Line", ondelete='RESTRICT',
-        domain=[
-            ('sale', '=', Eval('_parent_rma', {}).get('sale', -1)),
-            ('type', '=', 'line'),
-            ])
-    product = fields.Many2One(
-        'product.product', "Product", required=True, ondelete='RESTRICT')
-    quantity = fields.Float(
-        "Quantity", digits='unit', required=True,
-        domain=[('quantity', '>', 0)])
-    unit = fields.Function(
-        fields.Many2One('product.uom', "Unit"), 'on_change_with_unit')
-    unit_price = fields.Numeric(
-        "Unit Price", digits=(16, 4), readonly=True,
-        help="What the order sold it for.")
-    reason = fields.Many2One(
-        'oms.return.reason', "Reason", ondelete='RESTRICT')
-    condition = fields.Selection(CONDITIONS, "Condition", required=True)
-    destination = fields.Selection(
-        DESTINATIONS, "Goes To", required=True,
-        help="Where the goods are put when received: the sellable stock "
-        "(the channels can sell them again) or the warehouse's waste "
-        "location.")
-    exchange_product = fields.Many2One(
-        'product.product', "Exchange For", ondelete='RESTRICT',
-        domain=[('salable', '=', True)],
-        states={
-            'invisible': (Eval('_parent_rma', {}).get('resolution')
-                != 'exchange'),
-            },
-        help="What the customer gets instead; empty: the same product.")
-    external_id = fields.Char("Channel Line ID", readonly=True)
-    return_sale_line = fields.Many2One(
-        'sale.line', "Return Sale Line", readonly=True, ondelete='SET NULL')
-
-    @classmethod
-    def default_condition(cls):
-        return 'unopened'
-
-    @classmethod
-    def default_destination(cls):
-        return 'sellable'
-
-    @fields.depends('sale_line', 'quantity')
-    def on_change_sale_line(self):
-        if self.sale_line:
-            self.product = self.sale_line.product
-            self.unit_price = self.sale_line.unit_price
-            if not self.quantity:
-                self.quantity = self.sale_line.quantity
-
-    @fields.depends('condition')
-    def on_change_condition(self):
-        self.destination = ('sellable' if self.condition in RESELLABLE
-            else 'quarantine')
-
-    @fields.depends('sale_line', 'product')
-    def on_change_with_unit(self, name=None):
-        if self.sale_line:
-            return self.sale_line.unit
-        if self.product:
-            return self.product.default_uom
-
-    @classmethod
-    def create(cls, vlist):
-        SaleLine = Pool().get('sale.line')
-        vlist = [v.copy() for v in vlist]
-        for values in vlist:
-            if values.get('sale_line'):
-                sale_line = SaleLine(values['sale_line'])
-                values.setdefault('product', sale_line.product.id)
-                values.setdefault('unit_price', sale_line.unit_price)
-            if 'destination' not in values:
-                values['destination'] = ('sellable'
-                    if values.get('condition', 'unopened') in RESELLABLE
-                    else 'quarantine')
-        return super().create(vlist)
-
-    @property
-    def amount(self):
-        return Decimal(str(self.quantity)) * (self.unit_price or 0)
-
-    @staticmethod
-    def shipped_quantity(sale_line):
-        "How much of the order line has reached the customer"
-        return sum(m.quantity for m in sale_line.moves
-            if m.state == 'done' and m.to_location.type == 'customer')
-
-    @classmethod
-    def asked_quantity(cls, sale_line, but=None):
-        """How much of the order line return requests ask back, rejected
-        ones aside (and the line `but`)"""
-        return sum(line.quantity for line in cls.search([
-                    ('sale_line', '=', sale_line.id),
-                    ('id', '!=', but.id if but else -1),
-                    ('rma.state', '!=', 'rejected'),
-                    ]))
-
-    def check_quantity(self):
-        """Refuse returning more than was sold (shipped, for goods coming
-        back), counting the order's other open or settled requests"""
-        Line = self.__class__
-        sale_line = self.sale_line
-        if not sale_line or sale_line.sale != self.rma.sale:
-            raise ReturnError(gettext(
-                    'oms_connector.msg_return_line_not_in_order',
-                    product=self.product.rec_name,
-                    sale=self.rma.sale.rec_name))
-        if self.product != sale_line.product:
-            raise ReturnError(gettext(
-                    'oms_connector.msg_return_line_product',
-                    product=self.product.rec_name,
-                    line=sale_line.rec_name))
-        others = Line.asked_quantity(sale_line, but=self)
-        if self.rma.return_goods:
-            limit = Line.shipped_quantity(sale_line)
-            message = 'oms_connector.msg_return_more_than_shipped'
-        else:
-            limit = sale_line.quantity
-            message = 'oms_connector.msg_return_more_than_sold'
-        if self.quantity + others > limit:
-            raise ReturnError(gettext(message,
-                    quantity=f'{self.quantity:g}',
-                    product=self.product.rec_name,
-                    sale=self.rma.sale.rec_name, limit=f'{limit:g}',
-                    others=f'{others:g}'))
-
-    def destination_location(self, warehouse):
-        "Where the goods of this line go in the warehouse"
-        if self.destination == 'sellable':
-            return warehouse.storage_location
-        if not warehouse.waste_locations:
-            raise ReturnError(gettext(
-                    'oms_connector.msg_return_no_quarantine',
-                    warehouse=warehouse.rec_name))
-        return warehouse.waste_locations[0]
-
 
 class ReturnEvent(ModelSQL, ModelView):
     __name__ = 'oms.return.event'
@@ -1175,63 +784,3 @@ class ReturnEvent(ModelSQL, ModelView):
     def __setup__(cls):
         super().__setup__()
         cls._order = [('date', 'DESC'), ('id', 'DESC')]
-
-
-class Sale(metaclass=PoolMeta):
-    __name__ = 'sale.sale'
-
-    oms_return = fields.Many2One(
-        'oms.return', "Return Request", readonly=True, ondelete='RESTRICT',
-        states={'invisible': ~Eval('oms_return')},
-        help="This is the return sale of the request: it brings the goods "
-        "back, outside the order lifecycle.")
-    oms_returns = fields.One2Many(
-        'oms.return', 'sale', "Return Requests", readonly=True)
-
-    @classmethod
-    def _get_origin(cls):
-        return super()._get_origin() + ['oms.return']
-
-    @classmethod
-    def copy(cls, sales, default=None):
-        default = default.copy() if default is not None else {}
-        default.setdefault('oms_return', None)
-        default.setdefault('oms_returns', None)
-        return super().copy(sales, default=default)
-
-
-class SaleLine(metaclass=PoolMeta):
-    __name__ = 'sale.line'
-
-    oms_return_line = fields.Many2One(
-        'oms.return.line', "Return Request Line", readonly=True,
-        ondelete='SET NULL')
-
-    @classmethod
-    def copy(cls, lines, default=None):
-        default = default.copy() if default is not None else {}
-        default.setdefault('oms_return_line', None)
-        return super().copy(lines, default=default)
-
-
-class ShipmentOutReturn(metaclass=PoolMeta):
-    __name__ = 'stock.shipment.out.return'
-
-    def _get_inventory_move(self, incoming_move):
-        # Each request line's goods go where it says: sellable stock or
-        # the warehouse's waste location.
-        move = super()._get_inventory_move(incoming_move)
-        line = getattr(incoming_move.origin, 'oms_return_line', None)
-        if move and line:
-            move.to_location = line.destination_location(self.warehouse)
-        return move
-
-    @classmethod
-    def do(cls, shipments):
-        Return = Pool().get('oms.return')
-        super().do(shipments)
-        rmas = {m.origin.oms_return_line.rma
-            for s in shipments for m in s.incoming_moves
-            if getattr(m.origin, 'oms_return_line', None)}
-        if rmas:
-            Return.goods_received(Return.browse(list(rmas)))
