@@ -42,14 +42,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from . import generator
 from .shop import Shop
 from .web import BadJSON, Request, Response, parse_time
 
-if TYPE_CHECKING:
-    from .server import Sandbox
+
+class Host(Protocol):
+    "What the control API needs of the sandbox"
+    shops: dict[str, Shop]
+    kinds: tuple[str, ...]
+
+    def add(self, kind: str, name: str, **options: Any) -> Shop: ...
 
 
 class ControlError(Exception):
@@ -58,7 +63,7 @@ class ControlError(Exception):
         self.status = status
 
 
-def handle(sandbox: Sandbox, request: Request) -> Response:
+def handle(sandbox: Host, request: Request) -> Response:
     for method, pattern, action in ROUTES:
         match = pattern.match(request.path)
         if match and request.method == method:
@@ -90,23 +95,21 @@ def _body(request: Request, kind: type = dict) -> Any:
     return value
 
 
-def list_shops(sandbox: Sandbox, request: Request) -> Response:
+def list_shops(sandbox: Host, request: Request) -> Response:
     return Response.json({'shops': [shop.describe()
                 for shop in sandbox.shops.values()]})
 
 
-def add_shop(sandbox: Sandbox, request: Request) -> Response:
+def add_shop(sandbox: Host, request: Request) -> Response:
     values = _body(request)
     kind = values.pop('kind', None)
     name = values.pop('name', None)
     if not name:
         raise ControlError(400, "a shop needs a name")
-    if kind == 'shopify':
-        shop: Shop = sandbox.add_shopify(name, **values)
-    elif kind == 'woocommerce':
-        shop = sandbox.add_woocommerce(name, **values)
-    else:
-        raise ControlError(400, "kind must be shopify or woocommerce")
+    if kind not in sandbox.kinds:
+        raise ControlError(
+            400, f"kind must be {' or '.join(sandbox.kinds)}")
+    shop = sandbox.add(kind, name, **values)
     return Response.json(shop.describe(), 201)
 
 

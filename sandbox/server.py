@@ -65,8 +65,13 @@ class Sandbox:
                 raise ValueError(f"a shop is already named {shop.name!r}")
             self.shops[shop.name] = shop
 
+    # The kinds of shop it simulates: add_<kind> makes one
+    kinds = ('shopify', 'woocommerce')
+
     def add(self, kind: str, name: str, **options: Any) -> Shop:
-        "A shop of the kind (shopify, woocommerce …), as add_<kind> makes it"
+        "A shop of the kind (see kinds), as add_<kind> makes it"
+        if kind not in self.kinds:
+            raise ValueError(f"kind must be {' or '.join(self.kinds)}")
         return getattr(self, f'add_{kind}')(name, **options)
 
     def add_shopify(self, name: str, token: str = 'shpat_sandbox',

@@ -16,15 +16,20 @@ from bisect import bisect_left, insort
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from . import generator
 from .faults import Faults
 from .generator import CatalogItem, Draft, DraftLine
 from .web import Request, Response, seconds_text
 
-if TYPE_CHECKING:
-    from .server import Sandbox
+
+class Host(Protocol):
+    "What a shop needs of the sandbox serving it"
+    url: str
+    lock: threading.RLock
+
+    def now(self) -> dt.datetime: ...
 
 MALFORMED = ('missing_currency', 'missing_total', 'bad_date',
     'bad_quantity')
@@ -36,7 +41,7 @@ class Shop:
     kind: ClassVar[str]
     default_currency: ClassVar[str]
 
-    def __init__(self, sandbox: Sandbox, name: str,
+    def __init__(self, sandbox: Host, name: str,
             currency: str | None = None) -> None:
         self.sandbox = sandbox
         self.name = name

@@ -47,16 +47,13 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import generator
 from .generator import Draft, DraftLine
 from .graphql import UNSET, Document, arguments, scan
-from .shop import Shop
+from .shop import Host, Shop
 from .web import BadJSON, Request, Response, iso_z, parse_time
-
-if TYPE_CHECKING:
-    from .server import Sandbox
 
 API_PATH = re.compile(r'^/admin/api/(\d{4}-\d{2}|unstable)/graphql\.json$')
 INVALID_TOKEN = ("[API] Invalid API key or access token (unrecognized "
@@ -216,7 +213,7 @@ class ShopifyShop(Shop):
     kind = 'shopify'
     default_currency = 'EUR'
 
-    def __init__(self, sandbox: Sandbox, name: str, token: str,
+    def __init__(self, sandbox: Host, name: str, token: str,
             currency: str | None = None, *,
             maximum_available: float = 1000.0, restore_rate: float = 50.0,
             location: str = 'Main warehouse') -> None:

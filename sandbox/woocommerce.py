@@ -26,12 +26,12 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from . import generator
 from .generator import Draft, DraftLine
-from .shop import Shop
+from .shop import Host, Shop
 from .web import (
     BadJSON,
     Request,
@@ -41,9 +41,6 @@ from .web import (
     seconds_text,
     utcnow,
 )
-
-if TYPE_CHECKING:
-    from .server import Sandbox
 
 API = '/wp-json/wc/v3'
 TRACKING_API = '/wp-json/wc-shipment-tracking/v3'
@@ -113,7 +110,7 @@ class WooCommerceShop(Shop):
     kind = 'woocommerce'
     default_currency = 'USD'
 
-    def __init__(self, sandbox: Sandbox, name: str, consumer_key: str,
+    def __init__(self, sandbox: Host, name: str, consumer_key: str,
             consumer_secret: str, currency: str | None = None, *,
             utc_offset_hours: float = -5) -> None:
         super().__init__(sandbox, name, currency)
