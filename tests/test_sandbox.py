@@ -697,6 +697,11 @@ def test_woocommerce_order_shape_and_filters(woo):
         'date_created_gmt']
     assert wc(woo, 'GET', '/orders/99999').json()['code'] == (
         'woocommerce_rest_shop_order_invalid_id')
+    # _fields keeps only the fields asked for, in lists and single orders
+    assert wc(woo, 'GET', '/orders', params={'_fields': 'id,status'}).json(
+        )[0].keys() == {'id', 'status'}
+    assert wc(woo, 'GET', f"/orders/{new['id']}", params={
+            '_fields': 'id'}).json() == {'id': new['id']}
 
 
 def test_woocommerce_status_update_notes_and_batch(woo):
