@@ -416,7 +416,7 @@ def get_fulfilments(request, pool, application, channel):
     fulfilments = Fulfilment.to_push(channel, limit=query.limit)
     return {
         'fulfilments': [fulfilment_answer(f) for f in fulfilments],
-        'pending': Fulfilment.pending_count(channel),
+        'pending': Fulfilment.outbox_pending(channel),
         }
 
 
@@ -462,7 +462,7 @@ def ack_fulfilments(request, pool, application, channel):
         Fulfilment.record_push(pushed, failed)
     return {
         'recorded': len(pushed) + len(failed),
-        'pending': Fulfilment.pending_count(channel),
+        'pending': Fulfilment.outbox_pending(channel),
         }
 
 
@@ -524,7 +524,7 @@ def get_refunds(request, pool, application, channel):
     rmas = Return.refunds_to_push(channel, limit=query.limit)
     return {
         'refunds': [r.refund_answer() for r in rmas],
-        'pending': Return.refunds_pending(channel),
+        'pending': Return.outbox_pending(channel),
         }
 
 
@@ -544,7 +544,7 @@ def ack_refunds(request, pool, application, channel):
         Return.record_refund_push(pushed, failed)
     return {
         'recorded': len(pushed) + len(failed),
-        'pending': Return.refunds_pending(channel),
+        'pending': Return.outbox_pending(channel),
         }
 
 

@@ -17,7 +17,7 @@ from trytond.pool import Pool
 from trytond.tests.test_tryton import with_transaction
 
 from oms_connector.exceptions import CarrierError, FulfilmentError
-from oms_connector.models.shipping import fulfilment as fulfilment_module
+from oms_connector.models.outbox import retry_delay
 from oms_connector.tests.records import ShopWorld
 
 
@@ -223,7 +223,7 @@ class FulfilmentTestCase(ShopWorld, unittest.TestCase):
                         (fulfilment.next_attempt - start).total_seconds()
                         / 60))
                 self.assertEqual(Fulfilment.to_push(self.channel), [])
-                self.assertEqual(Fulfilment.pending_count(self.channel), 0)
+                self.assertEqual(Fulfilment.outbox_pending(self.channel), 0)
                 # The wait over, it is listed again, failed.
                 Fulfilment.write([fulfilment], {
                         'next_attempt': dt.datetime.now()
@@ -286,7 +286,7 @@ class FulfilmentTestCase(ShopWorld, unittest.TestCase):
     def test_retry_delays(self):
         "1, 2, 4 ... minutes, never more than an hour"
         self.assertEqual(
-            [fulfilment_module.retry_delay(n).total_seconds() / 60
+            [retry_delay(n).total_seconds() / 60
                 for n in [1, 2, 3, 6, 7, 50, 10_000]],
             [1, 2, 4, 32, 60, 60, 60])
 

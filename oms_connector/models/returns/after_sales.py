@@ -77,7 +77,6 @@ REFUND_STATES = [
     ('channel', "Refunded by Channel"),
     ('manual', "Refund by Hand"),
     ]
-RETRY_MAX = dt.timedelta(hours=1)
 # What customers may ask for themselves; the rest is staff's call
 CUSTOMER_RESOLUTIONS = {'refund', 'exchange'}
 # The sales the customer may return goods of

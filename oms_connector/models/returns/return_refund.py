@@ -8,12 +8,17 @@ from trytond.model import Index, ModelView, Unique, fields
 from trytond.pool import PoolMeta
 from trytond.pyson import Eval
 
-from ..backoff import backoff
-from .after_sales import REFUND_STATES, RETRY_MAX
+from ..outbox import ChannelOutbox, OutboxFields
+from .after_sales import REFUND_STATES
 
 
-class Return(metaclass=PoolMeta):
+class Return(ChannelOutbox, metaclass=PoolMeta):
     __name__ = 'oms.return'
+    _outbox = OutboxFields(
+        state='refund_state', waiting='pending', done='pushed',
+        manual='manual', attempts='refund_attempts',
+        next_attempt='refund_next_attempt', error='refund_error',
+        external_id='refund_external_id')
 
     refund_state = fields.Selection(
         REFUND_STATES, "Channel Refund", readonly=True,
@@ -61,57 +66,30 @@ class Return(metaclass=PoolMeta):
     # The refund push to the channel (agent: GET refunds, then ack)
 
     @classmethod
-    def _refund_due_domain(cls, channel):
-        return [
-            ('channel', '=', channel.id),
-            ['OR',
-                ('refund_state', '=', 'pending'),
-                [('refund_state', '=', 'failed'),
-                    ('refund_next_attempt', '<=', dt.datetime.now())],
-                ],
-            ]
-
-    @classmethod
     def refunds_to_push(cls, channel, limit=None):
-        return cls.search(cls._refund_due_domain(channel),
+        return cls.search(cls.outbox_due(channel),
             order=[('refund_next_attempt', 'ASC'), ('id', 'ASC')],
             limit=limit)
-
-    @classmethod
-    def refunds_pending(cls, channel):
-        return cls.search_count(cls._refund_due_domain(channel))
 
     @classmethod
     def record_refund_push(cls, pushed, failed):
         """Record the refunds the channel made ({rma: its refund id}) and
         those it refused ({rma: (error, manual)}): a refusal is retried
         later and later, one the channel cannot take waits for staff"""
-        now = dt.datetime.now()
         for rma, external_id in pushed.items():
-            if rma.refund_state not in {'pending', 'failed'}:
+            if not rma.outbox_open:
                 continue
-            cls.write([rma], {
-                    'refund_state': 'pushed',
-                    'refund_external_id': external_id,
-                    'refund_error': None,
-                    'refund_next_attempt': None,
-                    })
+            cls.write([rma], rma.outbox_pushed(external_id))
             cls._log([rma], {rma.id: rma.state}, gettext(
                     'oms_connector.msg_return_refund_pushed',
                     channel=rma.channel.rec_name,
                     external_id=external_id or ''))
         for rma, (error, manual) in failed.items():
-            if rma.refund_state not in {'pending', 'failed'}:
+            if not rma.outbox_open:
                 continue
-            attempts = rma.refund_attempts + 1
-            cls.write([rma], {
-                    'refund_state': 'manual' if manual else 'failed',
-                    'refund_error': error,
-                    'refund_attempts': attempts,
-                    'refund_next_attempt': (None if manual
-                        else now + backoff(attempts, RETRY_MAX)),
-                    })
-            if rma.refund_error != error or manual:
+            news = rma.outbox_refusal_is_news(error, manual)
+            cls.write([rma], rma.outbox_refused(error, manual))
+            if news:
                 cls._log([rma], {rma.id: rma.state}, gettext(
                         'oms_connector.msg_return_refund_manual'
                         if manual else

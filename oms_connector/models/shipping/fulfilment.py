@@ -21,7 +21,7 @@ from trytond.pyson import Eval, If
 from trytond.transaction import without_check_access
 
 from ...exceptions import FulfilmentError, UntrackedShipmentWarning
-from ..backoff import backoff
+from ..outbox import ChannelOutbox, OutboxFields
 
 STATES = [
     ('waiting', "Waiting"),
@@ -30,22 +30,19 @@ STATES = [
     ]
 # The fields staff may correct until the fulfilment reaches the channel
 EDITABLE = {'carrier', 'tracking_number', 'tracking_url', 'notify_customer'}
-RETRY_MAX = dt.timedelta(hours=1)
-
-
-def retry_delay(attempts):
-    "The wait after the attempts-th failed push: 1, 2, 4 ... minutes, ≤ 1 h"
-    return backoff(attempts, RETRY_MAX)
-
 
 def new_key():
     return f'oms-fulfilment-{uuid.uuid4().hex}'
 
 
-class Fulfilment(Workflow, ModelSQL, ModelView):
+class Fulfilment(ChannelOutbox, Workflow, ModelSQL, ModelView):
     __name__ = 'oms.fulfilment'
     __string__ = "Fulfilment"
     _rec_name = 'key'
+    _outbox = OutboxFields(
+        state='state', waiting='waiting', done='done', attempts='attempts',
+        next_attempt='next_attempt', error='error',
+        external_id='external_id')
     _editable = {'readonly': Eval('state') == 'done'}
 
     company = fields.Many2One(
@@ -369,26 +366,10 @@ class Fulfilment(Workflow, ModelSQL, ModelView):
     # Read and acknowledged by the agent.
 
     @classmethod
-    def _due_domain(cls, channel):
-        return [
-            ('channel', '=', channel.id),
-            ['OR',
-                ('state', '=', 'waiting'),
-                [('state', '=', 'failed'),
-                    ('next_attempt', '<=', dt.datetime.now())],
-                ],
-            ]
-
-    @classmethod
     def to_push(cls, channel, limit=None):
         "The channel's fulfilments to push now, oldest first"
-        return cls.search(cls._due_domain(channel),
+        return cls.search(cls.outbox_due(channel),
             order=[('shipped_at', 'ASC'), ('id', 'ASC')], limit=limit)
-
-    @classmethod
-    def pending_count(cls, channel):
-        "How many of the channel's fulfilments are to push now"
-        return cls.search_count(cls._due_domain(channel))
 
     @classmethod
     def record_push(cls, pushed, failed):
@@ -401,14 +382,11 @@ class Fulfilment(Workflow, ModelSQL, ModelView):
         now = dt.datetime.now()
         args, events = [], []
         for fulfilment, external_id in pushed.items():
-            if fulfilment.state == 'done':
+            if not fulfilment.outbox_open:
                 continue
             args.extend(([fulfilment], {
-                        'state': 'done',
-                        'external_id': external_id,
+                        **fulfilment.outbox_pushed(external_id),
                         'pushed_at': now,
-                        'next_attempt': None,
-                        'error': None,
                         }))
             events.append(Sale._oms_event(
                     fulfilment.sale, 'fulfilment', gettext(
@@ -419,18 +397,10 @@ class Fulfilment(Workflow, ModelSQL, ModelView):
                         channel=fulfilment.channel.rec_name,
                         external_id=external_id)))
         for fulfilment, error in failed.items():
-            if fulfilment.state == 'done':
+            if not fulfilment.outbox_open:
                 continue
-            attempts = fulfilment.attempts + 1
-            next_attempt = now + retry_delay(attempts)
-            args.extend(([fulfilment], {
-                        'state': 'failed',
-                        'error': error,
-                        'attempts': attempts,
-                        'next_attempt': next_attempt,
-                        }))
-            # Once per run of the same error, not at every retry
-            if fulfilment.state != 'failed' or fulfilment.error != error:
+            args.extend(([fulfilment], fulfilment.outbox_refused(error)))
+            if fulfilment.outbox_refusal_is_news(error):
                 events.append(Sale._oms_event(
                         fulfilment.sale, 'fulfilment_failed', gettext(
                             'oms_connector.msg_fulfilment_failed',
