@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from oms_contract.models import Order
 
 from ..channels.payload import PayloadError
-from .cursor import parse_cursor
+from .cursor import parse_cursor, start
 from .flow import Flow, digest, validation_reason
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class OrderFlow(Flow):
         overlap window), posting them with the new cursor. Returns the
         counts of each result."""
         stored = parse_cursor(self.erp.cursor(self.code))
-        since = self.since(stored) if stored else None
+        since = start(stored, self.config.overlap)
         progress = self.progress
         newest = stored
         counts: dict[str, int] = {}

@@ -19,7 +19,7 @@ from oms_contract.models import (
 from ..channels.base import RefundItem, RefundResult, RefundUpdate
 from ..channels.payload import READ_ERRORS, Unreadable
 from ..erp import ErpError
-from .cursor import later, parse_cursor
+from .cursor import later, parse_cursor, start
 from .flow import digest, no_route
 from .orders import ERP_BATCH
 from .outbox import Outbox, OutboxFlow
@@ -101,7 +101,7 @@ class ReturnFlow(OutboxFlow):
         rejected, for the ERP to keep flagged with its payload; it stops
         none of the others nor the cursor."""
         stored = parse_cursor(self.erp.returns_cursor(self.code))
-        since = self.since(stored) if stored else None
+        since = start(stored, self.config.overlap)
         newest = stored
         counts: dict[str, int] = {}
         waiting: dict[str, ChannelReturn | RejectedReturn] = {}
