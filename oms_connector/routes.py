@@ -15,6 +15,7 @@ from http import HTTPStatus
 import pydantic
 import yaml
 from sql.aggregate import Count
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from trytond import backend
@@ -29,17 +30,26 @@ from trytond.wsgi import app
 
 from oms_contract import openapi
 from oms_contract.models import (
+    ID_LENGTH,
+    MAX_DEPTH,
     FulfilmentAck,
     OrderBatch,
     RefundAck,
     ReturnBatch,
     StockAck,
+    depth,
 )
 
 logger = logging.getLogger(__name__)
 PREFIX = '/<database_name>/oms/v1'
 # A batch of orders or returns may carry many raw payloads
 MAX_BATCH_BYTES = 64 * 1024 * 1024
+# A customer's lookup or message
+MAX_PUBLIC_BYTES = 64 * 1024
+# Payloads nest MAX_DEPTH deep at most, within a few levels of batch
+MAX_BODY_DEPTH = MAX_DEPTH + 8
+# Items one call may list at most (?limit=)
+MAX_LIMIT = 10_000
 OPENAPI = openapi.DOCUMENT
 
 
@@ -65,6 +75,28 @@ def json_response(data, status=HTTPStatus.OK):
         content_type='application/json')
 
 
+def http_error(error):
+    "A web server's error (werkzeug's: 404, 405, 413...) answered in JSON"
+    response = ApiError(error.code, error.name.lower().replace(' ', '_'),
+        error.description or error.name).response()
+    for header in ('Allow', 'Retry-After'):
+        if header in error.get_headers():
+            response.headers[header] = dict(error.get_headers())[header]
+    return response
+
+
+def http_errors_as_json(func):
+    """Answer in JSON what trytond's wrappers refuse outside the route
+    (an unknown database, a body too large)"""
+    @wraps(func)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return func(request, *args, **kwargs)
+        except HTTPException as error:
+            return http_error(error)
+    return wrapper
+
+
 def json_errors(func):
     """Answer ApiError and any failure as JSON. Sits outside the transaction,
     so the transaction has been rolled back when an error gets here (and
@@ -75,6 +107,8 @@ def json_errors(func):
             result = func(request, *args, **kwargs)
         except ApiError as error:
             return error.response()
+        except HTTPException as error:
+            return http_error(error)
         except backend.DatabaseOperationalError:
             # Other transactions held the rows (stock being reserved by
             # another channel's import) through all of Tryton's retries:
@@ -133,25 +167,37 @@ def api_key(func):
     return wrapper
 
 
-def oms_route(path, methods, max_size=None, **transaction):
+def oms_route(path, methods, max_size=MAX_BATCH_BYTES, **transaction):
     """An OMS API route (PREFIX + path), as every one is served: JSON in
     and out (errors too), in a transaction (`transaction`: with_transaction's
     arguments), authenticated by an OMS key, with its channel checked
-    against the key's scope (see api_key); `max_size`: a larger body"""
+    against the key's scope (see api_key); `max_size`: the largest body
+    (read only once the key is checked)"""
     def decorator(func):
         route = api_key(func)
         route = with_transaction(**transaction)(route)
-        route = json_errors(route)
+        return public_route(path, methods, max_size)(route)
+    return decorator
+
+
+def public_route(path, methods, max_size=MAX_PUBLIC_BYTES):
+    """A route under PREFIX answering JSON, errors too, given the pool.
+    Its own body size spares trytond from trying the request's Basic
+    credentials as a user login (which its login limiter counts)."""
+    def decorator(func):
+        route = json_errors(func)
         route = with_pool(route)
-        if max_size is not None:
-            route = set_max_request_size(max_size)(route)
+        route = http_errors_as_json(route)
+        route = set_max_request_size(max_size)(route)
         return app.route(PREFIX + path, methods=methods)(route)
     return decorator
 
 
 def scoped_channel(pool, application, code):
     Channel = pool.get('oms.channel')
-    channel = Channel.by_code(code)
+    # No channel code holds NUL (which PostgreSQL cannot even compare)
+    channel = (Channel.by_code(code)
+        if '\x00' not in code and len(code) <= ID_LENGTH else None)
     if channel is None:
         raise ApiError(
             HTTPStatus.NOT_FOUND, 'unknown_channel',
@@ -167,11 +213,21 @@ def read_json(request, model):
     "The request body validated against a pydantic model, else a 400"
     try:
         data = json.loads(request.get_data(as_text=True) or 'null')
+    except RecursionError:
+        data = None
+        too_deep = True
     except ValueError as error:
         raise ApiError(
             HTTPStatus.BAD_REQUEST, 'invalid_json',
             "The request body is not valid JSON.",
             {'error': str(error)}) from None
+    else:
+        too_deep = depth(data) > MAX_BODY_DEPTH
+    if too_deep:
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, 'too_deep',
+            f"The request body nests deeper than {MAX_BODY_DEPTH} levels.",
+            {'max_depth': MAX_BODY_DEPTH})
     return validated(model, data, "The request body does not follow the "
         "schema.")
 
@@ -207,17 +263,17 @@ class SummaryQuery(pydantic.BaseModel):
 class StockQuery(pydantic.BaseModel):
     "The query string of GET .../stock"
     all: bool = False
-    limit: int | None = pydantic.Field(None, ge=0)
+    limit: int | None = pydantic.Field(None, ge=0, le=MAX_LIMIT)
 
 
 class FulfilmentsQuery(pydantic.BaseModel):
     "The query string of GET .../fulfilments"
-    limit: int | None = pydantic.Field(None, ge=0)
+    limit: int | None = pydantic.Field(None, ge=0, le=MAX_LIMIT)
 
 
 class RefundsQuery(pydantic.BaseModel):
     "The query string of GET .../refunds"
-    limit: int | None = pydantic.Field(None, ge=0)
+    limit: int | None = pydantic.Field(None, ge=0, le=MAX_LIMIT)
 
 
 def cursor_answer(channel):
@@ -548,9 +604,30 @@ def ack_refunds(request, pool, application, channel):
         }
 
 
-@app.route(PREFIX + '/openapi.json', methods=['GET'])
-@json_errors
-def get_openapi(request, database_name):
+@public_route('/openapi.json', ['GET'])
+def get_openapi(request, pool):
     "The contract itself, for agents and tools (needs no key)"
     with OPENAPI.open() as stream:
         return yaml.safe_load(stream)
+
+
+METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+
+
+@app.route('/<database_name>/oms/<path:rest>', methods=METHODS)
+@set_max_request_size(MAX_PUBLIC_BYTES)
+def no_route(request, database_name, rest):
+    """What no route answers under /oms/: 405 where the path takes other
+    methods, else 404, in JSON like every answer of the API"""
+    adapter = app.url_map.bind_to_environ(request.environ)
+    allowed = [method for method in METHODS
+        if adapter.match(request.path, method=method)[0] is not no_route]
+    if allowed:
+        response = ApiError(HTTPStatus.METHOD_NOT_ALLOWED,
+            'method_not_allowed', f"{request.path} takes "
+            f"{', '.join(allowed)}, not {request.method}.",
+            {'allowed': allowed}).response()
+        response.headers['Allow'] = ', '.join(allowed)
+        return response
+    return ApiError(HTTPStatus.NOT_FOUND, 'not_found',
+        f"Nothing is served at {request.path}.").response()

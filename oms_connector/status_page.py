@@ -14,18 +14,35 @@ A wrong number/e-mail pair gets the same answer as an unknown order, and
 every client address is rate limited (models/orders/order_lookup.py)."""
 import html
 from http import HTTPStatus
-from typing import Literal
 
 import pydantic
 from werkzeug.wrappers import Response
 
 from trytond.exceptions import UserError
-from trytond.protocols.wrappers import with_pool, with_transaction
+from trytond.protocols.wrappers import (
+    set_max_request_size,
+    with_pool,
+    with_transaction,
+)
 from trytond.wsgi import app
+
+from oms_contract.models import (
+    MAX_MESSAGE,
+    LookupRequest,
+    MessageRequest,
+    ReturnRequest,
+    storable,
+)
 
 from .models.orders.order_import import savepoint
 from .models.orders.order_lookup import RateLimited
-from .routes import PREFIX, ApiError, json_errors, json_response, read_json
+from .routes import (
+    MAX_PUBLIC_BYTES,
+    ApiError,
+    json_response,
+    public_route,
+    read_json,
+)
 
 PAGE = '/<database_name>/oms/status'
 NOT_FOUND = "No order matches these details."
@@ -33,42 +50,6 @@ TOO_MANY = "Too many attempts: please try again later."
 RECEIVED = "Thank you: your message has reached the shop."
 RETURN_RECEIVED = ("Thank you: your return request {number} has reached the "
     "shop. We will e-mail you when it is answered.")
-MAX_MESSAGE = 2000
-
-
-class LookupRequest(pydantic.BaseModel):
-    "Order number and e-mail address, or the token from an e-mail"
-    model_config = pydantic.ConfigDict(extra='forbid')
-    number: str | None = pydantic.Field(None, max_length=64)
-    email: str | None = pydantic.Field(None, max_length=254)
-    token: str | None = pydantic.Field(None, max_length=128)
-
-    @pydantic.model_validator(mode='after')
-    def _credentials(self):
-        if not self.token and not (self.number and self.email):
-            raise ValueError("give the order number and e-mail address, "
-                "or the token from the order's e-mails")
-        return self
-
-
-class MessageRequest(LookupRequest):
-    message: str = pydantic.Field(min_length=1, max_length=MAX_MESSAGE)
-
-
-class ReturnLineRequest(pydantic.BaseModel):
-    "How many of an order line (by its position on the page) come back"
-    model_config = pydantic.ConfigDict(extra='forbid')
-    line: int = pydantic.Field(ge=1)
-    quantity: int = pydantic.Field(gt=0)
-
-
-class ReturnRequest(LookupRequest):
-    "The customer's return request: what comes back, why, and what for"
-    lines: list[ReturnLineRequest] = pydantic.Field(min_length=1)
-    reason: str | None = pydantic.Field(None, max_length=64)
-    resolution: Literal['refund', 'exchange'] = 'refund'
-    description: str | None = pydantic.Field(
-        None, max_length=MAX_MESSAGE)
 
 
 def client_of(request):
@@ -115,9 +96,7 @@ def lookup_refusal(pool, request, query):
     return sale, None
 
 
-@app.route(PREFIX + '/lookup', methods=['POST'])
-@with_pool
-@json_errors
+@public_route('/lookup', ['POST'])
 @with_transaction(readonly=False)
 def lookup(request, pool):
     "An order's state, history and tracking, for its customer"
@@ -129,9 +108,7 @@ def lookup(request, pool):
     return private(json_response({'order': Lookup.status(sale)}))
 
 
-@app.route(PREFIX + '/lookup/messages', methods=['POST'])
-@with_pool
-@json_errors
+@public_route('/lookup/messages', ['POST'])
 @with_transaction(readonly=False)
 def post_message(request, pool):
     "A question from the customer, kept on the order for the staff"
@@ -144,9 +121,7 @@ def post_message(request, pool):
     return json_response({'received': True}, HTTPStatus.CREATED)
 
 
-@app.route(PREFIX + '/lookup/returns', methods=['POST'])
-@with_pool
-@json_errors
+@public_route('/lookup/returns', ['POST'])
 @with_transaction(readonly=False)
 def post_return(request, pool):
     """A return request from the customer: approved by the shop's policy
@@ -187,6 +162,7 @@ def customer_return(pool, sale, quantities, reason, resolution,
 # The page: plain HTML forms, no script.
 
 @app.route(PAGE, methods=['GET', 'POST'])
+@set_max_request_size(MAX_PUBLIC_BYTES)
 @with_pool
 @with_transaction(readonly=False)
 def status_page(request, pool):
@@ -217,6 +193,7 @@ def status_page(request, pool):
 
 
 @app.route(PAGE + '/messages', methods=['POST'])
+@set_max_request_size(MAX_PUBLIC_BYTES)
 @with_pool
 @with_transaction(readonly=False)
 def status_page_message(request, pool):
@@ -230,13 +207,14 @@ def status_page_message(request, pool):
         return refusal
     notice = None
     if text:
-        Message.receive(sale, text[:MAX_MESSAGE], 'status_page')
+        Message.receive(sale, storable(text, MAX_MESSAGE), 'status_page')
         notice = RECEIVED
     return page(
         order_html(base, Lookup.status(sale), sale.oms_access_token, notice))
 
 
 @app.route(PAGE + '/returns', methods=['POST'])
+@set_max_request_size(MAX_PUBLIC_BYTES)
 @with_pool
 @with_transaction(readonly=False)
 def status_page_return(request, pool):
@@ -263,7 +241,8 @@ def status_page_return(request, pool):
     else:
         rma, error = customer_return(pool, sale, quantities,
             form.get('reason') or None, resolution,
-            (form.get('description') or '').strip()[:MAX_MESSAGE] or None)
+            storable((form.get('description') or '').strip(), MAX_MESSAGE)
+            or None)
     notice = RETURN_RECEIVED.format(number=rma.number) if rma else None
     return page(order_html(base, Lookup.status(sale), sale.oms_access_token,
             notice, error),

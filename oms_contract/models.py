@@ -10,14 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    field_validator,
+    model_validator,
 )
 
 
@@ -48,11 +48,78 @@ def _aware_utc(value: dt.datetime) -> dt.datetime:
     # Naive times are ambiguous across marketplaces: refuse them outright.
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise ValueError("must carry a time zone (aware datetime)")
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("is out of range in UTC") from None
 
 
 UTCDateTime = Annotated[dt.datetime, AfterValidator(_aware_utc)]
-NonEmpty = Annotated[str, Field(min_length=1)]
+
+# What the ERP stores, stated so that a value beyond it is refused by name
+# (400, or held by the agent as unreadable) and never reaches the database
+# as an error: integers of a 32-bit column, amounts of 15 digits and 6
+# decimals, text without NUL (PostgreSQL refuses it), payloads nested
+# MAX_DEPTH levels at most.
+MAX_INT = 2**31 - 1
+MAX_AMOUNT = Decimal(10) ** 15
+MAX_DEPTH = 32
+NO_NUL = r'^[^\x00]*$'
+ID_LENGTH = 255  # ids, numbers, codes, SKUs, e-mail addresses
+TEXT_LENGTH = 10_000  # names, titles, address lines, notes, reasons
+
+
+
+def _no_nul(value: str) -> str:
+    if '\x00' in value:
+        raise ValueError("must not contain a NUL character (\\x00)")
+    return value
+
+
+def _text(min_length: int, max_length: int) -> Any:
+    # The pattern states it in the schema; the validator says it plainly.
+    return Annotated[str, Field(min_length=min_length or None,
+            max_length=max_length,
+            json_schema_extra={'pattern': NO_NUL}), AfterValidator(_no_nul)]
+
+
+Code = _text(0, ID_LENGTH)
+NonEmpty = _text(1, ID_LENGTH)
+Text = _text(0, TEXT_LENGTH)
+NonEmptyText = _text(1, TEXT_LENGTH)
+Quantity = Annotated[int, Field(gt=0, le=MAX_INT)]
+Count = Annotated[int, Field(ge=0, le=MAX_INT)]
+RecordId = Annotated[int, Field(ge=1, le=MAX_INT)]
+Amount = Annotated[Decimal, Field(ge=0, lt=MAX_AMOUNT, decimal_places=6)]
+Currency = Annotated[str, Field(pattern=r'^[A-Z]{3}$')]
+
+
+def depth(value: Any) -> int:
+    "How deep JSON data nests (a scalar: 0), without recursing"
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        value, level = stack.pop()
+        if isinstance(value, dict):
+            value = value.values()
+        elif not isinstance(value, list):
+            deepest = max(deepest, level)
+            continue
+        deepest = max(deepest, level + 1)
+        stack.extend((item, level + 1) for item in value)
+    return deepest
+
+
+def _not_too_deep(value: dict[str, Any]) -> dict[str, Any]:
+    if depth(value) > MAX_DEPTH:
+        raise ValueError(f"nests deeper than {MAX_DEPTH} levels")
+    return value
+
+
+Payload = Annotated[
+    dict[str, Any], AfterValidator(_not_too_deep), Field(
+        description=(f"The channel's own payload, kept as it came; nested "
+            f"{MAX_DEPTH} levels deep at most."),
+        json_schema_extra={'x-max-depth': MAX_DEPTH})]
 
 
 class _Canonical(BaseModel):
@@ -60,28 +127,28 @@ class _Canonical(BaseModel):
 
 
 class Customer(_Canonical):
-    external_id: str | None = None
-    name: NonEmpty
-    email: str | None = None
-    phone: str | None = None
+    external_id: Code | None = None
+    name: NonEmptyText
+    email: Code | None = None
+    phone: Code | None = None
 
 
 class Address(_Canonical):
-    name: str
-    street: str
-    city: str
-    zip: str
-    country_code: str
-    subdivision: str | None = None
-    phone: str | None = None
+    name: Text
+    street: Text
+    city: Text
+    zip: Code
+    country_code: Code
+    subdivision: Code | None = None
+    phone: Code | None = None
 
 
 class OrderLine(_Canonical):
     external_id: NonEmpty
-    sku: str | None = None
-    title: str
-    quantity: int = Field(gt=0)
-    unit_price: Decimal = Field(ge=0)
+    sku: Code | None = None
+    title: Text
+    quantity: Quantity
+    unit_price: Amount
 
 
 class Order(_Canonical):
@@ -92,21 +159,14 @@ class Order(_Canonical):
     status: OrderStatus
     created_at: UTCDateTime
     updated_at: UTCDateTime
-    currency: Annotated[str, Field(pattern=r'^[A-Z]{3}$')]
-    total: Decimal
-    shipping_price: Decimal = Decimal(0)
+    currency: Currency
+    total: Amount
+    shipping_price: Amount = Decimal(0)
     customer: Customer
     shipping_address: Address | None = None
     lines: list[OrderLine]
-    notes: str | None = None
-    raw: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator('total', 'shipping_price')
-    @classmethod
-    def _not_negative(cls, value: Decimal) -> Decimal:
-        if value < 0:
-            raise ValueError("must not be negative")
-        return value
+    notes: Text | None = None
+    raw: Payload = Field(default_factory=dict)
 
 
 class RejectedOrder(_Canonical):
@@ -114,10 +174,20 @@ class RejectedOrder(_Canonical):
     normalizer refused the payload). The ERP still records it, held with
     the reason and the raw payload, so that nothing is lost silently."""
     external_id: NonEmpty
-    number: str | None = None
-    reason: NonEmpty
-    raw: dict[str, Any] = Field(default_factory=dict)
+    number: Code | None = None
+    reason: NonEmptyText
+    raw: Payload = Field(default_factory=dict)
     updated_at: UTCDateTime | None = None
+
+    @classmethod
+    def storable(cls, external_id: Any, number: Any, reason: str,
+            raw: Any) -> RejectedOrder:
+        """The rejection of an unreadable payload, made fit to store
+        whatever the payload holds (see `storable`)"""
+        return cls(external_id=storable(external_id, ID_LENGTH),
+            number=storable(number, ID_LENGTH) or None,
+            reason=storable(reason, TEXT_LENGTH),
+            raw=storable_payload(raw))
 
 
 class OrderBatch(_Canonical):
@@ -127,7 +197,7 @@ class OrderBatch(_Canonical):
     rejected: list[RejectedOrder] = Field(default_factory=list, description=(
             "Orders of the channel the agent could not read; each is held "
             "in the ERP until a readable copy arrives."))
-    cursor: str | None = Field(None, description=(
+    cursor: Code | None = Field(None, description=(
             "The channel's cursor to store with these orders; null keeps "
             "the stored one."))
 
@@ -139,36 +209,36 @@ class StockLevel(_Canonical):
     """A listing's quantity for the channel to show: one per SKU, or one per
     SKU and warehouse where the channel keeps stock by location"""
     sku: NonEmpty
-    quantity: int = Field(ge=0, description=(
+    quantity: Count = Field(description=(
             "Available to sell: max(0, floor((on hand - reserved - safety "
             "stock) x allocation)), capped by the max listed (DESIGN §7)."))
-    previous: int | None = Field(description=(
+    previous: Count | None = Field(description=(
             "What the channel shows as far as the ERP knows: the quantity "
             "it last accepted, less its own sales since; null if never "
             "pushed."))
-    warehouse: str | None = Field(description=(
+    warehouse: Code | None = Field(description=(
             "The code of the ERP warehouse this level counts, where the "
             "channel keeps stock by location; else the warehouse that "
             "ships the channel's orders."))
-    version: int = Field(ge=0, description=(
+    version: Count = Field(description=(
             "Grows each time the quantity changes; acknowledge with it."))
-    external_id: str | None = Field(
+    external_id: Code | None = Field(
         description="The channel's id of the product.")
-    external_variant_id: str | None = Field(
+    external_variant_id: Code | None = Field(
         description="The channel's id of the variant.")
 
 
 class StockPushed(_Canonical):
     "A quantity the channel accepted"
     sku: NonEmpty
-    warehouse: str | None = None
-    quantity: int = Field(ge=0)
-    previous: int | None = Field(None, description=(
+    warehouse: Code | None = None
+    quantity: Count
+    previous: Count | None = Field(None, description=(
             "The quantity the push expected the channel to show (its "
             "compare-and-set base; what a reconciliation read): the "
             "channel's own sales the ERP learnt of since are taken off "
             "what it accepted."))
-    version: int | None = Field(None, ge=0, description=(
+    version: Count | None = Field(None, description=(
             "The level's version pushed; a level changed since stays "
             "pending."))
 
@@ -176,19 +246,19 @@ class StockPushed(_Canonical):
 class StockFailure(_Canonical):
     "A quantity the channel refused, with its reason"
     sku: NonEmpty
-    warehouse: str | None = None
-    error: NonEmpty
+    warehouse: Code | None = None
+    error: NonEmptyText
 
 
 class StockDrift(_Canonical):
     """A level a reconciliation found the channel showing otherwise than
     the ERP expected (after a push the channel had accepted)"""
     sku: NonEmpty
-    warehouse: str | None = None
-    expected: int | None = Field(description=(
+    warehouse: Code | None = None
+    expected: Count | None = Field(description=(
             "What the ERP expected the channel to show (the level's "
             "previous)."))
-    found: int | None = Field(description=(
+    found: Count | None = Field(description=(
             "What the channel showed; null if it does not track it."))
 
 
@@ -234,30 +304,30 @@ class OrderRef(_FromErp):
     "The channel order a fulfilment ships"
     external_id: NonEmpty = Field(description=(
             "The channel's id of the order, as the order was imported."))
-    number: str | None = None
+    number: Code | None = None
 
 
 class FulfilmentLine(_FromErp):
     "What one shipment carries of one order line"
-    external_id: str | None = Field(None, description=(
+    external_id: Code | None = Field(None, description=(
             "The channel's id of the order line; null for a line the ERP "
             "added."))
-    sku: str | None = Field(None, description="The ERP SKU (product code).")
-    quantity: int = Field(gt=0)
+    sku: Code | None = Field(None, description="The ERP SKU (product code).")
+    quantity: Quantity
 
 
 class Fulfilment(_FromErp):
     "A shipment the ERP has sent, to be marked shipped on the channel"
-    id: int = Field(description="The ERP's id of the fulfilment.")
+    id: RecordId = Field(description="The ERP's id of the fulfilment.")
     key: NonEmpty = Field(description=(
             "Stable and unique: the idempotency key of every push of it."))
     order: OrderRef
-    carrier: str | None = Field(None, description=(
+    carrier: Code | None = Field(None, description=(
             "The ERP carrier code, mapped to the channel's carrier name by "
             "the mapping file (carriers:)."))
-    carrier_name: str | None = None
-    tracking_number: str | None = None
-    tracking_url: str | None = None
+    carrier_name: Text | None = None
+    tracking_number: Code | None = None
+    tracking_url: Text | None = None
     shipped_at: UTCDateTime
     complete: bool = Field(description=(
             "Whether the order has nothing left to ship after this one."))
@@ -265,21 +335,21 @@ class Fulfilment(_FromErp):
             "Whether the marketplace should e-mail the buyer (a channel "
             "setting)."))
     lines: Annotated[list[FulfilmentLine], Field(min_length=1)]
-    attempts: int = Field(0, ge=0)
+    attempts: Count = 0
 
 
 class FulfilmentPushed(_Canonical):
     "A fulfilment the channel accepted (or already had)"
-    id: int
-    external_id: str | None = Field(None, description=(
+    id: RecordId
+    external_id: Code | None = Field(None, description=(
             "The channel's id of what it recorded (Shopify fulfillment "
             "gid, WooCommerce 'note <id>')."))
 
 
 class FulfilmentFailure(_Canonical):
     "A fulfilment the channel refused, or the agent could not send"
-    id: int
-    error: NonEmpty
+    id: RecordId
+    error: NonEmptyText
 
 
 def _each_id_once(items: list[Any]) -> list[Any]:
@@ -320,16 +390,16 @@ class ReturnStatus(enum.StrEnum):
 
 class ReturnLine(_Canonical):
     "What a refund or return covers of one order line"
-    line_external_id: str | None = Field(None, description=(
+    line_external_id: Code | None = Field(None, description=(
             "The channel's id of the order line."))
-    sku: str | None = None
-    quantity: int = Field(gt=0)
-    reason: str | None = Field(None, description=(
+    sku: Code | None = None
+    quantity: Quantity
+    reason: Text | None = Field(None, description=(
             "The channel's reason for this line, as it names it."))
     restock: bool = Field(False, description=(
             "Whether the goods come back to stock (Shopify restockType "
             "RETURN); false for a refund of money alone."))
-    amount: Decimal | None = Field(None, ge=0, description=(
+    amount: Amount | None = Field(None, description=(
             "The money refunded for this line, if the channel says."))
 
 
@@ -346,15 +416,15 @@ class ChannelReturn(_Canonical):
     status: ReturnStatus
     created_at: UTCDateTime
     updated_at: UTCDateTime
-    currency: Annotated[str, Field(pattern=r'^[A-Z]{3}$')] | None = None
-    amount: Decimal | None = Field(None, ge=0, description=(
+    currency: Currency | None = None
+    amount: Amount | None = Field(None, description=(
             "The money refunded in all (a refund); null for a return."))
-    reason: str | None = Field(None, description=(
+    reason: Text | None = Field(None, description=(
             "The channel's reason or note."))
-    return_external_id: str | None = Field(None, description=(
+    return_external_id: Code | None = Field(None, description=(
             "For a refund: the channel's id of the return it settles."))
     lines: list[ReturnLine] = Field(default_factory=list)
-    raw: dict[str, Any] = Field(default_factory=dict)
+    raw: Payload = Field(default_factory=dict)
 
 
 class RejectedReturn(_Canonical):
@@ -364,9 +434,21 @@ class RejectedReturn(_Canonical):
     silently; a readable copy pulled later takes its place."""
     kind: ReturnKind
     external_id: NonEmpty
-    order_external_id: str | None = None
-    reason: NonEmpty
-    raw: dict[str, Any] = Field(default_factory=dict)
+    order_external_id: Code | None = None
+    reason: NonEmptyText
+    raw: Payload = Field(default_factory=dict)
+
+    @classmethod
+    def storable(cls, kind: ReturnKind, external_id: Any,
+            order_external_id: Any, reason: str, raw: Any
+            ) -> RejectedReturn:
+        """The rejection of an unreadable payload, made fit to store
+        whatever the payload holds (see `storable`)"""
+        return cls(kind=kind, external_id=storable(external_id, ID_LENGTH),
+            order_external_id=storable(
+                order_external_id, ID_LENGTH) or None,
+            reason=storable(reason, TEXT_LENGTH),
+            raw=storable_payload(raw))
 
 
 class ReturnBatch(_Canonical):
@@ -375,46 +457,46 @@ class ReturnBatch(_Canonical):
     rejected: list[RejectedReturn] = Field(default_factory=list, description=(
             "Refunds and returns the agent could not read; each is kept "
             "in the ERP, flagged, until a readable copy arrives."))
-    cursor: str | None = Field(None, description=(
+    cursor: Code | None = Field(None, description=(
             "The channel's returns cursor to store with them; null keeps "
             "the stored one."))
 
 
 class RefundLine(_FromErp):
     "What a refund gives back of one order line"
-    external_id: str | None = Field(None, description=(
+    external_id: Code | None = Field(None, description=(
             "The channel's id of the order line."))
-    sku: str | None = None
-    quantity: int = Field(gt=0)
+    sku: Code | None = None
+    quantity: Quantity
 
 
 class Refund(_FromErp):
     "A refund issued in the ERP, to be made on the channel"
-    id: int = Field(description="The ERP's id of the RMA.")
+    id: RecordId = Field(description="The ERP's id of the RMA.")
     key: NonEmpty = Field(description=(
             "Stable and unique: the idempotency key of every push of it."))
     number: NonEmpty = Field(description="The RMA's number.")
     order: OrderRef
-    amount: Decimal = Field(gt=0)
-    currency: Annotated[str, Field(pattern=r'^[A-Z]{3}$')]
-    reason: str | None = None
+    amount: Annotated[Amount, Field(gt=0)]
+    currency: Currency
+    reason: Text | None = None
     lines: list[RefundLine] = Field(default_factory=list, description=(
             "The order lines refunded; empty for an amount alone."))
     notify_customer: bool = False
-    attempts: int = Field(0, ge=0)
+    attempts: Count = 0
 
 
 class RefundPushed(_Canonical):
     "A refund the channel made (or already had)"
-    id: int
-    external_id: str | None = Field(None, description=(
+    id: RecordId
+    external_id: Code | None = Field(None, description=(
             "The channel's id of the refund it recorded."))
 
 
 class RefundFailure(_Canonical):
     "A refund the channel refused, or cannot take"
-    id: int
-    error: NonEmpty
+    id: RecordId
+    error: NonEmptyText
     manual: bool = Field(False, description=(
             "The channel cannot take refunds through its API: staff must "
             "refund by hand there (no retry)."))
@@ -426,3 +508,65 @@ class RefundAck(_Canonical):
         AfterValidator(_each_id_once)] = Field(default_factory=list)
     failed: Annotated[list[RefundFailure],
         AfterValidator(_each_id_once)] = Field(default_factory=list)
+
+
+def storable(value: Any, length: int) -> str:
+    """Text fit for any field of `length`: without NUL (PostgreSQL refuses
+    it), cut to the length; '' for None"""
+    text = '' if value is None else str(value).replace('\x00', '')
+    return text if len(text) <= length else text[:length - 1] + '…'
+
+
+def storable_payload(raw: Any) -> dict[str, Any]:
+    """A payload fit to keep: as it is when it is an object nested
+    MAX_DEPTH levels at most (JSON text escapes any NUL in it); else
+    wrapped, or cut to its top level's plain values"""
+    if not isinstance(raw, dict):
+        raw = {'payload': raw}
+    if depth(raw) <= MAX_DEPTH:
+        return raw
+    kept = {key: value for key, value in raw.items()
+        if not isinstance(value, (dict, list))}
+    return {**kept, 'unstorable': (f"the payload nests deeper than "
+            f"{MAX_DEPTH} levels: only its top level's plain values are "
+            "kept")}
+
+
+# The customer's order-status lookup: public routes, no key.
+
+MAX_MESSAGE = 2000  # a customer's message or return description
+
+
+class LookupRequest(_Canonical):
+    "Order number and e-mail address, or the token from an e-mail"
+    model_config = ConfigDict(extra='forbid', json_schema_extra={'anyOf': [
+                {'required': ['token']}, {'required': ['number', 'email']}]})
+    number: _text(0, 64) | None = None
+    email: _text(0, 254) | None = None
+    token: _text(0, 128) | None = None
+
+    @model_validator(mode='after')
+    def _credentials(self) -> LookupRequest:
+        if not self.token and not (self.number and self.email):
+            raise ValueError("give the order number and e-mail address, "
+                "or the token from the order's e-mails")
+        return self
+
+
+class MessageRequest(LookupRequest):
+    "A customer's question about the order found"
+    message: _text(1, MAX_MESSAGE)
+
+
+class ReturnLineRequest(_Canonical):
+    "How many of an order line (by its position on the page) come back"
+    line: Quantity
+    quantity: Quantity
+
+
+class ReturnRequest(LookupRequest):
+    "The customer's return request: what comes back, why, and what for"
+    lines: list[ReturnLineRequest] = Field(min_length=1)
+    reason: _text(0, 64) | None = None
+    resolution: Literal['refund', 'exchange'] = 'refund'
+    description: _text(0, MAX_MESSAGE) | None = None

@@ -12,10 +12,13 @@ import yaml
 from oms_contract.models import (
     Fulfilment,
     FulfilmentAck,
+    LookupRequest,
+    MessageRequest,
     OrderBatch,
     Refund,
     RefundAck,
     ReturnBatch,
+    ReturnRequest,
     StockAck,
     StockLevel,
 )
@@ -23,10 +26,11 @@ from oms_contract.models import (
 DOCUMENT = Path(__file__).with_name('openapi.yaml')
 REF = '#/components/schemas/{model}'
 # The bodies the agent sends, the stock level, fulfilment and refund it
-# reads.
+# reads; the customer's lookup bodies.
 CANONICAL = [
     OrderBatch, StockAck, StockLevel, Fulfilment, FulfilmentAck,
-    ReturnBatch, Refund, RefundAck]
+    ReturnBatch, Refund, RefundAck,
+    LookupRequest, MessageRequest, ReturnRequest]
 
 
 def canonical_schemas():

@@ -32,7 +32,19 @@ class Host(Protocol):
     def now(self) -> dt.datetime: ...
 
 MALFORMED = ('missing_currency', 'missing_total', 'bad_date',
-    'bad_quantity')
+    'bad_quantity',
+    # hostile: what no store should serve, and one day will
+    'nul_note', 'huge_quantity', 'huge_price', 'deep_payload')
+HUGE_QUANTITY = 10**15
+HUGE_PRICE = '1' + '0' * 30
+
+
+def deep(levels: int) -> dict[str, Any]:
+    "JSON data nested `levels` deep"
+    data: dict[str, Any] = {}
+    for _ in range(levels - 1):
+        data = {'nested': data}
+    return data
 SECOND = dt.timedelta(seconds=1)
 
 
@@ -264,8 +276,8 @@ class Shop:
 
     def create_malformed_order(self, kind: str = 'missing_total',
             **overrides: Any) -> dict[str, Any]:
-        """An order its normalizer must refuse (kind: missing_currency,
-        missing_total, bad_date, bad_quantity), served like any other."""
+        """An order its normalizer must refuse (kind: one of MALFORMED),
+        served like any other."""
         if kind not in MALFORMED:
             raise ValueError(f"kind must be one of {MALFORMED}")
         with self.lock:

@@ -243,8 +243,8 @@ def dry_run(args: argparse.Namespace) -> int:
                 mode='json', exclude={'raw'})
             external_id = translation.order.external_id
         else:
-            shown = {'rejected': translation.rejected['reason']}
-            external_id = translation.rejected['external_id']
+            shown = {'rejected': translation.rejected.reason}
+            external_id = translation.rejected.external_id
         shown['erp'] = results.get(external_id)
         print(json.dumps(shown, indent=1, ensure_ascii=False))
     return 0

@@ -19,7 +19,13 @@ from typing import Any
 
 import pytest
 
-from oms_contract.models import ChannelReturn, Order
+from oms_contract.models import (
+    MAX_DEPTH,
+    ChannelReturn,
+    Order,
+    RejectedOrder,
+    depth,
+)
 from sync_agent.channels import KINDS
 from sync_agent.channels.base import ChannelKind, StockUpdate
 from sync_agent.channels.transport import AuthError, RateLimiter, Transport
@@ -62,7 +68,9 @@ class MemoryErp:
         results = [{'result': _keep(self.orders, o.external_id, o)}
             for o in orders]
         for item in rejected or ():
-            self.held[item['external_id']] = item
+            # As the ERP reads it: the contract's bounds hold
+            RejectedOrder.model_validate(item.model_dump(mode='json'))
+            self.held[item.external_id] = item
             results.append({'result': 'exception'})
         self.order_cursor = cursor or self.order_cursor
         return {'results': results}
@@ -221,11 +229,28 @@ def test_an_unreadable_order_is_held_with_its_payload_and_stops_nothing(
     summary = sync.pull_orders()
 
     [held] = erp.held.values()
-    assert held['external_id'] == sync.mapper.external_id(bad)
-    assert "cannot be read" in held['reason']
-    assert sync.mapper.external_id(held['raw']) == held['external_id']
+    assert held.external_id == sync.mapper.external_id(bad)
+    assert "cannot be read" in held.reason
+    assert sync.mapper.external_id(held.raw) == held.external_id
     assert len(erp.orders) == len(good + later) == summary['created']
     assert summary['cursor'] is not None
+
+
+@pytest.mark.parametrize('hostile', [
+        'nul_note', 'huge_quantity', 'huge_price', 'deep_payload'])
+def test_a_hostile_order_is_held_and_stops_nothing(sync, shop, erp, hostile):
+    "What the ERP could not store is held by the agent, named, never posted"
+    good = shop.generate_orders(2, seed=2, spread_hours=0, status='paid')
+    bad = shop.create_malformed_order(hostile)
+
+    summary = sync.pull_orders()
+
+    assert len(erp.orders) == len(good) == summary['created']
+    [held] = erp.held.values()
+    assert held.external_id == sync.mapper.external_id(bad)
+    assert "cannot be read" in held.reason
+    assert '\x00' not in held.reason
+    assert depth(held.raw) <= MAX_DEPTH
 
 
 def test_throttling_is_waited_out_as_the_channel_asks(kind, shop, erp,

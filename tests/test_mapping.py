@@ -342,11 +342,11 @@ def test_an_order_without_currency_is_rejected_with_the_field():
 
     assert translation.order is None
     rejected = translation.rejected
-    assert rejected['external_id'] == '727'
-    assert rejected['number'] == '727'
-    assert rejected['reason'].startswith(
+    assert rejected.external_id == '727'
+    assert rejected.number == '727'
+    assert rejected.reason.startswith(
         "The channel's order cannot be read: currency")
-    assert rejected['raw'] == raw
+    assert rejected.raw == raw
 
 
 def test_an_order_with_a_bad_date_is_rejected_with_the_field():
@@ -355,10 +355,10 @@ def test_an_order_with_a_bad_date_is_rejected_with_the_field():
 
     rejected = shop_sync().translate(raw).rejected
 
-    assert rejected['external_id'] == '1042'
-    assert rejected['number'] == '#1042'
-    assert "createdAt is not a date-time: 'yesterday'" in rejected['reason']
-    assert rejected['raw'] is raw
+    assert rejected.external_id == '1042'
+    assert rejected.number == '#1042'
+    assert "createdAt is not a date-time: 'yesterday'" in rejected.reason
+    assert rejected.raw == raw
 
 
 def test_an_order_without_any_id_gets_a_stable_one():
@@ -367,9 +367,9 @@ def test_an_order_without_any_id_gets_a_stable_one():
     first = woo_sync().translate(raw).rejected
     again = woo_sync().translate(dict(raw)).rejected
 
-    assert first['external_id'].startswith('unidentified-')
-    assert first['external_id'] == again['external_id']
-    assert first['reason']
+    assert first.external_id.startswith('unidentified-')
+    assert first.external_id == again.external_id
+    assert first.reason
 
 
 def test_pull_orders_posts_each_order_once_with_the_newest_cursor():
@@ -392,8 +392,8 @@ def test_pull_orders_posts_each_order_once_with_the_newest_cursor():
     assert adapter.since == [dt.datetime(2026, 1, 15, 8, 58, tzinfo=dt.UTC)]
     [post] = erp.posts
     assert [o.external_id for o in post['orders']] == ['1', '2', '3']
-    assert [r['external_id'] for r in post['rejected']] == ['9']
-    assert 'total is missing' in post['rejected'][0]['reason']
+    assert [r.external_id for r in post['rejected']] == ['9']
+    assert 'total is missing' in post['rejected'][0].reason
     assert post['cursor'] == '2026-01-15T10:30:00+00:00'
     assert summary == {'read': 5, 'created': 3, 'exception': 1,
         'cursor': '2026-01-15T10:30:00+00:00'}

@@ -49,10 +49,18 @@ def test_orders_land_once_and_stock_reaches_both_shops(
     broken = shopify.create_malformed_order('missing_currency')
     unknown = woo.create_order(status='paid',
         lines=[{'sku': 'NOT-IN-ERP', 'quantity': 1, 'price': '5.00'}])
+    # What no database stores (NUL on PostgreSQL, numbers beyond its
+    # columns) is held by name and blocks no other order
+    hostile = {ids([shop.create_malformed_order(kind)]).pop(): reason
+        for shop, kind, reason in [
+            (shopify, 'nul_note', 'NUL'),
+            (shopify, 'huge_quantity', 'quantity'),
+            (woo, 'huge_price', 'unit_price'),
+            (woo, 'deep_payload', 'nests deeper')]}
 
     run = agent('once')
     assert run.returncode == 0, run.stderr
-    assert 'woo: 26/26 orders read' in run.stderr  # a backfill's progress
+    assert 'woo: 28/28 orders read' in run.stderr  # a backfill's progress
 
     for code, shop in (('shopify', shopify), ('woo', woo)):
         summary = erp_client.summary(code, external_ids=True)
@@ -64,6 +72,8 @@ def test_orders_land_once_and_stock_reaches_both_shops(
         + erp_client.summary('woo')['exceptions']}
     assert 'currency' in held[ids([broken]).pop()]['reason']
     assert 'NOT-IN-ERP' in held[ids([unknown]).pop()]['reason']
+    for external_id, reason in hostile.items():
+        assert reason in held[external_id]['reason']
 
     # Every shop shows what the ERP can sell: stock minus reservations.
     for code, shop in (('shopify', shopify), ('woo', woo)):

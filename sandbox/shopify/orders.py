@@ -11,6 +11,7 @@ from typing import Any
 from .. import generator
 from ..generator import Draft, DraftLine
 from ..graphql import UNSET
+from ..shop import HUGE_PRICE, HUGE_QUANTITY, deep
 from ..web import iso_z, parse_time
 from .model import (
     COUNTRY_NAMES,
@@ -266,6 +267,17 @@ class Orders:
         elif kind == 'bad_quantity':
             raw['lineItems']['nodes'][0]['quantity'] = -1
             raw['lineItems']['nodes'][0]['currentQuantity'] = -1
+        elif kind == 'nul_note':
+            raw['note'] = 'gift\x00wrap'
+        elif kind == 'huge_quantity':
+            raw['lineItems']['nodes'][0]['quantity'] = HUGE_QUANTITY
+            raw['lineItems']['nodes'][0]['currentQuantity'] = HUGE_QUANTITY
+        elif kind == 'huge_price':
+            for key in ('originalUnitPriceSet', 'discountedUnitPriceSet'):
+                if price := raw['lineItems']['nodes'][0].get(key):
+                    price['shopMoney']['amount'] = HUGE_PRICE
+        elif kind == 'deep_payload':
+            raw['customAttributes'] = [deep(100)]
 
     def _unfulfillable(self, node: dict[str, Any], line_id: str,
             quantity: int, restock: bool) -> None:

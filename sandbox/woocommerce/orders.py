@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import generator
 from ..generator import Draft, DraftLine
+from ..shop import HUGE_PRICE, HUGE_QUANTITY, deep
 from ..web import (
     Request,
     Response,
@@ -244,6 +245,15 @@ class Orders:
             raw['date_created'] = '22/03/2017 14:28'
         elif kind == 'bad_quantity':
             raw['line_items'][0]['quantity'] = 'two'
+        elif kind == 'nul_note':
+            raw['customer_note'] = 'gift\x00wrap'
+        elif kind == 'huge_quantity':
+            raw['line_items'][0]['quantity'] = HUGE_QUANTITY
+        elif kind == 'huge_price':
+            raw['line_items'][0]['price'] = HUGE_PRICE
+            raw['line_items'][0]['total'] = HUGE_PRICE
+        elif kind == 'deep_payload':
+            raw['meta_data'] = [{'id': 1, 'key': 'deep', 'value': deep(100)}]
 
     def _date_param(self, request: Request, name: str) -> tuple | None:
         value = request.param(name)

@@ -17,9 +17,10 @@ class PayloadError(ValueError):
 
 
 # What reading a payload raises when it is not what the API documents
-# (pydantic's ValidationError is a ValueError).
+# (pydantic's ValidationError is a ValueError; a number too large for a
+# decimal, a float or a date is an ArithmeticError).
 READ_ERRORS = (PayloadError, KeyError, TypeError, ValueError,
-    AttributeError)
+    AttributeError, ArithmeticError)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from oms_contract.models import MAX_DEPTH, depth, storable_payload
+
 from ..channels.base import Adapter, Mapper
 from ..config import ChannelConfig
 from ..erp import ErpClient, ErpError
@@ -59,6 +61,8 @@ class Flow:
 def digest(raw: Any) -> str:
     """The id of a payload without one: its digest, so that a replay finds
     the same exception"""
+    if depth(raw) > MAX_DEPTH:
+        raw = storable_payload(raw)  # json.dumps would recurse too deep
     digest = hashlib.sha256(json.dumps(
             raw, sort_keys=True, default=str).encode()).hexdigest()
     return f'unidentified-{digest[:16]}'

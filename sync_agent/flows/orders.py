@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from oms_contract.models import Order
+from oms_contract.models import Order, RejectedOrder, storable_payload
 
-from ..channels.payload import PayloadError
+from ..channels.payload import READ_ERRORS
 from .cursor import parse_cursor, start
 from .flow import Flow, digest, validation_reason
 
@@ -28,13 +28,13 @@ ERP_BATCH = 250  # orders an ERP call, when the channel pages are small
 class Translation:
     "What one raw channel order becomes for the ERP"
     order: Order | None = None
-    rejected: dict[str, Any] | None = None
+    rejected: RejectedOrder | None = None
 
     @property
     def key(self) -> tuple[str, str]:
         if self.order is not None:
             return self.order.external_id, self.order.updated_at.isoformat()
-        return self.rejected['external_id'], 'rejected'
+        return self.rejected.external_id, 'rejected'
 
 
 class OrderFlow(Flow):
@@ -50,35 +50,33 @@ class OrderFlow(Flow):
             order = self.mapper.normalize_order(raw, self.code)
             order = self.mapping.apply(
                 order, self.mapper.channel_status(raw))
-        except (PayloadError, ValidationError, KeyError, TypeError,
-                ValueError, AttributeError) as error:
+        except READ_ERRORS as error:
             return Translation(rejected=self._rejection(raw, error))
         return Translation(order=order)
 
-    def _rejection(self, raw: Any, error: Exception) -> dict[str, Any]:
+    def _rejection(self, raw: Any, error: Exception) -> RejectedOrder:
         if isinstance(error, ValidationError):
             reason = validation_reason(error)
         elif isinstance(error, KeyError):
             reason = f"{error.args[0]} is missing"
         else:
             reason = str(error)
-        external_id = None
-        if isinstance(raw, dict):
+        raw = storable_payload(raw)
+        try:
             external_id = self.mapper.external_id(raw)
+        except READ_ERRORS:
+            external_id = None
         if not external_id:
             external_id = digest(raw)
-        number = raw.get('name') or raw.get('number') if isinstance(
-            raw, dict) else None
+        number = raw.get('name') or raw.get('number')
         logger.warning(
             "%s: order %s cannot be read, sent to the exception queue: %s",
             self.code, external_id, reason,
             extra={'channel': self.code, 'order': external_id})
-        return {
-            'external_id': external_id,
-            'number': str(number) if number else None,
-            'reason': f"The channel's order cannot be read: {reason}",
-            'raw': raw if isinstance(raw, dict) else {'payload': raw},
-            }
+        # Whatever the payload holds (NUL, depth), the ERP must be able to
+        # keep it: one unreadable order never refuses its batch.
+        return RejectedOrder.storable(external_id, number,
+            f"The channel's order cannot be read: {reason}", raw)
 
     def pull_orders(self) -> dict[str, Any]:
         """Import the orders changed since the ERP's cursor (less the

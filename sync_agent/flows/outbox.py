@@ -14,6 +14,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from oms_contract.models import TEXT_LENGTH, storable
+
 from ..channels.transport import AuthError, ChannelError, GaveUp
 from ..mapping import MappingError
 from .flow import Flow
@@ -80,8 +82,8 @@ class OutboxFlow(Flow):
                 drained.pushed.append(outbox.pushed(item, result))
                 drained.already += result.already
             else:
-                drained.failed.append(
-                    outbox.failed(item.id, result.error, result))
+                drained.failed.append(outbox.failed(
+                        item.id, storable(result.error, TEXT_LENGTH), result))
                 logger.warning(
                     "%s: %s of order %s refused: %s", self.code, name,
                     item.order.number or item.order.external_id,

@@ -156,13 +156,11 @@ class ReturnFlow(OutboxFlow):
                 "%s: %s cannot be read, sent to the ERP to keep on hold: %s",
                 self.code, problem.name, problem.why,
                 extra={'channel': self.code})
-            rejected.append(RejectedReturn(
-                    kind=problem.kind,
-                    external_id=problem.external_id or digest(problem.raw),
-                    order_external_id=problem.parent_id,
-                    reason=f"The channel's {problem.kind} cannot be read: "
-                    f"{problem.why}",
-                    raw=problem.raw))
+            rejected.append(RejectedReturn.storable(problem.kind,
+                    problem.external_id or digest(problem.raw),
+                    problem.parent_id,
+                    f"The channel's {problem.kind} cannot be read: "
+                    f"{problem.why}", problem.raw))
         return ([self.mapping.apply_return(r) for r in returns], rejected,
             0)
 

@@ -9,7 +9,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from oms_contract.models import StockDrift, StockFailure, StockPushed
+from oms_contract.models import (
+    TEXT_LENGTH,
+    StockDrift,
+    StockFailure,
+    StockPushed,
+    storable,
+)
 
 from ..channels.base import StockKey, StockResult, StockUpdate
 from .flow import Flow
@@ -197,7 +203,7 @@ class ChannelLevel:
 
     def failure(self, error: str) -> StockFailure:
         return StockFailure(sku=self.sku, warehouse=self.warehouse,
-            error=error)
+            error=storable(error, TEXT_LENGTH))
 
 
 def level_name(sku: str, warehouse: str | None) -> str:
