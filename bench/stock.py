@@ -172,7 +172,9 @@ def measure(channels, skus, orders, rate, erp, answer, sandbox, directory,
     pushes = count_pushes(agent)
     scheduler = Scheduler(agent)
     opening = time.perf_counter()
-    scheduler.run_once(['stock'])  # the shops show the ERP's stock
+    # The shops show the ERP's stock (a level never pushed is read first,
+    # after an orders pull: none yet).
+    scheduler.run_once(['orders', 'stock'])
     opening_s = time.perf_counter() - opening
     pushes.clear()
     for shop in shops.values():

@@ -98,10 +98,6 @@ def measure(orders, skus, erp, answer, sandbox, directory, watch=None,
     for shop in shops.values():
         shop.add_products([{'sku': sku, 'title': name, 'price': price,
                     'stock': 100_000} for sku, name, price in products])
-    shops['shopify'].generate_orders(orders // 2, seed=1, status='paid',
-        spread_hours=1)
-    shops['woo'].generate_orders(orders - orders // 2, seed=2, status='paid',
-        spread_hours=1)
     config = agent_config.AgentConfig.model_validate({
             'erp': {'url': erp.url, 'database': erp.database},
             'state_dir': str(directory / 'agent'),
@@ -118,8 +114,13 @@ def measure(orders, skus, erp, answer, sandbox, directory, watch=None,
             'OMS_WOO_CONSUMER_SECRET': SECRET})
     # Stock pushes are measured on their own, after the import.
     scheduler = Scheduler(agent, wake_stock=False)
-    # The shops show the ERP's stock before the sale starts.
-    scheduler.run_once(['stock'])
+    # The shops show the ERP's stock before the sale starts (a level never
+    # pushed is read first, after an orders pull).
+    scheduler.run_once(['orders', 'stock'])
+    shops['shopify'].generate_orders(orders // 2, seed=1, status='paid',
+        spread_hours=1)
+    shops['woo'].generate_orders(orders - orders // 2, seed=2, status='paid',
+        spread_hours=1)
     for shop in shops.values():
         shop.reset_calls()
 

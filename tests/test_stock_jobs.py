@@ -39,6 +39,9 @@ class FakeErp:
         return {'levels': self.levels if all else changed,
             'pending': len(changed)}
 
+    def cursor(self, channel):
+        return None  # an orders pull finds the shop without orders
+
     def ack_stock(self, channel, pushed, failed, drift=()):
         self.acks.append(StockAck(pushed=pushed, failed=failed, drift=drift))
         return {'recorded': len(pushed) + len(failed), 'pending': 0}
@@ -131,7 +134,7 @@ def test_nothing_changed_calls_no_marketplace(tmp_path, shop):
 
 def test_a_sku_is_pushed_at_each_location_of_its_warehouses(tmp_path, shop):
     erp = FakeErp(level('MUG-RED', 7, 9, 'WH1', version=4),
-        level('MUG-RED', 2, None, 'WH2', version=1))
+        level('MUG-RED', 2, 0, 'WH2', version=1))
     sync = channel_sync(tmp_path, shop, erp)
 
     summary = sync.push_stock()
@@ -150,7 +153,7 @@ def test_only_the_levels_the_channel_accepted_are_acknowledged(
     # A sale on Shopify the ERP has not imported yet: CAP shows 2, not 3.
     shop.set_inventory('CAP', 2)
     erp = FakeErp(level('MUG-RED', 5, 9, version=3),
-        level('CAP', 1, 3, version=8), level('GHOST', 4, None))
+        level('CAP', 1, 3, version=8), level('GHOST', 4, 0))
     sync = channel_sync(tmp_path, shop, erp)
 
     summary = sync.push_stock()
@@ -165,25 +168,68 @@ def test_only_the_levels_the_channel_accepted_are_acknowledged(
     assert summary['failed'] == 2
 
 
-def test_a_level_stale_past_the_grace_is_read_and_repaired(tmp_path, shop):
-    "A channel change no import explains is not left standing for long"
+def test_a_level_refused_as_stale_after_an_orders_pull_is_repaired(
+        tmp_path, shop):
+    """A channel change the orders just pulled do not explain is read and
+    repaired at once, by whichever process pulled them"""
     # An order the ERP could not read took 1 cap: Shopify shows 2, not 3.
     shop.set_inventory('CAP', 2)
     erp = FakeErp(level('CAP', 1, 3, version=8))
-    sync = channel_sync(tmp_path, shop, erp)
-
-    first = sync.push_stock()  # within the grace: left alone
-    sync.stale_grace = 0
+    # Refused by a stock push alone: a sale not imported yet, maybe.
+    first = channel_sync(tmp_path, shop, erp).push_stock()
+    assert first['failed'] == 1 and shop.inventory('CAP') == 2
     erp.acks.clear()
+
+    sync = channel_sync(tmp_path, shop, erp)  # another process
+    sync.pull_orders()
     second = sync.push_stock()
 
-    assert first['failed'] == 1
     assert shop.inventory('CAP', 'Main warehouse') == 1
     assert pushed(erp.ack) == {('CAP', 'WH1'): (1, 8)}
     assert [(d.sku, d.expected, d.found) for d in erp.ack.drift] == [
         ('CAP', 3, 2)]
     assert (second['pushed'], second['drift']) == (1, 1)
-    assert sync.stale_since == {}
+
+
+def test_only_the_first_push_after_an_orders_pull_reads(tmp_path, shop):
+    """Later pushes leave a stale level for the next pull: a sale made
+    since the last one would be overwritten"""
+    erp = FakeErp(level('CAP', 1, 3, version=8))
+    sync = channel_sync(tmp_path, shop, erp)
+    sync.pull_orders()
+    assert sync.push_stock()['failed'] == 0  # in step: the turn is taken
+    shop.set_inventory('CAP', 2)  # a sale on Shopify, not pulled yet
+    erp.levels = [level('CAP', 0, 1, version=9)]
+
+    summary = sync.push_stock()
+
+    assert summary['failed'] == 1 and 'drift' not in summary
+    assert shop.inventory('CAP') == 2
+
+
+def test_a_level_never_pushed_is_read_after_the_orders_pull(
+        tmp_path, shop):
+    """Without a compare-and-set base, a level is set from what Shopify is
+    read to show, and only once the orders are in"""
+    shop.set_inventory('CAP', 2)  # Shopify's own count, sales included
+    erp = FakeErp(level('CAP', 1, None, version=1))
+    sync = channel_sync(tmp_path, shop, erp)
+    spy = Spy(sync.adapter)
+
+    waiting = sync.push_stock()  # no pull yet: left alone
+    sync.pull_orders()
+    summary = sync.push_stock()
+
+    assert waiting == {'pushed': 0, 'failed': 0, 'pending': 1,
+        'waiting': 1}
+    [[update]] = spy.pushes
+    assert (update.quantity, update.previous) == (1, 2)
+    assert shop.inventory('CAP') == 1
+    [ack] = erp.acks
+    assert [(p.sku, p.quantity, p.previous) for p in ack.pushed] == [
+        ('CAP', 1, 2)]
+    assert ack.drift == []  # nothing was expected
+    assert summary == {'pushed': 1, 'failed': 0, 'pending': 0}
 
 
 def test_an_unmapped_warehouse_fails_only_its_levels(tmp_path, shop):
@@ -219,8 +265,9 @@ def test_two_warehouses_on_one_location_do_not_overwrite_each_other(
 
 def test_woocommerce_gets_one_level_a_sku_whatever_its_warehouse(
         tmp_path, woo):
+    # WooCommerce sets without comparing: a level never pushed goes too.
     erp = FakeErp(level('MUG-RED', 6, 9, 'WH1', version=2),
-        level('TEE-S', 1, 4, 'WH1', version=5))
+        level('TEE-S', 1, None, 'WH1', version=5))
     sync = channel_sync(tmp_path, woo, erp, {'WH1': 'default'})
 
     sync.push_stock()

@@ -11,7 +11,11 @@ from e2e_harness import SECRETS, agent_runner, sandbox_shops, staff
 
 from proteus import Model
 
-from oms_connector.tests.tools import SYNC_CATALOGUE
+from oms_connector.tests.tools import (
+    SYNC_CATALOGUE,
+    create_listing,
+    create_product,
+)
 from sync_agent.erp import ErpClient
 
 
@@ -199,3 +203,67 @@ def test_the_service_imports_and_lowers_stock_within_seconds(
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
+
+
+@pytest.fixture(scope='module')
+def candle(sync_erp, marketplace):
+    """A product listed on Shopify from now on: the shop already sells it
+    (20 units counted there as in the ERP), the ERP never pushed it"""
+    tryton = staff(sync_erp)
+    product = create_product("Soy Candle", 'CANDLE-SOY', '9.00',
+        quantity=20, config=tryton)
+    Channel = Model.get('oms.channel', config=tryton)
+    channel, = Channel.find([('code', '=', 'shopify')])
+    create_listing(channel, product, 'CANDLE-SOY', config=tryton)
+    marketplace.shop('shopify').add_product(
+        'CANDLE-SOY', "Soy Candle", '9.00', stock=20)
+    return product
+
+
+def shopify_level(erp_client, sku):
+    return {lv['sku']: lv for lv in erp_client.stock_levels(
+            'shopify', all=True)['levels']}[sku]
+
+
+def test_sales_before_the_first_push_are_never_given_back(
+        agent, marketplace, erp_client, candle):
+    """A level never pushed is read before it is set, and only once the
+    orders are in: Shopify's sales the ERP had not imported yet are not
+    offered again, whatever ran before (here a stock push alone)"""
+    shopify = marketplace.shop('shopify')
+    shopify.create_order(status='paid', lines=[('CANDLE-SOY', 3)])
+    assert shopify.inventory('CANDLE-SOY') == 17
+
+    runs = [agent('once', '--job', 'stock'), agent('once'), agent('once')]
+
+    assert [run.returncode for run in runs] == [0, 0, 0], runs[-1].stderr
+    level = shopify_level(erp_client, 'CANDLE-SOY')
+    assert level['quantity'] == 17  # the 3 sold are reserved
+    assert shopify.inventory('CANDLE-SOY') == level['previous'] == 17
+    assert erp_client.stock_levels('shopify')['pending'] == 0
+
+
+def test_a_level_refused_as_stale_is_repaired_by_the_next_run(
+        agent, marketplace, erp_client, sync_erp, candle):
+    """Refused as stale by one process, the level is read and repaired by
+    the next plain `once`, nothing of it kept in memory"""
+    shopify = marketplace.shop('shopify')
+    assert agent('once').returncode == 0
+    # Shopify shows 30 candles (a hand edit), then the ERP lists 10 at most.
+    shopify.set_inventory('CANDLE-SOY', 30)
+    Listing = Model.get('oms.listing', config=staff(sync_erp))
+    listing, = Listing.find([('sku', '=', 'CANDLE-SOY')])
+    listing.max_listed = 10
+    listing.save()
+    refused = agent('once', '--job', 'stock')
+    assert 'CHANGE_FROM_QUANTITY_STALE' in refused.stderr
+    assert shopify.inventory('CANDLE-SOY') == 30  # not overwritten
+
+    run = agent('once')
+
+    assert run.returncode == 0, run.stderr
+    level = shopify_level(erp_client, 'CANDLE-SOY')
+    assert shopify.inventory('CANDLE-SOY') == level['quantity'] == (
+        level['previous']) == 10
+    assert erp_client.stock_levels('shopify')['pending'] == 0
+    assert 'drifted' in run.stderr

@@ -32,6 +32,10 @@ class Flow:
         self.config, self.mapper = config, mapper
         self.adapter, self.mapping, self.erp = adapter, mapping, erp
         self.code = config.code
+        # When the last complete orders pull of this process started
+        # (monotonic; None: none yet): the stock push reads the channel
+        # only right after one, when its sales are in the ERP.
+        self.orders_pulled: float | None = None
 
     def __repr__(self) -> str:
         return f'<{type(self).__name__} {self.code}>'

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -82,6 +83,7 @@ class OrderFlow(Flow):
         """Import the orders changed since the ERP's cursor (less the
         overlap window), posting them with the new cursor. Returns the
         counts of each result."""
+        started = time.monotonic()
         stored = parse_cursor(self.erp.cursor(self.code))
         since = start(stored, self.config.overlap)
         progress = self.progress
@@ -112,6 +114,7 @@ class OrderFlow(Flow):
                 waiting = []
         if waiting or newest != stored:
             self._post(waiting, newest, counts)
+        self.orders_pulled = started
         return {'read': read, **counts,
             'cursor': newest.isoformat() if newest else None}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,42 +25,71 @@ logger = logging.getLogger(__name__)
 class StockFlow(Flow):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        # Levels the channel refused as stale, since when (monotonic)
-        self.stale_since: dict[StockKey, float] = {}
-        # Long enough for the channel's orders to have been pulled twice
-        self.stale_grace = max(30.0, 2.0 * self.config.intervals.orders)
+        # The orders pull (Flow.orders_pulled) a stock push last relied on
+        self.read_after: float | None = None
 
     def push_stock(self) -> dict[str, Any]:
         """Push the levels the ERP says changed and acknowledge to the ERP
         only what the channel accepted. Nothing to push: no call to the
         channel.
 
-        A level the channel refuses as stale (it shows another quantity
-        than the ERP expected) is left alone: most likely a sale the ERP
-        has not imported yet. Still stale after `stale_grace` seconds, the
-        import did not explain it (an order the ERP could not read, a hand
-        edit): the level is read and repaired as a reconciliation would."""
+        Where the channel compares and sets, a level is written only from
+        a base: what the ERP expects the channel to show (`previous`), or
+        what the channel is read to show. Reading is safe only once the
+        channel's sales are in the ERP, else a sale not imported yet would
+        be offered again: so the first push after a complete orders pull
+        (`once` pulls first) reads and sets the levels never pushed, and
+        repairs those the channel refuses as stale, which the pull no
+        longer explains (an order the ERP could not read, a hand edit, an
+        acknowledgement lost). Other pushes leave both for that one: a
+        refused level stays pending in the ERP, so no state is kept here
+        and a restarted agent repairs it all the same."""
+        after_pull = self._after_pull()
         answer = self.erp.stock_levels(self.code)
         if not answer['levels']:
-            self.stale_since.clear()
             return {'pushed': 0, 'failed': 0, 'pending': answer['pending']}
         levels, failed = self._channel_levels(answer['levels'])
-        results = self.adapter.push_stock(
-            [level.update for level in levels.values()])
-        now = time.monotonic()
-        stale = {r.key for r in results if r.stale}
-        self.stale_since = {key: self.stale_since.get(key, now)
-            for key in stale}
-        overdue = {key: levels[key] for key in stale
-            if now - self.stale_since[key] >= self.stale_grace}
+        unread: dict[StockKey, ChannelLevel] = {}
+        if 'compare_and_set' in self.adapter.capabilities:
+            unread = {key: level for key, level in levels.items()
+                if level.update.previous is None}
+        updates = [level.update for key, level in levels.items()
+            if key not in unread]
+        results = self.adapter.push_stock(updates) if updates else []
         drift: list[StockDrift] = []
-        if overdue:
-            repaired, drift, _ = self._repair(overdue)
-            results = [r for r in results if r.key not in overdue] + repaired
-            for key in overdue:
-                del self.stale_since[key]
-        summary = self._acknowledge(levels, results, failed, drift)
-        return {**summary, 'drift': len(drift)} if drift else summary
+        waiting = 0
+        if after_pull:
+            unread |= {r.key: levels[r.key] for r in results if r.stale}
+            if unread:
+                read, drift, _ = self._repair(unread)
+                results = [r for r in results if r.key not in unread] + read
+        elif unread:
+            waiting = len(unread)
+            logger.info(
+                "%s: %d stock level(s) never pushed wait for the next "
+                "orders pull to be read", self.code, waiting,
+                extra={'channel': self.code})
+        if results or failed:
+            summary = self._acknowledge(levels, results, failed, drift)
+        else:  # every level waits: nothing to tell the ERP
+            summary = {'pushed': 0, 'failed': 0,
+                'pending': answer['pending']}
+        if drift:
+            summary['drift'] = len(drift)
+        if waiting:
+            summary['waiting'] = waiting
+        return summary
+
+    def _after_pull(self) -> bool:
+        """Whether this push is the first since a complete orders pull of
+        this process (and takes that turn): the channel's sales made
+        before it are in the ERP. A later push would overwrite the sales
+        made since."""
+        pulled = self.orders_pulled
+        if pulled is None or pulled == self.read_after:
+            return False
+        self.read_after = pulled
+        return True
 
     def reconcile(self) -> dict[str, Any]:
         """Read what the channel really shows for every level: report as
