@@ -351,15 +351,15 @@ class StockLevelTestCase(unittest.TestCase):
                 shows('cancelled', '2026-11-11T03:00:00+00:00'), (10, 10))
 
             # A shop selling past its stock shows less than nothing: the
-            # push sets it back from there. The order is held, keeping
-            # the 10 Tryton could reserve.
+            # push sets it back from there. The order is held reserving
+            # nothing: the 10 are still for sale.
             Importer.import_batch(shop, OrderBatch.model_validate({
                         'orders': [order_payload('shop', 'W2',
                                 lines=[('TEE', 12, '20.00')])]}))
             Level.refresh()
             level = Level(level.id)
             self.assertEqual((level.quantity, level.channel_quantity),
-                (0, -2))
+                (10, -2))
             self.assertEqual(Level.to_push(shop), [level])
 
     @with_transaction()
@@ -451,3 +451,146 @@ class StockLevelTestCase(unittest.TestCase):
             Level.record_push({Level(level.id): (8, 2, 10)}, {})
 
             self.assertEqual(Level(level.id).channel_quantity, 7)
+
+    # -- orders short of stock --------------------------------------------
+
+    def import_orders(self, channel, *orders):
+        "Import the orders, each (external id, (sku, quantity) ...); sales"
+        pool = Pool()
+        Importer = pool.get('oms.order.importer')
+        Sale = pool.get('sale.sale')
+        results = Importer.import_batch(channel, OrderBatch.model_validate({
+                    'orders': [order_payload(channel.code, external_id,
+                            lines=[(sku, q, '10.00') for sku, q in lines])
+                        for external_id, *lines in orders]}))
+        return Sale.browse([r['sale_id'] for r in results])
+
+    def reserved(self, sale):
+        "The sale's goods on their way out: (product, quantity, state)"
+        Sale = Pool().get('sale.sale')
+        return sorted((m.product.rec_name, m.quantity, m.state)
+            for sh in Sale(sale.id).shipments
+            if sh.state not in {'done', 'cancelled'}
+            for m in sh.inventory_moves)
+
+    def held(self, sale):
+        sale = Pool().get('sale.sale')(sale.id)
+        return sale.oms_exception and sale.oms_exception_kind
+
+    @with_transaction()
+    def test_an_order_short_of_stock_is_held_reserving_nothing(self):
+        "1,000 lamps ordered, 400 in stock: held, the 400 still for sale"
+        pool = Pool()
+        Level = pool.get('oms.listing.level')
+        Sale = pool.get('sale.sale')
+        self.company = create_company(currency=create_currency('USD'))
+        with set_company(self.company):
+            main, supplier, _ = self.locations()
+            shop = self.channel('shop', warehouse=main)
+            lamp = self.product("Lamp")
+            self.moves(lamp, (supplier, main.storage_location, 400))
+            listing = self.listing(shop, lamp, 'LAMP')
+
+            big, = self.import_orders(shop, ('B1', ('LAMP', 1000)))
+            Level.refresh()
+
+            self.assertEqual(self.held(big), 'insufficient_stock')
+            # Tryton's partial reservation undone, its split merged back.
+            self.assertEqual(self.reserved(big), [("Lamp", 1000, 'draft')])
+            self.assertEqual(self.levels(listing), {None: 400})
+
+            small, = self.import_orders(shop, ('S1', ('LAMP', 1)))
+            Level.refresh()
+
+            self.assertFalse(self.held(small))
+            self.assertEqual(self.reserved(small), [("Lamp", 1, 'assigned')])
+            level, = Level.to_push(shop)
+            self.assertEqual(level.quantity, 400 - 1)
+
+            # Stock arrives: reprocessing reserves the whole order.
+            self.moves(lamp, (supplier, main.storage_location, 601))
+            Sale.oms_reprocess([big])
+            Level.refresh()
+
+            self.assertFalse(self.held(big))
+            self.assertEqual(self.reserved(big), [("Lamp", 1000, 'assigned')])
+            self.assertEqual(self.levels(listing), {None: 0})
+
+    @with_transaction()
+    def test_a_channel_may_keep_partial_reservations(self):
+        "For sellers who ship in parts, a short order keeps what it got"
+        Level = Pool().get('oms.listing.level')
+        self.company = create_company(currency=create_currency('USD'))
+        with set_company(self.company):
+            main, supplier, _ = self.locations()
+            shop = self.channel('shop', warehouse=main,
+                partial_reservation=True)
+            lamp = self.product("Lamp")
+            self.moves(lamp, (supplier, main.storage_location, 400))
+            listing = self.listing(shop, lamp, 'LAMP')
+
+            big, small = self.import_orders(shop,
+                ('B1', ('LAMP', 1000)), ('S1', ('LAMP', 1)))
+            Level.refresh()
+
+            self.assertEqual(self.held(big), 'insufficient_stock')
+            self.assertEqual(self.reserved(big),
+                [("Lamp", 400, 'assigned'), ("Lamp", 600, 'draft')])
+            self.assertEqual(self.held(small), 'insufficient_stock')
+            self.assertEqual(self.levels(listing), {None: 0})
+
+    @with_transaction()
+    def test_one_short_line_holds_the_whole_order_reserving_nothing(self):
+        "A held order keeps none of its lines; the batch's others go ahead"
+        Level = Pool().get('oms.listing.level')
+        self.company = create_company(currency=create_currency('USD'))
+        with set_company(self.company):
+            main, supplier, _ = self.locations()
+            shop = self.channel('shop', warehouse=main)
+            tee, mug = self.product("Tee"), self.product("Mug")
+            self.moves(tee, (supplier, main.storage_location, 10))
+            self.moves(mug, (supplier, main.storage_location, 5))
+            tee_listing = self.listing(shop, tee, 'TEE')
+            mug_listing = self.listing(shop, mug, 'MUG')
+
+            short, other = self.import_orders(shop,
+                ('M1', ('TEE', 2), ('MUG', 8)), ('M2', ('MUG', 1)))
+            Level.refresh()
+
+            self.assertEqual(self.held(short), 'insufficient_stock')
+            self.assertIn("Mug", short.oms_exception_reason)
+            self.assertNotIn("Tee", short.oms_exception_reason)
+            self.assertEqual(self.reserved(short),
+                [("Mug", 8, 'draft'), ("Tee", 2, 'draft')])
+            # The mugs it let go of serve the order after it.
+            self.assertFalse(self.held(other))
+            self.assertEqual(self.reserved(other), [("Mug", 1, 'assigned')])
+            self.assertEqual(self.levels(tee_listing), {None: 10})
+            self.assertEqual(self.levels(mug_listing), {None: 4})
+
+    @with_transaction()
+    def test_a_short_order_shipped_from_storage_gets_its_move_whole(self):
+        "Without inventory moves, the outgoing move split is merged back"
+        pool = Pool()
+        Level = pool.get('oms.listing.level')
+        Sale = pool.get('sale.sale')
+        self.company = create_company(currency=create_currency('USD'))
+        with set_company(self.company):
+            main, supplier, _ = self.locations()
+            main.output_location = main.storage_location
+            main.save()
+            shop = self.channel('shop', warehouse=main)
+            mug = self.product("Mug")
+            self.moves(mug, (supplier, main.storage_location, 5))
+            listing = self.listing(shop, mug, 'MUG')
+
+            short, = self.import_orders(shop, ('O1', ('MUG', 8)))
+            Level.refresh()
+
+            self.assertEqual(self.held(short), 'insufficient_stock')
+            shipment, = Sale(short.id).shipments
+            self.assertEqual(
+                [(m.quantity, m.state, m.from_location)
+                    for m in shipment.outgoing_moves],
+                [(8, 'draft', main.storage_location)])
+            self.assertEqual(self.levels(listing), {None: 5})

@@ -52,6 +52,12 @@ class Channel(DeactivableMixin, ModelSQL, ModelView):
             ], "Reserve Stock", required=True,
         help="When an order's goods are reserved in the warehouse: as soon "
         "as the order arrives, or only once it is paid.")
+    partial_reservation = fields.Boolean(
+        "Keep Partial Reservations",
+        help="An order short of stock keeps the units that could be "
+        "reserved, for sellers who ship orders in parts. Otherwise it is "
+        "held reserving nothing, so its units stay for other orders and "
+        "for the channels' stock levels.")
     customer_matching = fields.Selection([
             ('id_email', "Channel Customer ID, then E-mail"),
             ('id', "Channel Customer ID only"),

@@ -478,35 +478,75 @@ class Sale(metaclass=PoolMeta):
         if sales:
             cls.process(sales)
 
+    @property
+    def oms_keeps_partial(self):
+        "Whether the order keeps what could be reserved when short of stock"
+        return bool(self.oms_channel
+            and self.oms_channel.partial_reservation)
+
     @classmethod
     def _oms_assign(cls, sales):
         """Reserve the goods of the sales whose reservation is due: hold those
         that lack stock, release those that were held for it and now have
         it."""
-        pool = Pool()
-        ShipmentOut = pool.get('stock.shipment.out')
         due = [s for s in sales if s.oms_reserve_due]
-        waiting = [sh for s in due for sh in s.shipments
+        short, freed = cls._oms_assign_try(due)
+        if freed and len(short) > 1:
+            # What a short order let go of may serve the others: try them
+            # again one at a time, each letting go before the next.
+            retry, short = [s for s in due if s in short], {}
+            for sale in retry:
+                short.update(cls._oms_assign_try([sale])[0])
+        for sale in cls.browse(due):
+            if sale in short:
+                if sale.oms_exception_kind != 'insufficient_stock':
+                    cls.oms_hold([sale], 'insufficient_stock', gettext(
+                            'oms_connector.msg_insufficient_stock',
+                            products=short[sale]))
+            elif sale.oms_exception_kind == 'insufficient_stock':
+                cls.oms_release([sale], gettext(
+                        'oms_connector.msg_stock_reserved'))
+
+    @classmethod
+    def _oms_assign_try(cls, sales):
+        """Try to reserve the goods of the sales' waiting shipments.
+
+        Return the sales short of stock (each with the products it lacks)
+        and whether any reservation was let go of: a short order keeps
+        nothing reserved unless its channel keeps partial reservations, or
+        an order too big for the stock would starve every later one."""
+        ShipmentOut = Pool().get('stock.shipment.out')
+        sales = cls.browse(sales)
+        waiting = [sh for s in sales for sh in s.shipments
             if sh.state == 'waiting']
         if waiting:
             cls.oms_lock_stock({sh.warehouse for sh in waiting})
             ShipmentOut.assign_try(waiting)
-        for sale in cls.browse(due):
-            short = [m for sh in sale.shipments
+        short = {}
+        for sale in cls.browse(sales):
+            moves = [m for sh in sale.shipments
                 if sh.state not in {'done', 'cancelled'}
                 for m in sh.assign_moves
                 if m.assignation_required
                 and m.state in {'draft', 'staging'}]
-            if short:
-                if sale.oms_exception_kind != 'insufficient_stock':
-                    cls.oms_hold([sale], 'insufficient_stock', gettext(
-                            'oms_connector.msg_insufficient_stock',
-                            products=', '.join(
-                                f'{m.product.rec_name} × {m.quantity:g}'
-                                for m in short)))
-            elif sale.oms_exception_kind == 'insufficient_stock':
-                cls.oms_release([sale], gettext(
-                        'oms_connector.msg_stock_reserved'))
+            if moves:
+                short[sale] = ', '.join(
+                    f'{m.product.rec_name} × {m.quantity:g}' for m in moves)
+        freed = cls._oms_unreserve(
+            [s for s in short if not s.oms_keeps_partial])
+        return short, freed
+
+    @classmethod
+    def _oms_unreserve(cls, sales):
+        """Let go of what the sales' open shipments reserved, whole orders
+        at once; whether there was any"""
+        ShipmentOut = Pool().get('stock.shipment.out')
+        shipments = [sh for s in sales for sh in s.shipments
+            if sh.state in {'waiting', 'assigned'}
+            and any(m.state == 'assigned' for m in sh.assign_moves)]
+        if shipments:
+            ShipmentOut.oms_unassign(shipments)
+        return bool(shipments)
 
     # Tryton's own workflow moves the OMS state too, so orders keyed in by
     # hand and warehouse work follow the same lifecycle.
