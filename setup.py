@@ -54,6 +54,8 @@ setup(
             'pytest-xdist>=3.5',
             'jsonschema>=4.18',
             'responses>=0.25',
+            # the API fuzzer over the served OpenAPI document
+            'schemathesis>=4.32',
             'ruff',
             ],
         },
