@@ -32,6 +32,9 @@ def write_config(directory, port, uri=None, web_root=None, worker=False,
         f'path = {directory}',
         '[web]',
         f'listen = 127.0.0.1:{port}',
+        # As behind a reverse proxy: a test may name its client address
+        # (X-Forwarded-For), so that rate limits per client stay its own
+        'num_proxies = 1',
         *([f'root = {web_root}'] if web_root else []),
         '[queue]',
         f'worker = {worker}',

@@ -2,6 +2,8 @@
 there too): every route answers what it cannot take with a 4xx and the
 API's JSON error, never a 500 or an HTML page, and stores nothing of it."""
 import itertools
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -144,3 +146,22 @@ def test_basic_auth_with_the_key_is_served_and_never_rate_limited(api, erp):
         timeout=30)
     assert assert_refused(wrong, 401)['code'] == 'unauthorized'
     assert requests.get(f'{base}/openapi.json', auth=basic, timeout=30).ok
+
+
+def test_the_lookup_limit_holds_under_concurrent_requests(erp):
+    "80 lookups from 16 threads: no more answers than the limit (30)"
+    client = f'198.51.100.{uuid.uuid4().int % 250 + 1}, {uuid.uuid4()}'
+    url = f'{erp.url}/{erp.database}/oms/v1/lookup'
+
+    def lookup(n):
+        return requests.post(url, json={'number': f'#{n}',
+                'email': 'nobody@example.com'},
+            headers={'X-Forwarded-For': client}, timeout=60).status_code
+    with ThreadPoolExecutor(16) as threads:
+        statuses = list(threads.map(lookup, range(80)))
+
+    answered = [s for s in statuses if s != 429]
+    assert set(answered) <= {404}, statuses
+    # Never more than the limit; on PostgreSQL a burst may count an
+    # attempt still in flight, and answer one or two less.
+    assert 25 <= len(answered) <= 30, statuses

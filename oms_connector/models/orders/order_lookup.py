@@ -3,10 +3,12 @@ customer's e-mail address, or by the access token in the customer's
 e-mails; what the customer is shown of it (state, history, tracking and
 nothing else); and the attempts that rate-limit guessing."""
 import datetime as dt
+from contextlib import contextmanager
 
 from sql.aggregate import Count
 
 import trytond.config as config
+from trytond import backend
 from trytond.model import Index, Model, ModelSQL, fields
 from trytond.pool import Pool
 from trytond.transaction import Transaction
@@ -55,41 +57,63 @@ class LookupAttempt(ModelSQL):
 
     @classmethod
     def check(cls, key, limit):
-        """Count an attempt under key, or raise RateLimited when the window
-        already holds limit of them"""
-        table = cls.__table__()
-        cursor = Transaction().connection.cursor()
-        window = limits()[2]
-        start = dt.datetime.now() - dt.timedelta(seconds=window)
-        cursor.execute(*table.delete(where=table.date < start))
-        cursor.execute(*table.select(Count(table.id),
-                where=(table.key == key) & (table.date >= start)))
-        count, = cursor.fetchone()
-        if count >= limit:
-            raise RateLimited(window)
-        cls.record(key)
+        """Count an attempt under key and return its id, or raise
+        RateLimited when the window already holds limit of them"""
+        window = dt.timedelta(seconds=limits()[2])
+        now = dt.datetime.now()
+        with cls._attempts() as commit:
+            attempt = cls._count(key, None, now, window)
+            commit()
+            return cls._count(key, limit, now, window, attempt)
 
     @classmethod
-    def record(cls, key):
-        table = cls.__table__()
-        cursor = Transaction().connection.cursor()
-        cursor.execute(*table.insert(
-                [table.key, table.date, table.create_uid, table.create_date],
-                [[key, dt.datetime.now(), 0, dt.datetime.now()]]))
+    def forget(cls, attempt):
+        "Take back an attempt that should not count (a lookup that found)"
+        with cls._attempts():
+            cls.delete([cls(attempt)])
 
     @classmethod
-    def failures(cls, number):
-        "Raise RateLimited when the order number was guessed at too often"
+    @contextmanager
+    def _attempts(cls):
+        """Where attempts are written, given how to commit them there.
+
+        On PostgreSQL concurrent transactions would each count before the
+        others commit: an attempt is committed first, in a transaction of
+        its own, then counted with every attempt committed before it, so
+        no more than the limit get through. SQLite has one writer at a
+        time: the first write waits for the others to commit, so this
+        transaction counts exactly (and its tests share one connection,
+        which a commit would commit whole)."""
+        if backend.name == 'sqlite':
+            yield lambda: None
+            return
+        with Transaction().new_transaction() as transaction:
+            try:
+                yield transaction.commit
+            finally:
+                transaction.commit()
+
+    @classmethod
+    def _count(cls, key, limit, now, window, attempt=None):
+        """Forget attempts older than the window, record this one (or take
+        `attempt`), and when above limit take it back and raise
+        RateLimited; returns its id"""
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
-        _, per_number, window = limits()
-        start = dt.datetime.now() - dt.timedelta(seconds=window)
-        cursor.execute(*table.select(Count(table.id),
-                where=(table.key == f'number:{number}')
-                & (table.date >= start)))
-        count, = cursor.fetchone()
-        if count >= per_number:
-            raise RateLimited(window)
+        if attempt is None:
+            cursor.execute(*table.delete(where=table.date < now - window))
+            attempt, = cls.create([{'key': key, 'date': now}])
+            attempt = attempt.id
+        if limit is not None:
+            cursor.execute(*table.select(Count(table.id),
+                    where=(table.key == key)
+                    & (table.date >= now - window)))
+            count, = cursor.fetchone()
+            if count > limit:
+                # Refused attempts do not count: the limit is on answers.
+                cls.delete([cls(attempt)])
+                raise RateLimited(int(window.total_seconds()))
+        return attempt
 
 
 class OrderLookup(Model):
@@ -108,10 +132,11 @@ class OrderLookup(Model):
         number = normalize_number(number or '')
         if not number or not email:
             return None
-        Attempt.failures(number)
+        # Failed lookups of one number are limited, from any address
+        attempt = Attempt.check(f'number:{number}', limits()[1])
         sale = cls._by_number(number, email)
-        if sale is None:
-            Attempt.record(f'number:{number}')
+        if sale is not None:
+            Attempt.forget(attempt)
         return sale
 
     @classmethod
