@@ -514,6 +514,8 @@ def storable(value: Any, length: int) -> str:
     """Text fit for any field of `length`: without NUL (PostgreSQL refuses
     it), cut to the length; '' for None"""
     text = '' if value is None else str(value).replace('\x00', '')
+    # Lone surrogates (JSON's "\ud800") are no text to store either
+    text = text.encode('utf-8', 'replace').decode('utf-8')
     return text if len(text) <= length else text[:length - 1] + '…'
 
 
