@@ -4,22 +4,22 @@ Before a job runs for a channel, the agent takes the (channel, job) lease
 in the ERP (or renews it: the same holder takes it again). An agent
 finding it held by another skips that job and tries again when the job is
 next due; when the holder dies without releasing it, the lease lapses
-after its time to live and the next try takes it. While a job runs, a
-thread renews its lease every third of the time to live, so a long
-backfill keeps it. A clean stop releases every lease held, so that a
-restarted agent (a new holder) does not wait.
+after its time to live and the next try takes it. Each run renews its
+job's lease, and a thread renews every lease held every third of the time
+to live, so a long backfill, or a job waiting behind it in its thread,
+keeps its lease. (The price: an agent alive but stuck keeps its jobs.) A
+clean stop releases every lease held, so that a restarted agent (a new
+holder) does not wait.
 
 An ERP without the lease routes (404) is served without leases, with one
 warning: one agent per channel, as before."""
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import secrets
 import socket
 import threading
-from collections.abc import Iterator
 
 import requests
 
@@ -45,6 +45,8 @@ class Leases:
         self.held: dict[tuple[str, str], dict] = {}
         # (channel, job) → the other holder last met (logged once each)
         self.waiting: dict[tuple[str, str], str] = {}
+        self.renewer: threading.Thread | None = None
+        self.stopping = threading.Event()
 
     def acquire(self, code: str, job: str) -> str | None:
         """Take or renew the lease; None when this agent may run the job
@@ -65,6 +67,7 @@ class Leases:
         with self.lock:
             self.held[key] = lease
             before = self.waiting.pop(key, None)
+        self._start_renewing()
         if before:
             logger.info("%s: %s lease taken over from %s", code, job,
                 before, extra={'channel': code, 'job': job})
@@ -92,39 +95,39 @@ class Leases:
             "the ERP has no lease routes (%s): running without leases; "
             "run one agent per channel", error)
 
-    @contextlib.contextmanager
-    def hold(self, code: str, job: str) -> Iterator[str | None]:
-        """Take the lease for the time of a job, renewing it meanwhile;
-        yields None when the job may run, else the holder it waits for"""
-        other = self.acquire(code, job)
-        if other is not None or not self.enabled:
-            yield other
-            return
-        done = threading.Event()
-        renewer = threading.Thread(target=self._renew, args=(
-                code, job, done), name=f'lease {code} {job}', daemon=True)
-        renewer.start()
-        try:
-            yield None
-        finally:
-            done.set()
-            renewer.join()
+    def _start_renewing(self) -> None:
+        "The renewing thread, from the first lease taken to release_all"
+        with self.lock:
+            if self.renewer is not None:
+                return
+            self.renewer = threading.Thread(target=self._renew,
+                args=(self.stopping,), name='oms-sync leases', daemon=True)
+        self.renewer.start()
 
-    def _renew(self, code: str, job: str, done: threading.Event) -> None:
-        while not done.wait(self.ttl / 3):
-            try:
-                other = self.acquire(code, job)
-            except (ErpError, requests.RequestException) as error:
-                logger.warning("%s: %s lease not renewed: %s", code, job,
-                    error, extra={'channel': code, 'job': job})
-                continue
-            if other is not None:
-                # Only when this agent stalled past the lease's time.
-                logger.warning("%s: %s lease lost to %s while running",
-                    code, job, other, extra={'channel': code, 'job': job})
+    def _renew(self, stopping: threading.Event) -> None:
+        """Every third of the time to live, renew every lease held: a live
+        agent keeps its jobs between their runs, however long another
+        job holds up its thread, and a dead one loses them."""
+        while not stopping.wait(self.ttl / 3):
+            with self.lock:
+                held = list(self.held)
+            for code, job in held:
+                try:
+                    other = self.acquire(code, job)
+                except (ErpError, requests.RequestException) as error:
+                    logger.warning("%s: %s lease not renewed: %s", code,
+                        job, error, extra={'channel': code, 'job': job})
+                    continue
+                if other is not None:
+                    # Only when this agent stalled past the lease's time.
+                    logger.warning("%s: %s lease lost to %s", code, job,
+                        other, extra={'channel': code, 'job': job})
 
     def release_all(self) -> None:
         "Release every lease held, on a clean stop; failures are logged"
+        self.stopping.set()
+        if self.renewer is not None:
+            self.renewer.join()
         with self.lock:
             held, self.held = list(self.held), {}
         for code, job in held:

@@ -18,7 +18,6 @@ channel's lease in the ERP (leases.py): a job another agent runs is
 skipped, not failed, and taken over when that agent's lease lapses."""
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -82,16 +81,16 @@ class Scheduler:
         the loop. A job another agent holds is skipped: {"waiting_for"}."""
         started = time.monotonic()
         try:
-            with self.lease(sync.code, job) as other:
-                if other is not None:
-                    self.agent.state.waiting(sync.code, job, other)
-                    return {'waiting_for': other}
-                if job == 'reconcile' and self.leases is not None:
-                    # Its pull is the orders job's: only under that lease.
-                    summary = reconcile(sync, pull=self.leases.acquire(
-                            sync.code, 'orders') is None)
-                else:
-                    summary = JOBS[job](sync)
+            other = self.waiting_for(sync.code, job)
+            if other is not None:
+                self.agent.state.waiting(sync.code, job, other)
+                return {'waiting_for': other}
+            if job == 'reconcile' and self.leases is not None:
+                # Its pull is the orders job's: only under that lease.
+                summary = reconcile(sync,
+                    pull=self.waiting_for(sync.code, 'orders') is None)
+            else:
+                summary = JOBS[job](sync)
         except Exception as error:  # noqa: BLE001 - recorded, loop goes on
             logger.error(
                 "%s: %s failed: %s", sync.code, job, error,
@@ -108,12 +107,12 @@ class Scheduler:
             self.wake_stock()
         return summary
 
-    def lease(self, code: str, job: str
-            ) -> contextlib.AbstractContextManager[str | None]:
-        "The job's lease held while it runs (nothing to hold without leases)"
+    def waiting_for(self, code: str, job: str) -> str | None:
+        """Take (or renew) the job's lease: None when this agent runs it,
+        else the agent holding it"""
         if self.leases is None:
-            return contextlib.nullcontext()
-        return self.leases.hold(code, job)
+            return None
+        return self.leases.acquire(code, job)
 
     def release_leases(self) -> None:
         if self.leases is not None:

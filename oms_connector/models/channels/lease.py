@@ -71,7 +71,7 @@ class ChannelLease(ModelSQL, ModelView):
             ('channel_job_unique', Unique(t, t.channel, t.job),
                 'oms_connector.msg_channel_lease_unique'),
             ]
-        cls._order = [('channel', 'ASC'), ('job', 'ASC')]
+        cls._order = [('channel', 'ASC'), ('job', 'ASC'), ('id', 'ASC')]
 
     def get_held(self, name):
         return bool(self.expires_at and self.expires_at > utcnow())
