@@ -105,6 +105,11 @@ class ChannelConfig(_Config):
             "Seconds re-read before the cursor: marketplaces index "
             "updates late and pages shift"))
     page_size: Annotated[int, Field(ge=1, le=250)] | None = None
+    erp_batch: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+        None, description=(
+            "Orders (and returns) an ERP call, 250 by default: smaller "
+            "batches are shorter ERP transactions and commit a backfill's "
+            "progress (and, sorted by update, its cursor) more often"))
     rate_limit: RateLimit = Field(default_factory=RateLimit)
     retry: Retry = Field(default_factory=Retry)
     enabled: bool = True

@@ -32,7 +32,7 @@ def holder_id(name: str | None = None) -> str:
     """This process's id in the ERP's leases: a name (the host's by
     default), the process id and a random part, unique per process"""
     name = name or socket.gethostname() or 'agent'
-    name = ''.join(c if '!' <= c <= '~' else '-' for c in name)
+    name = ''.join(c if '!' <= c <= '~' else '-' for c in name[:100])
     return f'{name}:{os.getpid()}:{secrets.token_hex(4)}'
 
 

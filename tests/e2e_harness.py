@@ -46,11 +46,12 @@ def sandbox_shops() -> Iterator[Sandbox]:
 
 
 def agent_runner(erp, sandbox, directory, mappings, intervals=None,
-        settings=None):
+        settings=None, channel_settings=None):
     """oms-sync(*args) run in a process of its own against the ERP and both
     shops, with each channel's mapping file text from mappings (and more
-    top-level settings, such as leases); .start runs it in the background
-    (its output to a file with log=), .state is its state file"""
+    settings: top-level, such as leases, and each channel's); .start runs
+    it in the background (its output to a file with log=), .state is its
+    state file"""
     for code, text in mappings.items():
         (directory / f'{code}.yaml').write_text(text)
     config = directory / 'oms-sync.yaml'
@@ -65,6 +66,7 @@ def agent_runner(erp, sandbox, directory, mappings, intervals=None,
                         'intervals': intervals or {
                             'orders': 1, 'stock': 30},
                         'retry': {'max_wait': 1},
+                        **(channel_settings or {}),
                         } for code, kind in CHANNELS],
                 **(settings or {}),
                 }))

@@ -8,6 +8,7 @@ import threading
 import pytest
 import requests
 from e2e_harness import staff
+from test_openapi import validate
 
 from proteus import Model
 
@@ -35,9 +36,10 @@ def refused(call, *args):
     return error.value
 
 
-def test_granted_renewed_refused_and_released(leases):
+def test_granted_renewed_refused_and_released(erp, leases):
     before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     taken = leases.acquire_lease('shop', 'stock', A, 30)
+    validate(taken, 'Lease')
     assert (taken['granted'], taken['holder'], taken['ttl'],
         taken['renewals']) == (True, A, 30, 0)
     expires = utc(taken['expires_at'])
@@ -51,6 +53,12 @@ def test_granted_renewed_refused_and_released(leases):
     assert utc(renewed['expires_at']) > expires
 
     # Another holder waits, told who holds it and until when.
+    answer = requests.post(
+        f'{erp.url}/{erp.database}/oms/v1/channels/shop/leases/stock',
+        json={'holder': B, 'ttl': 30}, timeout=10,
+        headers={'Authorization': f"Bearer {erp.world['shop_key']}"})
+    assert answer.status_code == 409
+    validate(answer.json(), 'Error')
     error = refused(leases.acquire_lease, 'shop', 'stock', B, 30)
     assert (error.status, error.code) == (409, 'lease_held')
     assert error.details['holder'] == A
@@ -60,12 +68,15 @@ def test_granted_renewed_refused_and_released(leases):
     # Only the holder releases it.
     error = refused(leases.release_lease, 'shop', 'stock', B)
     assert (error.status, error.details['holder']) == (409, A)
-    assert leases.release_lease('shop', 'stock', A)['released'] is True
+    released = leases.release_lease('shop', 'stock', A)
+    validate(released, 'LeaseReleased')
+    assert released['released'] is True
     assert leases.release_lease('shop', 'stock', A)['released'] is False
 
     # Released, it is the next holder's at once.
     taken = leases.acquire_lease('shop', 'stock', B, 30)
     assert (taken['holder'], taken['renewals']) == (B, 0)
+    validate(leases._call('GET', '/channels/shop/leases'), 'LeaseList')
     assert {(lease['job'], lease['holder'], lease['granted'])
         for lease in leases.leases('shop')} == {
         ('stock', B, True), ('orders', B, True)}
