@@ -4,12 +4,12 @@ Before a job runs for a channel, the agent takes the (channel, job) lease
 in the ERP (or renews it: the same holder takes it again). An agent
 finding it held by another skips that job and tries again when the job is
 next due; when the holder dies without releasing it, the lease lapses
-after its time to live and the next try takes it. Each run renews its
-job's lease, and a thread renews every lease held every third of the time
-to live, so a long backfill, or a job waiting behind it in its thread,
-keeps its lease. (The price: an agent alive but stuck keeps its jobs.) A
-clean stop releases every lease held, so that a restarted agent (a new
-holder) does not wait.
+after its time to live and the next try takes it. A thread renews every
+lease held every third of the time to live (and a run renews its job's
+when that is due), so a long backfill, or a job waiting behind it in its
+thread, keeps its lease. (The price: an agent alive but stuck keeps its
+jobs.) A clean stop releases every lease held, so that a restarted agent
+(a new holder) does not wait.
 
 An ERP without the lease routes (404) is served without leases, with one
 warning: one agent per channel, as before."""
@@ -20,6 +20,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 
 import requests
 
@@ -45,16 +46,25 @@ class Leases:
         self.held: dict[tuple[str, str], dict] = {}
         # (channel, job) → the other holder last met (logged once each)
         self.waiting: dict[tuple[str, str], str] = {}
+        self.renewed: dict[tuple[str, str], float] = {}  # monotonic
         self.renewer: threading.Thread | None = None
         self.stopping = threading.Event()
 
-    def acquire(self, code: str, job: str) -> str | None:
+    def acquire(self, code: str, job: str, renew: bool = False
+            ) -> str | None:
         """Take or renew the lease; None when this agent may run the job
         (held, or no leases in this ERP), else the holder it waits for.
-        Other ERP failures raise: the job could not run anyway."""
+        A lease renewed within a third of its time to live is not asked
+        for again unless renew: the stock poll stays one ERP call. Other
+        ERP failures raise: the job could not run anyway."""
         if not self.enabled:
             return None
         key = (code, job)
+        asked = time.monotonic()
+        with self.lock:
+            if not renew and key in self.held and (
+                    asked - self.renewed[key] < self.ttl / 3):
+                return None
         try:
             lease = self.erp.acquire_lease(code, job, self.holder, self.ttl)
         except ErpError as error:
@@ -65,7 +75,8 @@ class Leases:
                 return None
             raise
         with self.lock:
-            self.held[key] = lease
+            # Held at least until `asked` + ttl: the ERP's now came later.
+            self.held[key], self.renewed[key] = lease, asked
             before = self.waiting.pop(key, None)
         self._start_renewing()
         if before:
@@ -113,7 +124,7 @@ class Leases:
                 held = list(self.held)
             for code, job in held:
                 try:
-                    other = self.acquire(code, job)
+                    other = self.acquire(code, job, renew=True)
                 except (ErpError, requests.RequestException) as error:
                     logger.warning("%s: %s lease not renewed: %s", code,
                         job, error, extra={'channel': code, 'job': job})

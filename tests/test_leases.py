@@ -129,3 +129,15 @@ def test_the_scheduler_skips_a_job_another_agent_runs():
     assert waiting == [('shop', 'stock', 'other:1:ab')]
     scheduler.release_leases()
     assert erp.holders == {('shop', 'stock'): 'other:1:ab'}
+
+
+def test_a_lease_renewed_lately_is_not_asked_for_again():
+    "A stock poll every few seconds costs no lease call each time"
+    erp = FakeErp()
+    leases = Leases(erp, 'me:2:cd', 60)
+    assert [leases.acquire('shop', 'stock') for _ in range(5)] == [None] * 5
+    assert erp.calls == [('acquire', 'shop', 'stock')]
+    leases.renewed[('shop', 'stock')] -= 20  # a third of the TTL ago
+    assert leases.acquire('shop', 'stock') is None
+    assert len(erp.calls) == 2
+    leases.release_all()
