@@ -14,8 +14,8 @@ from oms_connector.tests.tools import SYNC_CATALOGUE
 from sync_agent.erp import ErpClient
 
 SEED = 17
-# A shop: 150 orders in all, a backfill SQLite takes some 20 to 40 s over
-ORDERS = 75
+# A shop: 120 orders in all, a backfill SQLite takes some 15 to 40 s over
+ORDERS = 60
 TRIALS = 3
 SHOPS = ('shopify', 'woo')
 MAPPINGS = {'shopify': "kind: shopify\nwarehouses:\n  WH: Main warehouse\n",
