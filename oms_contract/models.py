@@ -572,3 +572,42 @@ class ReturnRequest(LookupRequest):
     reason: _text(0, 64) | None = None
     resolution: Literal['refund', 'exchange'] = 'refund'
     description: _text(0, MAX_MESSAGE) | None = None
+
+
+# Leases: several agents share the channels (DESIGN §9). Before a job runs
+# for a channel, its agent takes the (channel, job) lease in the ERP's
+# database; another agent finding it held skips that job until it expires.
+
+# The jobs a lease may be taken for: the agent's own (sync_agent.scheduler).
+LEASE_JOBS = ('orders', 'stock', 'reconcile', 'fulfilments', 'returns')
+LEASE_TTL_MIN, LEASE_TTL_MAX = 5, 600
+
+
+class LeaseRequest(_Canonical):
+    "What an agent sends to take or renew a lease"
+    holder: Annotated[str, Field(
+            min_length=1, max_length=200, pattern=r'^[\x21-\x7e]+$',
+            description=(
+                "Who takes it: the agent's id, unique per process (host, "
+                "process id and a random part), printable, no spaces."))]
+    ttl: Annotated[int, Field(ge=LEASE_TTL_MIN, le=LEASE_TTL_MAX,
+            description=(
+                "Seconds the lease lasts unless renewed (taken again by "
+                "the same holder)."))] = 60
+
+
+class Lease(_FromErp):
+    "A lease the ERP granted (or, listed, one held or last held)"
+    channel: str
+    job: str
+    holder: str | None = None
+    granted: bool = Field(True, description=(
+            "True when the lease is the caller's now; listed leases: "
+            "whether it is held (not expired)."))
+    acquired_at: dt.datetime | None = Field(None, description=(
+            "When its holder first took it (UTC)."))
+    expires_at: dt.datetime | None = Field(None, description=(
+            "When it lapses unless renewed (UTC)."))
+    ttl: int | None = None
+    renewals: int = Field(0, ge=0, description=(
+            "How many times its holder renewed it since taking it."))

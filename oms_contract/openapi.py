@@ -12,6 +12,8 @@ import yaml
 from oms_contract.models import (
     Fulfilment,
     FulfilmentAck,
+    Lease,
+    LeaseRequest,
     LookupRequest,
     MessageRequest,
     OrderBatch,
@@ -25,11 +27,11 @@ from oms_contract.models import (
 
 DOCUMENT = Path(__file__).with_name('openapi.yaml')
 REF = '#/components/schemas/{model}'
-# The bodies the agent sends, the stock level, fulfilment and refund it
-# reads; the customer's lookup bodies.
+# The bodies the agent sends, the stock level, fulfilment, refund and
+# lease it reads; the customer's lookup bodies.
 CANONICAL = [
     OrderBatch, StockAck, StockLevel, Fulfilment, FulfilmentAck,
-    ReturnBatch, Refund, RefundAck,
+    ReturnBatch, Refund, RefundAck, LeaseRequest, Lease,
     LookupRequest, MessageRequest, ReturnRequest]
 
 

@@ -12,6 +12,7 @@ from .channels import channel_kind
 from .config import AgentConfig, ChannelConfig, SecretError, Secrets
 from .erp import ErpClient
 from .flows import ChannelSync
+from .leases import Leases, holder_id
 from .logs import masker
 from .mapping import Mapping, MappingError
 from .mapping import load as load_mapping
@@ -26,6 +27,8 @@ class Agent:
     state: AgentState
     channels: dict[str, ChannelSync]
     broken: dict[str, str]  # channel code → why it could not be set up
+    # The ERP leases this agent takes before each job; None: not shared
+    leases: Leases | None = None
 
     @classmethod
     def from_config(cls, config: AgentConfig,
@@ -39,7 +42,11 @@ class Agent:
         erp = ErpClient(config.erp.url, config.erp.database, erp_key,
             timeout=config.erp.timeout)
         state_dir = config.state_path
-        agent = cls(config, erp, AgentState(state_dir), {}, {})
+        leases = None
+        if config.leases.enabled:
+            leases = Leases(erp, holder_id(config.leases.agent_id),
+                config.leases.ttl)
+        agent = cls(config, erp, AgentState(state_dir), {}, {}, leases)
         for channel in config.channels:
             if not channel.enabled:
                 continue

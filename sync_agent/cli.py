@@ -121,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
         scheduler.stop()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    logger.info("running channels %s", ', '.join(agent.channels))
+    logger.info("running channels %s%s", ', '.join(agent.channels),
+        f" as {agent.leases.holder}" if agent.leases else '')
     scheduler.run()
     return 0
 
@@ -140,7 +141,12 @@ def once(args: argparse.Namespace) -> int:
         return 1
     for sync in agent.channels.values():
         sync.progress = _progress_printer(sync.code)
-    ok = Scheduler(agent).run_once(args.job or ONCE_JOBS, codes)
+    scheduler = Scheduler(agent)
+    try:
+        ok = scheduler.run_once(args.job or ONCE_JOBS, codes)
+    finally:
+        # The running service need not wait out this run's leases.
+        scheduler.release_leases()
     return 0 if ok and not (agent.broken and not codes) else 1
 
 
@@ -181,6 +187,17 @@ def status(args: argparse.Namespace) -> int:
             details = ', '.join(f'{k}={v}' for k, v in success.items()
                 if k != 'at')
             print(f"  last {job + ':':<17}{success['at']}  {details}")
+        for job, waiting in sorted((state.get('waiting') or {}).items()):
+            print(f"  waiting {job + ':':<14}{waiting['at']}  run by "
+                f"{waiting['holder']}")
+        try:
+            leases = agent.erp.leases(code)
+        except (ErpError, OSError):
+            leases = []  # an ERP without leases: nothing to show
+        for lease in leases:
+            if lease['granted']:
+                print(f"  lease {lease['job'] + ':':<16}{lease['holder']} "
+                    f"until {lease['expires_at']}")
         error = state.get('last_error')
         if error:
             resolved = ' (since succeeded)' if error.get('resolved') else ''

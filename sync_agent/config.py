@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from oms_contract.models import LEASE_TTL_MAX, LEASE_TTL_MIN
+
 from .yamlfile import Problem, read_yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -103,6 +105,11 @@ class ChannelConfig(_Config):
             "Seconds re-read before the cursor: marketplaces index "
             "updates late and pages shift"))
     page_size: Annotated[int, Field(ge=1, le=250)] | None = None
+    erp_batch: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+        None, description=(
+            "Orders (and returns) an ERP call, 250 by default: smaller "
+            "batches are shorter ERP transactions and commit a backfill's "
+            "progress (and, sorted by update, its cursor) more often"))
     rate_limit: RateLimit = Field(default_factory=RateLimit)
     retry: Retry = Field(default_factory=Retry)
     enabled: bool = True
@@ -135,8 +142,24 @@ class ErpConfig(_Config):
     timeout: Seconds = 120
 
 
+class LeaseConfig(_Config):
+    """How this agent shares the channels with others (DESIGN §9): before a
+    job runs for a channel, it takes that job's lease in the ERP"""
+    # Comfortably longer than a job between renewals (a running job renews
+    # every third of it), short enough that a killed agent's jobs are
+    # taken over within a minute.
+    ttl: Annotated[int, Field(ge=LEASE_TTL_MIN, le=LEASE_TTL_MAX)] = 60
+    agent_id: Annotated[str, Field(pattern=r'^[\x21-\x7e]{1,100}$')] | None = (
+        Field(None, description=(
+            "This agent's name in the ERP's leases (default: the host "
+            "name); the process id and a random part are added, so that "
+            "two processes never share a lease")))
+    enabled: bool = True
+
+
 class AgentConfig(_Config):
     erp: ErpConfig
+    leases: LeaseConfig = Field(default_factory=LeaseConfig)
     state_dir: Path = Path('~/.local/state/oms-sync')
     secrets_file: Path | None = None
     log_format: Literal['json', 'text'] = 'json'

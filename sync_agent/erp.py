@@ -211,6 +211,25 @@ class ErpClient:
         return self._call(
             'POST', f'/channels/{channel}/refunds/ack', payload)
 
+    def acquire_lease(self, channel: str, job: str, holder: str,
+            ttl: int) -> dict:
+        """Take or renew the channel's lease for a job, for ttl seconds
+        ({"granted", "holder", "expires_at", "ttl", ...}); ErpError 409
+        (code lease_held, details holder and expires_at) when another
+        holder has it, 404 from an ERP without leases."""
+        return self._call('POST', f'/channels/{channel}/leases/{job}',
+            {'holder': holder, 'ttl': ttl})
+
+    def release_lease(self, channel: str, job: str, holder: str) -> dict:
+        """Let holder's lease lapse now ({"released": bool}), so that
+        another agent takes the job at once"""
+        return self._call('DELETE', f'/channels/{channel}/leases/{job}',
+            params={'holder': holder})
+
+    def leases(self, channel: str) -> list[dict]:
+        "The channel's leases: who holds (or last held) each job, until when"
+        return self._call('GET', f'/channels/{channel}/leases')['leases']
+
 
 def _transient(error: BaseException) -> bool:
     if isinstance(error, (requests.ConnectionError, requests.Timeout)):

@@ -11,7 +11,11 @@ seconds: no push waits behind an import.
 
 Imports stay in one thread on purpose: the ERP serialises imports that
 reserve from the same warehouses (Sale.oms_lock_stock), so parallel
-imports would only queue there, and measured slower (bench.stock)."""
+imports would only queue there, and measured slower (bench.stock).
+
+With several agents on the same channels, each job first takes its
+channel's lease in the ERP (leases.py): a job another agent runs is
+skipped, not failed, and taken over when that agent's lease lapses."""
 from __future__ import annotations
 
 import logging
@@ -27,6 +31,7 @@ from .agent import Agent
 from .channels.transport import ChannelError
 from .erp import ErpError
 from .flows import ChannelSync
+from .leases import Leases
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +46,13 @@ JOBS: dict[str, Callable[[ChannelSync], dict[str, Any]]] = {
 FIRST_JOBS = ['orders', 'stock', 'fulfilments', 'returns']
 
 
-def reconcile(sync: ChannelSync) -> dict[str, Any]:
+def reconcile(sync: ChannelSync, pull: bool = True) -> dict[str, Any]:
     """Pull the channel's orders, then reconcile its stock: a sale the
-    channel made and the ERP has not imported yet would read as drift."""
+    channel made and the ERP has not imported yet would read as drift.
+    pull False: another agent holds the orders job (and pulls)."""
     try:
-        sync.pull_orders()
+        if pull:
+            sync.pull_orders()
     except Exception as error:  # noqa: BLE001 - the reconciliation goes on
         logger.warning("%s: orders before the reconciliation failed: %s",
             sync.code, error, extra={'channel': sync.code})
@@ -55,6 +62,8 @@ def reconcile(sync: ChannelSync) -> dict[str, Any]:
 class Scheduler:
     def __init__(self, agent: Agent, wake_stock: bool = True):
         self.agent = agent
+        # None: no leases (an agent built without them, as in unit tests)
+        self.leases: Leases | None = getattr(agent, 'leases', None)
         self.wakes_stock = wake_stock
         self.stopping = threading.Event()
         for sync in agent.channels.values():
@@ -68,10 +77,20 @@ class Scheduler:
         self.loops = [self.orders_loop, self.stock_loop]
 
     def run_job(self, sync: ChannelSync, job: str) -> dict[str, Any] | None:
-        "Run one job; never raises, so no failure stops the loop"
+        """Run one job under its lease; never raises, so no failure stops
+        the loop. A job another agent holds is skipped: {"waiting_for"}."""
         started = time.monotonic()
         try:
-            summary = JOBS[job](sync)
+            other = self.waiting_for(sync.code, job)
+            if other is not None:
+                self.agent.state.waiting(sync.code, job, other)
+                return {'waiting_for': other}
+            if job == 'reconcile' and self.leases is not None:
+                # Its pull is the orders job's: only under that lease.
+                summary = reconcile(sync,
+                    pull=self.waiting_for(sync.code, 'orders') is None)
+            else:
+                summary = JOBS[job](sync)
         except Exception as error:  # noqa: BLE001 - recorded, loop goes on
             logger.error(
                 "%s: %s failed: %s", sync.code, job, error,
@@ -87,6 +106,17 @@ class Scheduler:
                 or summary.get('updated')):
             self.wake_stock()
         return summary
+
+    def waiting_for(self, code: str, job: str) -> str | None:
+        """Take (or renew) the job's lease: None when this agent runs it,
+        else the agent holding it"""
+        if self.leases is None:
+            return None
+        return self.leases.acquire(code, job)
+
+    def release_leases(self) -> None:
+        if self.leases is not None:
+            self.leases.release_all()
 
     def wake_stock(self) -> None:
         """Push stock on every channel now (orders changed reservations):
@@ -111,12 +141,16 @@ class Scheduler:
     def run(self) -> None:
         """Run every job now, then each channel's on their schedules in
         their threads, until stop() is called"""
-        self.run_once(FIRST_JOBS)
-        for loop in self.loops:
-            loop.start()
-        self.stopping.wait()
-        for loop in self.loops:
-            loop.join()
+        try:
+            self.run_once(FIRST_JOBS)
+            for loop in self.loops:
+                loop.start()
+            self.stopping.wait()
+            for loop in self.loops:
+                loop.join()
+        finally:
+            # A restarted agent is another holder: it would wait them out.
+            self.release_leases()
 
     def stop(self) -> None:
         self.stopping.set()

@@ -36,6 +36,14 @@ class AgentState:
                 'at': now(), **summary}
             if (channel.get('last_error') or {}).get('job') == job:
                 channel['last_error']['resolved'] = True
+            (channel.get('waiting') or {}).pop(job, None)
+        self._update(code, change)
+
+    def waiting(self, code: str, job: str, holder: str) -> None:
+        "The job was skipped: another agent holds its lease"
+        def change(channel: dict[str, Any]) -> None:
+            channel.setdefault('waiting', {})[job] = {
+                'at': now(), 'holder': holder}
         self._update(code, change)
 
     def failed(self, code: str, job: str, error: str) -> None:

@@ -45,10 +45,13 @@ def sandbox_shops() -> Iterator[Sandbox]:
         yield sandbox
 
 
-def agent_runner(erp, sandbox, directory, mappings, intervals=None):
+def agent_runner(erp, sandbox, directory, mappings, intervals=None,
+        settings=None, channel_settings=None):
     """oms-sync(*args) run in a process of its own against the ERP and both
-    shops, with each channel's mapping file text from mappings; .start
-    runs it in the background, .state is its state file"""
+    shops, with each channel's mapping file text from mappings (and more
+    settings: top-level, such as leases, and each channel's); .start runs
+    it in the background (its output to a file with log=), .state is its
+    state file"""
     for code, text in mappings.items():
         (directory / f'{code}.yaml').write_text(text)
     config = directory / 'oms-sync.yaml'
@@ -63,7 +66,9 @@ def agent_runner(erp, sandbox, directory, mappings, intervals=None):
                         'intervals': intervals or {
                             'orders': 1, 'stock': 30},
                         'retry': {'max_wait': 1},
+                        **(channel_settings or {}),
                         } for code, kind in CHANNELS],
+                **(settings or {}),
                 }))
     env = {**os.environ,
         'OMS_ERP_KEY': erp.world['agent_key'],
@@ -78,9 +83,14 @@ def agent_runner(erp, sandbox, directory, mappings, intervals=None):
         return subprocess.run([*command, *args],
             env=env, capture_output=True, text=True, timeout=300)
 
-    def start(*args):
-        return subprocess.Popen([*command, *args], env=env, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    def start(*args, log=None):
+        if log is None:
+            return subprocess.Popen([*command, *args], env=env, text=True,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # A long run logs more than a pipe holds: to a file.
+        with log.open('w') as output:
+            return subprocess.Popen([*command, *args], env=env, text=True,
+                stdout=output, stderr=subprocess.STDOUT)
     oms_sync.start = start
     oms_sync.state = directory / 'state' / 'state.json'
     return oms_sync

@@ -106,7 +106,7 @@ class OrderFlow(Flow):
             read += len(page.orders)
             if progress:
                 progress(read, page.total)
-            if len(waiting) >= ERP_BATCH:
+            if len(waiting) >= (self.config.erp_batch or ERP_BATCH):
                 # Sorted by update time, everything up to `newest` is in
                 # hand and the cursor may move; else only at the end.
                 self._post(waiting, newest

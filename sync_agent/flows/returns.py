@@ -121,7 +121,7 @@ class ReturnFlow(OutboxFlow):
                     waiting.setdefault(item.external_id, item)
             read += len(page.records)
             newest = later(newest, page.newest)
-            if len(waiting) >= ERP_BATCH:
+            if len(waiting) >= (self.config.erp_batch or ERP_BATCH):
                 self._post_returns(list(waiting.values()), newest
                     if self.adapter.sorted_by_update else None, counts)
                 waiting = {}
