@@ -6,7 +6,7 @@ from http import HTTPStatus
 
 import pydantic
 
-from oms_contract.models import LEASE_JOBS, LeaseRequest
+from oms_contract.models import LEASE_JOBS, Holder, LeaseRequest
 
 from .models.channels.lease import Held
 from .routes import ApiError, oms_route, read_json, read_query
@@ -14,7 +14,7 @@ from .routes import ApiError, oms_route, read_json, read_query
 
 class ReleaseQuery(pydantic.BaseModel):
     "The query string of DELETE .../leases/{job}"
-    holder: str = pydantic.Field(min_length=1, max_length=200)
+    holder: Holder
 
 
 def checked_job(job):

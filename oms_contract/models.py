@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -65,9 +66,12 @@ MAX_INT = 2**31 - 1
 MAX_AMOUNT = Decimal(10) ** 15
 MAX_DEPTH = 32
 NO_NUL = r'^[^\x00]*$'
+NO_CONTROL = r'^[^\x00-\x1f\x7f]*$'
 ID_LENGTH = 255  # ids, numbers, codes, SKUs, e-mail addresses
 TEXT_LENGTH = 10_000  # names, titles, address lines, notes, reasons
-
+CONTROL = re.compile('[\x00-\x1f\x7f]')
+# What Tryton's one-line fields (Char) refuse
+LINE_BREAKS = re.compile('[\t\n\r\x0b\x0c]+')
 
 
 def _no_nul(value: str) -> str:
@@ -76,19 +80,39 @@ def _no_nul(value: str) -> str:
     return value
 
 
-def _text(min_length: int, max_length: int) -> Any:
-    # The pattern states it in the schema; the validator says it plainly.
+def _no_control(value: str) -> str:
+    if CONTROL.search(value):
+        raise ValueError("must not contain control characters (tab, line "
+            "break, NUL...)")
+    return value
+
+
+def _one_line(value: str) -> str:
+    return LINE_BREAKS.sub(' ', value)
+
+
+def _text(min_length: int, max_length: int, pattern: str = NO_NUL,
+        *checks: Any) -> Any:
+    """A str type of these lengths, checked by `checks` (by default: no
+    NUL); the pattern states the same in the JSON schema"""
     return Annotated[str, Field(min_length=min_length or None,
-            max_length=max_length,
-            json_schema_extra={'pattern': NO_NUL}), AfterValidator(_no_nul)]
+            max_length=max_length, json_schema_extra={'pattern': pattern}),
+        *[AfterValidator(check) for check in checks or [_no_nul]]]
 
 
-Code = _text(0, ID_LENGTH)
-NonEmpty = _text(1, ID_LENGTH)
+# Ids, numbers, codes: no control character at all
+Code = _text(0, ID_LENGTH, NO_CONTROL, _no_control)
+NonEmpty = _text(1, ID_LENGTH, NO_CONTROL, _no_control)
+# Names, cities: one line (tabs and line breaks become spaces)
+Line = _text(0, TEXT_LENGTH, NO_NUL, _one_line, _no_nul)
+NonEmptyLine = _text(1, TEXT_LENGTH, NO_NUL, _one_line, _no_nul)
+# Notes, reasons, streets: any text but NUL
 Text = _text(0, TEXT_LENGTH)
 NonEmptyText = _text(1, TEXT_LENGTH)
 Quantity = Annotated[int, Field(gt=0, le=MAX_INT)]
 Count = Annotated[int, Field(ge=0, le=MAX_INT)]
+# What a channel shows may be below 0 (it oversold)
+Shown = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
 RecordId = Annotated[int, Field(ge=1, le=MAX_INT)]
 Amount = Annotated[Decimal, Field(ge=0, lt=MAX_AMOUNT, decimal_places=6)]
 Currency = Annotated[str, Field(pattern=r'^[A-Z]{3}$')]
@@ -128,15 +152,15 @@ class _Canonical(BaseModel):
 
 class Customer(_Canonical):
     external_id: Code | None = None
-    name: NonEmptyText
+    name: NonEmptyLine
     email: Code | None = None
     phone: Code | None = None
 
 
 class Address(_Canonical):
-    name: Text
+    name: Line
     street: Text
-    city: Text
+    city: Line
     zip: Code
     country_code: Code
     subdivision: Code | None = None
@@ -184,8 +208,8 @@ class RejectedOrder(_Canonical):
             raw: Any) -> RejectedOrder:
         """The rejection of an unreadable payload, made fit to store
         whatever the payload holds (see `storable`)"""
-        return cls(external_id=storable(external_id, ID_LENGTH),
-            number=storable(number, ID_LENGTH) or None,
+        return cls(external_id=storable(external_id, ID_LENGTH, code=True),
+            number=storable(number, ID_LENGTH, code=True) or None,
             reason=storable(reason, TEXT_LENGTH),
             raw=storable_payload(raw))
 
@@ -212,7 +236,7 @@ class StockLevel(_Canonical):
     quantity: Count = Field(description=(
             "Available to sell: max(0, floor((on hand - reserved - safety "
             "stock) x allocation)), capped by the max listed (DESIGN §7)."))
-    previous: Count | None = Field(description=(
+    previous: Shown | None = Field(description=(
             "What the channel shows as far as the ERP knows: the quantity "
             "it last accepted, less its own sales since; null if never "
             "pushed."))
@@ -233,7 +257,7 @@ class StockPushed(_Canonical):
     sku: NonEmpty
     warehouse: Code | None = None
     quantity: Count
-    previous: Count | None = Field(None, description=(
+    previous: Shown | None = Field(None, description=(
             "The quantity the push expected the channel to show (its "
             "compare-and-set base; what a reconciliation read): the "
             "channel's own sales the ERP learnt of since are taken off "
@@ -255,10 +279,10 @@ class StockDrift(_Canonical):
     the ERP expected (after a push the channel had accepted)"""
     sku: NonEmpty
     warehouse: Code | None = None
-    expected: Count | None = Field(description=(
+    expected: Shown | None = Field(description=(
             "What the ERP expected the channel to show (the level's "
             "previous)."))
-    found: Count | None = Field(description=(
+    found: Shown | None = Field(description=(
             "What the channel showed; null if it does not track it."))
 
 
@@ -325,7 +349,7 @@ class Fulfilment(_FromErp):
     carrier: Code | None = Field(None, description=(
             "The ERP carrier code, mapped to the channel's carrier name by "
             "the mapping file (carriers:)."))
-    carrier_name: Text | None = None
+    carrier_name: Line | None = None
     tracking_number: Code | None = None
     tracking_url: Text | None = None
     shipped_at: UTCDateTime
@@ -444,9 +468,10 @@ class RejectedReturn(_Canonical):
             ) -> RejectedReturn:
         """The rejection of an unreadable payload, made fit to store
         whatever the payload holds (see `storable`)"""
-        return cls(kind=kind, external_id=storable(external_id, ID_LENGTH),
+        return cls(kind=kind,
+            external_id=storable(external_id, ID_LENGTH, code=True),
             order_external_id=storable(
-                order_external_id, ID_LENGTH) or None,
+                order_external_id, ID_LENGTH, code=True) or None,
             reason=storable(reason, TEXT_LENGTH),
             raw=storable_payload(raw))
 
@@ -510,10 +535,21 @@ class RefundAck(_Canonical):
         AfterValidator(_each_id_once)] = Field(default_factory=list)
 
 
-def storable(value: Any, length: int) -> str:
+def shown(quantity: int | None) -> int | None:
+    """A quantity a channel shows, within the bounds the ERP keeps (an
+    absurd one is kept as the nearest bound)"""
+    if quantity is None:
+        return None
+    return max(-MAX_INT, min(MAX_INT, quantity))
+
+
+def storable(value: Any, length: int, code: bool = False) -> str:
     """Text fit for any field of `length`: without NUL (PostgreSQL refuses
-    it), cut to the length; '' for None"""
+    it), with no control character at all for a `code` (an id, a number),
+    cut to the length; '' for None"""
     text = '' if value is None else str(value).replace('\x00', '')
+    if code:
+        text = CONTROL.sub(' ', text).strip()
     # Lone surrogates (JSON's "\ud800") are no text to store either
     text = text.encode('utf-8', 'replace').decode('utf-8')
     return text if len(text) <= length else text[:length - 1] + '…'
@@ -543,9 +579,9 @@ class LookupRequest(_Canonical):
     "Order number and e-mail address, or the token from an e-mail"
     model_config = ConfigDict(extra='forbid', json_schema_extra={'anyOf': [
                 {'required': ['token']}, {'required': ['number', 'email']}]})
-    number: _text(0, 64) | None = None
-    email: _text(0, 254) | None = None
-    token: _text(0, 128) | None = None
+    number: _text(0, 64, NO_CONTROL, _no_control) | None = None
+    email: _text(0, 254, NO_CONTROL, _no_control) | None = None
+    token: _text(0, 128, NO_CONTROL, _no_control) | None = None
 
     @model_validator(mode='after')
     def _credentials(self) -> LookupRequest:
@@ -569,7 +605,7 @@ class ReturnLineRequest(_Canonical):
 class ReturnRequest(LookupRequest):
     "The customer's return request: what comes back, why, and what for"
     lines: list[ReturnLineRequest] = Field(min_length=1)
-    reason: _text(0, 64) | None = None
+    reason: _text(0, 64, NO_CONTROL, _no_control) | None = None
     resolution: Literal['refund', 'exchange'] = 'refund'
     description: _text(0, MAX_MESSAGE) | None = None
 
@@ -583,13 +619,16 @@ LEASE_JOBS = ('orders', 'stock', 'reconcile', 'fulfilments', 'returns')
 LEASE_TTL_MIN, LEASE_TTL_MAX = 5, 600
 
 
+Holder = Annotated[str, Field(
+        min_length=1, max_length=200, pattern=r'^[\x21-\x7e]+$',
+        description=(
+            "Who takes it: the agent's id, unique per process (host, "
+            "process id and a random part), printable, no spaces."))]
+
+
 class LeaseRequest(_Canonical):
     "What an agent sends to take or renew a lease"
-    holder: Annotated[str, Field(
-            min_length=1, max_length=200, pattern=r'^[\x21-\x7e]+$',
-            description=(
-                "Who takes it: the agent's id, unique per process (host, "
-                "process id and a random part), printable, no spaces."))]
+    holder: Holder
     ttl: Annotated[int, Field(ge=LEASE_TTL_MIN, le=LEASE_TTL_MAX,
             description=(
                 "Seconds the lease lasts unless renewed (taken again by "

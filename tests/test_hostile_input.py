@@ -165,3 +165,18 @@ def test_the_lookup_limit_holds_under_concurrent_requests(erp):
     # Never more than the limit; on PostgreSQL a burst may count an
     # attempt still in flight, and answer one or two less.
     assert 25 <= len(answered) <= 30, statuses
+
+
+def test_line_breaks_in_a_name_become_spaces_and_in_an_id_are_refused(
+        api, shop):
+    "Tryton's one-line fields refuse tabs and line breaks"
+    tabbed = order(**{'customer.name': 'Ada\tLove\nlace',
+            'shipping_address.city': 'Lon\r\ndon'})
+    [result] = shop.post_orders('shop', [tabbed], None)['results']
+    assert result['result'] == 'created', result
+
+    refused = api('POST', '/channels/shop/returns', {'returns': [],
+            'rejected': [{'kind': 'refund', 'external_id': 'R\t1',
+                    'reason': 'unreadable'}]})
+    [problem] = assert_refused(refused)['details']['errors']
+    assert problem['location'] == 'rejected.0.external_id'

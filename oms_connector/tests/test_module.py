@@ -114,9 +114,10 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
                 company, reserve_stock='payment')
             good = order_payload('shop', 1, status='pending_payment',
                 lines=[('TEE', 1, '19.50')])
-            # more decimals than Tryton keeps for a unit price
+            # more decimals than Tryton keeps for a unit price (4), within the
+            # contract's 6
             odd = order_payload('shop', 2, status='pending_payment',
-                lines=[('TEE', 1, '19.1234567')])
+                lines=[('TEE', 1, '19.123456')])
 
             results = self._import(channel, [good, odd])
 
