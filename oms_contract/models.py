@@ -535,7 +535,7 @@ class RefundAck(_Canonical):
         AfterValidator(_each_id_once)] = Field(default_factory=list)
 
 
-def shown(quantity: int | None) -> int | None:
+def shown_quantity(quantity: int | None) -> int | None:
     """A quantity a channel shows, within the bounds the ERP keeps (an
     absurd one is kept as the nearest bound)"""
     if quantity is None:

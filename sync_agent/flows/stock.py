@@ -13,7 +13,7 @@ from oms_contract.models import (
     StockDrift,
     StockFailure,
     StockPushed,
-    shown,
+    shown_quantity,
     storable,
 )
 
@@ -129,7 +129,7 @@ class StockFlow(Flow):
             if expected is not None and found != expected:
                 drift.append(StockDrift(sku=level.sku,
                         warehouse=level.warehouse, expected=expected,
-                        found=shown(found)))
+                        found=shown_quantity(found)))
                 logger.warning(
                     "%s: stock of %s drifted: the channel shows %s where "
                     "the ERP expected %s", self.code, level.name, found,
@@ -227,7 +227,7 @@ class ChannelLevel:
     def pushed(self, sent: StockUpdate) -> StockPushed:
         "The acknowledgement of the update sent (its compare-and-set base)"
         return StockPushed(sku=self.sku, warehouse=self.warehouse,
-            quantity=sent.quantity, previous=shown(sent.previous),
+            quantity=sent.quantity, previous=shown_quantity(sent.previous),
             version=self.erp_level.get('version'))
 
     def failure(self, error: str) -> StockFailure:
