@@ -1,10 +1,12 @@
 import json
+from contextlib import nullcontext
 from decimal import Decimal
 from unittest.mock import patch
 
 from lxml import etree
 
 import trytond.config as config
+from trytond import backend
 from trytond.model.exceptions import SQLConstraintError
 from trytond.modules.company.tests import (
     CompanyTestMixin,
@@ -129,6 +131,44 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
             self.assertEqual(odd.oms_exception_kind, 'invalid_order')
             self.assertIn("refused", odd.oms_exception_reason)
             self.assertEqual(odd.lines, ())
+
+    @with_transaction()
+    def test_order_the_database_refuses_is_held_and_the_rest_created(self):
+        """What the contract's bounds let through and the database refuses
+        (NUL, on PostgreSQL) holds that order alone, as unreadable"""
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        Importer = pool.get('oms.order.importer')
+        company = create_company(currency=create_currency('USD'))
+        with set_company(company):
+            channel = self._channel_selling(
+                company, reserve_stock='payment')
+            batch = OrderBatch.model_validate({'orders': [
+                        order_payload('shop', n, status='pending_payment',
+                            lines=[('TEE', 1, '19.50')])
+                        for n in (1, 2, 3)]})
+            # As a gap in the contract's checks would let it through
+            batch.orders[1].notes = 'gift\x00wrap'
+            write_order = Importer._write_order
+
+            def like_postgresql(sale, order, new=False):
+                if '\x00' in (order.notes or ''):
+                    raise backend.DatabaseDataError(
+                        "text fields cannot contain NUL (0x00) bytes")
+                return write_order(sale, order, new=new)
+            refusing = (patch.object(Importer, '_write_order',
+                    like_postgresql) if backend.name == 'sqlite'
+                else nullcontext())
+            with refusing:
+                results = Importer.import_batch(channel, batch)
+
+            self.assertEqual([r['result'] for r in results],
+                ['created', 'exception', 'created'])
+            held = Sale(results[1]['sale_id'])
+            self.assertEqual(held.oms_exception_kind, 'invalid_order')
+            self.assertIn("could not store", held.oms_exception_reason)
+            self.assertIn('"source": "test"', held.oms_payload)  # its raw
+            self.assertNotIn('\x00', held.oms_exception_reason)
 
     @with_transaction()
     def test_queue_workers_enact_imported_orders(self):

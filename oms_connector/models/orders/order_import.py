@@ -9,11 +9,14 @@ from contextlib import contextmanager
 from sql import Literal
 
 import trytond.config as config
+from trytond import backend
 from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model import Model
 from trytond.pool import Pool
 from trytond.transaction import Transaction
+
+from oms_contract.models import RejectedOrder
 
 from ...exceptions import OrderHold
 from .order import dump_order, rank
@@ -41,6 +44,13 @@ def savepoint(name):
         raise
     else:
         cursor.execute(f'RELEASE SAVEPOINT {name}')
+
+
+def busy(error):
+    """Whether an error is the database being busy (locks, timeouts), for
+    Tryton to retry the transaction, rather than an order's own"""
+    return isinstance(error, (
+            backend.DatabaseOperationalError, backend.DatabaseTimeoutError))
 
 
 class OrderImporter(Model):
@@ -172,38 +182,58 @@ class OrderImporter(Model):
         try:
             with savepoint('oms_orders'):
                 return [(s, 'created') for s in cls.create(channel, orders)]
-        except UserError:
-            pass
+        except Exception as error:
+            if busy(error):
+                raise
         return [cls.import_order(channel, order) for order in orders]
 
     @classmethod
     def import_order(cls, channel, order):
         """Create or update one order's sale; returns it and the result.
-        New sales are left for `enact`."""
+        New sales are left for `enact`. An order Tryton refuses is held as
+        invalid; one whose data the database refuses is kept as unreadable,
+        with its payload: neither stops the batch."""
         Sale = Pool().get('sale.sale')
         try:
             with savepoint('oms_order'):
                 sale = Sale.search_oms(channel, order.external_id)
                 if sale:
-                    result = cls.update(sale, order)
-                else:
-                    sale, = cls.create(channel, [order])
-                    result = 'created'
+                    return sale, cls.update(sale, order)
+                sale, = cls.create(channel, [order])
+                return sale, 'created'
         except UserError as error:
             # Tryton refused something the checks did not foresee: the
             # order's own writes are undone and it is held as invalid.
             logger.info(
                 "order %s/%s held: %s", channel.code, order.external_id,
                 error.message)
-            hold = ('invalid_order', gettext(
-                    'oms_connector.msg_order_refused', error=error.message))
-            sale = Sale.search_oms(channel, order.external_id)
-            if sale:
-                cls.hold([(sale, [hold])])
-            else:
-                sale, = cls.create(channel, [order], hold=hold)
-            result = 'exception'
-        return sale, result
+            reason = gettext(
+                'oms_connector.msg_order_refused', error=error.message)
+            try:
+                with savepoint('oms_order_held'):
+                    sale = Sale.search_oms(channel, order.external_id)
+                    if sale:
+                        cls.hold([(sale, [('invalid_order', reason)])])
+                    else:
+                        sale, = cls.create(channel, [order],
+                            hold=('invalid_order', reason))
+                    return sale, 'exception'
+            except Exception as error:
+                if busy(error):
+                    raise
+        except Exception as error:
+            if busy(error):
+                raise
+            # What the contract's bounds did not foresee and the database
+            # refused: logged in full, and held as the agent holds an
+            # order it cannot read.
+            logger.exception("order %s/%s cannot be stored",
+                channel.code, order.external_id)
+            reason = gettext('oms_connector.msg_order_unstorable',
+                error=f'{type(error).__name__}: {error}')
+        return cls.import_rejected(channel, RejectedOrder.storable(
+                order.external_id, order.number, reason,
+                order.raw or order.model_dump(mode='json')))
 
     @classmethod
     def import_rejected(cls, channel, rejected):
