@@ -14,7 +14,7 @@ from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model import Model
 from trytond.pool import Pool
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, TransactionError
 
 from oms_contract.models import RejectedOrder
 
@@ -47,9 +47,10 @@ def savepoint(name):
 
 
 def busy(error):
-    """Whether an error is the database being busy (locks, timeouts), for
-    Tryton to retry the transaction, rather than an order's own"""
-    return isinstance(error, (
+    """Whether an error is about the transaction rather than an order: the
+    database busy (locks, timeouts), or Tryton starting the transaction
+    again to take its locks first; it must reach with_transaction"""
+    return isinstance(error, (TransactionError,
             backend.DatabaseOperationalError, backend.DatabaseTimeoutError))
 
 
