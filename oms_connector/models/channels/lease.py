@@ -170,7 +170,6 @@ def _utc(value):
     return value.isoformat() + 'Z' if value else None
 
 
-
 class Channel(metaclass=PoolMeta):
     __name__ = 'oms.channel'
 
