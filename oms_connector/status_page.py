@@ -69,10 +69,13 @@ def too_many(error, response):
 
 
 def private(response):
-    "Order pages hold personal data and a token in the URL: keep them so"
+    """Order pages hold personal data and a token in the URL: keep them so.
+    The token never leaves the site in a Referer; 'no-referrer' would also
+    make browsers post the page's forms with 'Origin: null', which trytond
+    refuses."""
     response.headers.update({
             'Cache-Control': 'no-store',
-            'Referrer-Policy': 'no-referrer',
+            'Referrer-Policy': 'same-origin',
             'X-Content-Type-Options': 'nosniff',
             })
     return response
