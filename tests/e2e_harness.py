@@ -96,11 +96,32 @@ def agent_runner(erp, sandbox, directory, mappings, intervals=None,
     return oms_sync
 
 
+CLERK_PASSWORD = 'clerk-at-the-desk-7'
+
+
 def staff(erp):
     """The ERP as staff see it in Tryton (the admin user, over XML-RPC);
     the world gave it the carrier DHL"""
     return XmlrpcConfig(
         f'http://admin:admin@127.0.0.1:{erp.port}/{erp.database}/rpc/')
+
+
+def clerk(erp):
+    """The ERP as an OMS User sees it, with Stock as goods move: the least
+    privileged staff the README's flows are for, access checks on"""
+    admin = staff(erp)
+    User = Model.get('res.user', config=admin)
+    if not User.find([('login', '=', 'clerk')]):
+        Group = Model.get('res.group', config=admin)
+        Company = Model.get('company.company', config=admin)
+        user = User(name="Clerk", login='clerk', password=CLERK_PASSWORD)
+        user.groups.extend(Group.find([('name', 'in', ['OMS User', 'Stock'])]))
+        company, = Company.find([])
+        user.companies.append(Company(company.id))
+        user.company = Company(company.id)
+        user.save()
+    return XmlrpcConfig(f'http://clerk:{CLERK_PASSWORD}@127.0.0.1:'
+        f'{erp.port}/{erp.database}/rpc/')
 
 
 def ship(tryton, channel, external_id, tracking):

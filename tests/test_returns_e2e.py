@@ -7,6 +7,7 @@ import pytest
 from e2e_harness import (
     SHIPPING_MAPPINGS,
     agent_runner,
+    clerk,
     sandbox_shops,
     ship,
     staff,
@@ -60,7 +61,11 @@ def test_refunds_and_returns_between_the_shops_and_the_erp(
     assert [(li.product.code, li.quantity) for li in refunded.lines] == [
         ('TEE-BLK-S', 1)]
 
-    # Staff take a kettle back into sellable stock: the shop can sell it
+    # Staff (an OMS User) take a kettle back into sellable stock: the shop
+    # can sell it
+    desk = clerk(mailing_erp)
+    Return = Model.get('oms.return', config=desk)
+    kettles = Model.get('sale.sale', config=desk)(kettles.id)
     before = woo.inventory('KETTLE-1L')
     rma = Return(sale=kettles)
     line = rma.lines.new()
