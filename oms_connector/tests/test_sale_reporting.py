@@ -275,8 +275,10 @@ class SaleReportingTestCase(ShopWorld, unittest.TestCase):
     @with_transaction()
     def test_customer_value_scores_and_segments(self):
         """Over October: alice 2 orders 50.00 last 10/10, bob 1 order 10.00
-        last 03/10, carol 1 order 12.00 last 20/10. Scores are 1 + 5 × the
-        percent rank (0, 0.5, 1 for three customers), 5 at most."""
+        last 03/10, carol 1 order 12.00 last 20/10. F and M are 1 + 5 × the
+        percent rank (0, 0.5, 1 for three customers), 5 at most; R is by
+        fifths of the range's 31 days: 5 after 24/10, 4 after 18/10, 3
+        after 12/10, 2 after 06/10."""
         self.setup_world()
         rows = self.report('oms.reporting.customer', **OCTOBER)
         self.assertEqual(
@@ -285,14 +287,21 @@ class SaleReportingTestCase(ShopWorld, unittest.TestCase):
                     r.repeat)
                 for r in rows}, {
                 "Alice": (1, 2, Decimal('50.00'), Decimal('25.00'),
-                    D(2026, 10, 10), 21, '355', 'loyal', True),
+                    D(2026, 10, 10), 21, '255', 'at_risk', True),
                 "Carol": (2, 1, Decimal('12.00'), Decimal('12.00'),
-                    D(2026, 10, 20), 11, '513', 'new', False),
+                    D(2026, 10, 20), 11, '413', 'new', False),
                 "Bob": (3, 1, Decimal('10.00'), Decimal('10.00'),
                     D(2026, 10, 3), 28, '111', 'lost', False),
                 })
         self.assertEqual([r.customer.name for r in rows],
             ["Alice", "Carol", "Bob"])
+
+        # Whoever bought on the range's last day is recent, however many
+        # did (ranked among themselves, they would all score 1: Lost)
+        [carol] = self.report('oms.reporting.customer',
+            from_date=D(2026, 10, 20), to_date=D(2026, 10, 20))
+        self.assertEqual((carol.recency, carol.rfm, carol.segment),
+            (0, '511', 'new'))
 
     @with_transaction()
     def test_segments_repeat_rate_and_what_they_buy(self):
@@ -302,7 +311,7 @@ class SaleReportingTestCase(ShopWorld, unittest.TestCase):
             {r.segment: (r.customers, r.repeat_customers, r.repeat_rate,
                     r.orders, r.amount, r.average_order, r.average_customer)
                 for r in segments}, {
-                'loyal': (1, 1, 100.0, 2, Decimal('50.00'),
+                'at_risk': (1, 1, 100.0, 2, Decimal('50.00'),
                     Decimal('25.00'), Decimal('50.00')),
                 'new': (1, 0, 0.0, 1, Decimal('12.00'), Decimal('12.00'),
                     Decimal('12.00')),
@@ -314,13 +323,13 @@ class SaleReportingTestCase(ShopWorld, unittest.TestCase):
                 })
         self.assertEqual(
             sorted(r.rec_name for r in segments),
-            ["All Customers", "Lost", "Loyal", "New"])
+            ["All Customers", "At Risk", "Lost", "New"])
         best = self.report('oms.reporting.segment.sale', **OCTOBER)
-        self.assertEqual(best[0].rec_name, "Loyal: [MUG] Mug")
+        self.assertEqual(best[0].rec_name, "At Risk: [MUG] Mug")
         self.assertEqual(
             [(r.segment, r.rank, r.name, r.units, r.amount) for r in best], [
-                ('loyal', 1, "[MUG] Mug", 3, Decimal('30.00')),
-                ('loyal', 2, "[TEE] Tee", 2, Decimal('20.00')),
+                ('at_risk', 1, "[MUG] Mug", 3, Decimal('30.00')),
+                ('at_risk', 2, "[TEE] Tee", 2, Decimal('20.00')),
                 ('new', 1, "[CAP] Cap", 3, Decimal('12.00')),
                 ('lost', 1, "[TEE] Tee", 1, Decimal('10.00')),
                 ])
@@ -328,8 +337,8 @@ class SaleReportingTestCase(ShopWorld, unittest.TestCase):
             breakdown='category', **OCTOBER)
         self.assertEqual(
             {(r.segment, r.name): r.amount for r in categories}, {
-                ('loyal', "Kitchen"): Decimal('30.00'),
-                ('loyal', "Apparel"): Decimal('20.00'),
+                ('at_risk', "Kitchen"): Decimal('30.00'),
+                ('at_risk', "Apparel"): Decimal('20.00'),
                 ('new', "(No category)"): Decimal('12.00'),
                 ('lost', "Apparel"): Decimal('10.00'),
                 })

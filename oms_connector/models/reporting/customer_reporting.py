@@ -1,6 +1,9 @@
 """Customer value: each customer's recency, frequency and monetary value
 (RFM) scored against the others, the segment the scores put them in, and
 per segment how many come back and what they buy."""
+import datetime as dt
+import math
+
 from dateutil.relativedelta import relativedelta
 from sql import Cast, Literal, Union, Window, With
 from sql.aggregate import Count, Max, Sum
@@ -53,6 +56,15 @@ def score(value):
     return Cast(Least(Floor(rank * 5) + 1, 5), 'INTEGER')
 
 
+def recency_score(last_date, filters: Filters):
+    """5 to 1 by the days from the last order to the range's end, a fifth
+    of the range each: by the calendar, not against the other customers,
+    so that one who bought at the end is never Lost however many did too"""
+    return Case(*((last_date > filters.to_date - dt.timedelta(
+                    days=math.ceil(filters.days * fifth / 5)), 6 - fifth)
+            for fifth in range(1, 5)), else_=1)
+
+
 def scored_customers(filters: Filters, line=None):
     """Per customer who bought in the filters' range: last order date,
     orders, units, amount, the R, F and M scores and the segment; from
@@ -69,7 +81,7 @@ def scored_customers(filters: Filters, line=None):
     scores = bought.select(
         bought.customer, bought.last_date, bought.orders, bought.units,
         bought.amount,
-        score(bought.last_date).as_('r'),
+        recency_score(bought.last_date, filters).as_('r'),
         score(bought.orders).as_('f'),
         score(bought.amount).as_('m'))
     r, f = scores.r, scores.f
@@ -144,7 +156,8 @@ class CustomerReport(CurrencyMixin, ModelSQL, ModelView):
     repeat = fields.Boolean(
         "Repeat Customer", help="Ordered at least twice in the range.")
     recency_score = fields.Integer(
-        "R", help=SCORE_HELP % "the date of their last order")
+        "R", help="From 5 to 1: how recent their last order is, by fifths "
+        "of the range (5: in its last fifth, 1: in its first).")
     frequency_score = fields.Integer(
         "F", help=SCORE_HELP % "their number of orders")
     monetary_score = fields.Integer(
