@@ -454,14 +454,15 @@ class StockLevelTestCase(unittest.TestCase):
 
     # -- orders short of stock --------------------------------------------
 
-    def import_orders(self, channel, *orders):
+    def import_orders(self, channel, *orders, status='awaiting_shipment'):
         "Import the orders, each (external id, (sku, quantity) ...); sales"
         pool = Pool()
         Importer = pool.get('oms.order.importer')
         Sale = pool.get('sale.sale')
         results = Importer.import_batch(channel, OrderBatch.model_validate({
                     'orders': [order_payload(channel.code, external_id,
-                            lines=[(sku, q, '10.00') for sku, q in lines])
+                            lines=[(sku, q, '10.00') for sku, q in lines],
+                            status=status)
                         for external_id, *lines in orders]}))
         return Sale.browse([r['sale_id'] for r in results])
 
@@ -567,6 +568,30 @@ class StockLevelTestCase(unittest.TestCase):
             self.assertEqual(self.reserved(other), [("Mug", 1, 'assigned')])
             self.assertEqual(self.levels(tee_listing), {None: 10})
             self.assertEqual(self.levels(mug_listing), {None: 4})
+
+    @with_transaction()
+    def test_a_short_order_names_each_product_once_and_shipped_is_not_held(
+            self):
+        """The hold reason sums a product's lines; an order the channel
+        already shipped is never held for stock"""
+        self.company = create_company(currency=create_currency('USD'))
+        with set_company(self.company):
+            main, supplier, _ = self.locations()
+            shop = self.channel('shop', warehouse=main)
+            mug = self.product("Mug")
+            self.moves(mug, (supplier, main.storage_location, 5))
+            self.listing(shop, mug, 'MUG')
+
+            short, = self.import_orders(
+                shop, ('M1', ('MUG', 4), ('MUG', 4), ('MUG', 4)))
+            gone, = self.import_orders(shop, ('M2', ('MUG', 9)),
+                status='shipped')
+
+            self.assertEqual(self.held(short), 'insufficient_stock')
+            reason = Pool().get('sale.sale')(short.id).oms_exception_reason
+            self.assertEqual(reason.count("Mug"), 1, reason)
+            self.assertIn("Mug × 7", reason)  # what 5 leave short of 12
+            self.assertFalse(self.held(gone))
 
     @with_transaction()
     def test_a_short_order_shipped_from_storage_gets_its_move_whole(self):

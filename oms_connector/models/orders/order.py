@@ -38,6 +38,8 @@ OMS_STATES = [(str(status), label) for status, label in STATUS_LABELS.items()]
 PROGRESS = [
     'pending_payment', 'awaiting_shipment', 'partially_shipped', 'shipped',
     'completed']
+# Orders whose goods have left (the channel says so): never held for stock
+GONE = {'shipped', 'completed'}
 EXCEPTION_KINDS = [
     (None, ""),
     ('unknown_sku', "Unknown SKU"),
@@ -498,7 +500,8 @@ class Sale(metaclass=PoolMeta):
             for sale in retry:
                 short.update(cls._oms_assign_try([sale])[0])
         for sale in cls.browse(due):
-            if sale in short:
+            # Shipped on the channel: the goods are gone, nothing to wait for
+            if sale in short and sale.oms_state not in GONE:
                 if sale.oms_exception_kind != 'insufficient_stock':
                     cls.oms_hold([sale], 'insufficient_stock', gettext(
                             'oms_connector.msg_insufficient_stock',
@@ -529,11 +532,14 @@ class Sale(metaclass=PoolMeta):
                 for m in sh.assign_moves
                 if m.assignation_required
                 and m.state in {'draft', 'staging'}]
-            if moves:
-                short[sale] = ', '.join(
-                    f'{m.product.rec_name} × {m.quantity:g}' for m in moves)
-        freed = cls._oms_unreserve(
-            [s for s in short if not s.oms_keeps_partial])
+            lacking = defaultdict(float)  # a product's split moves, summed
+            for move in moves:
+                lacking[move.product] += move.quantity
+            if lacking:
+                short[sale] = ', '.join(f'{product.rec_name} × {quantity:g}'
+                    for product, quantity in lacking.items())
+        freed = cls._oms_unreserve([s for s in short
+                if not s.oms_keeps_partial and s.oms_state not in GONE])
         return short, freed
 
     @classmethod
