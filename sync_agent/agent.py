@@ -58,6 +58,8 @@ class Agent:
                 agent.state.failed(channel.code, 'setup', str(error))
                 logger.error("channel %s is not set up: %s", channel.code,
                     error, extra={'channel': channel.code})
+            else:
+                agent.state.resolved(channel.code, 'setup')
         return agent
 
 

@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import sys
+from collections import Counter
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -205,7 +206,8 @@ def status(args: argparse.Namespace) -> int:
                 f"{error['error']}{resolved}")
         if code in agent.broken:
             print(f"  NOT SET UP: {agent.broken[code]}")
-    return 0
+    # A channel not set up is a problem to report, as `once` does
+    return 1 if agent.broken else 0
 
 
 def check_mappings(args: argparse.Namespace) -> int:
@@ -264,6 +266,12 @@ def dry_run(args: argparse.Namespace) -> int:
             external_id = translation.rejected.external_id
         shown['erp'] = results.get(external_id)
         print(json.dumps(shown, indent=1, ensure_ascii=False))
+    counts = Counter(r['result'] for r in answer['results'])
+    print(f"dry run: {len(translations)} order(s): "
+        f"{counts['created']} would be created, "
+        f"{counts['updated']} updated, {counts['unchanged']} unchanged, "
+        f"{counts['exception']} held ({len(rejected)} unreadable); "
+        "nothing was written", file=sys.stderr)
     return 0
 
 
@@ -333,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ErpError as error:
-        print(f"oms-sync: the ERP refused: {error}", file=sys.stderr)
+        print(f"oms-sync: the ERP refused: {error.status} {error.code}: "
+            f"{error.message}", file=sys.stderr)
         if error.details:
             print(json.dumps(error.details, indent=1), file=sys.stderr)
         return 1

@@ -39,6 +39,15 @@ class AgentState:
             (channel.get('waiting') or {}).pop(job, None)
         self._update(code, change)
 
+    def resolved(self, code: str, job: str) -> None:
+        """The job's last error no longer holds (a channel set up since its
+        setup failed), though the job records no success"""
+        error = self.channel(code).get('last_error') or {}
+        if error.get('job') == job and not error.get('resolved'):
+            def change(channel: dict[str, Any]) -> None:
+                channel['last_error']['resolved'] = True
+            self._update(code, change)
+
     def waiting(self, code: str, job: str, holder: str) -> None:
         "The job was skipped: another agent holds its lease"
         def change(channel: dict[str, Any]) -> None:

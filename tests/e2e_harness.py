@@ -79,9 +79,11 @@ def agent_runner(erp, sandbox, directory, mappings, intervals=None,
     command = [sys.executable, '-m', 'sync_agent.cli', '--config',
         str(config), '--log-format', 'text']
 
-    def oms_sync(*args):
+    def oms_sync(*args, unset=()):
+        "Run oms-sync; `unset`: environment variables (secrets) left out"
         return subprocess.run([*command, *args],
-            env=env, capture_output=True, text=True, timeout=300)
+            env={k: v for k, v in env.items() if k not in unset},
+            capture_output=True, text=True, timeout=300)
 
     def start(*args, log=None):
         if log is None:

@@ -41,6 +41,11 @@ def test_import_orders_file_then_read_cursor(erp, tmp_path):
     assert cursor.stdout.strip() == 'cli-cursor'
     assert key not in imported.stdout + imported.stderr
 
+    unknown = run(erp, 'cursor', 'nosuch', key=key)
+    assert unknown.returncode == 1
+    # What the ERP pointed at, said once
+    assert unknown.stderr.count('"channel"') == 1, unknown.stderr
+
 
 def test_refusals_are_clear_and_never_show_the_key(erp, tmp_path):
     missing_key = run(erp, 'channels')

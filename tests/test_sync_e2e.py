@@ -164,6 +164,21 @@ def test_status_shows_each_channel(agent):
         assert secret not in run.stdout + run.stderr
 
 
+def test_status_fails_while_a_channel_is_not_set_up_and_not_after(agent):
+    broken = agent('status', unset=['OMS_SHOPIFY_TOKEN'])
+    assert broken.returncode == 1, broken.stdout
+    assert 'NOT SET UP' in broken.stdout and 'OMS_SHOPIFY_TOKEN' in (
+        broken.stdout)
+
+    fixed = agent('status')
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert 'NOT SET UP' not in fixed.stdout
+    # The setup error is history now, said so
+    errors = [line for line in fixed.stdout.splitlines()
+        if 'last error' in line and 'setup' in line]
+    assert all('(since succeeded)' in line for line in errors), errors
+
+
 def test_a_dry_run_shows_what_an_order_would_become(
         agent, marketplace, erp_client, tmp_path):
     woo = marketplace.shop('woo')
@@ -180,6 +195,8 @@ def test_a_dry_run_shows_what_an_order_would_become(
     assert [line['sku'] for line in shown['lines']] == ['MUG-STONE']
     assert shown['erp']['result'] == 'created', shown['erp']
     assert erp_client.summary('woo')['orders'] == woo_orders_before
+    assert ("dry run: 1 order(s): 1 would be created, 0 updated, 0 "
+        "unchanged, 0 held (0 unreadable); nothing was written") in run.stderr
 
 
 def test_the_service_imports_and_lowers_stock_within_seconds(
