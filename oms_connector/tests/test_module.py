@@ -107,6 +107,25 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
             self.assertEqual(len(Binding.search([])), 1)
 
     @with_transaction()
+    def test_list_columns_say_what_they_are(self):
+        "No list of the module shows two columns under one header"
+        pool = Pool()
+        View = pool.get('ir.ui.view')
+        twice = []
+        for view in View.search([
+                    ('module', '=', 'oms_connector'),
+                    ('type', '=', 'tree'),
+                    ]):
+            shown = pool.get(view.model).fields_view_get(view.id, 'tree')
+            labels = [column.get('string')
+                or shown['fields'][column.get('name')]['string']
+                for column in etree.fromstring(shown['arch']).iter('field')]
+            if repeated := sorted(
+                    {label for label in labels if labels.count(label) > 1}):
+                twice.append((view.model, view.name, repeated))
+        self.assertEqual(twice, [])
+
+    @with_transaction()
     def test_order_tryton_refuses_is_held_and_the_rest_created(self):
         "One order Tryton refuses does not stop the batch created with it"
         Sale = Pool().get('sale.sale')
