@@ -107,6 +107,37 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
             self.assertEqual(len(Binding.search([])), 1)
 
     @with_transaction()
+    def test_api_keys_are_told_apart_by_name_and_channels(self):
+        "One user's keys: each named, each listing its channels' codes"
+        pool = Pool()
+        Application = pool.get('res.user.application')
+        Channel = pool.get('oms.channel')
+        ModelData = pool.get('ir.model.data')
+        View = pool.get('ir.ui.view')
+        company = create_company()
+        with set_company(company):
+            shop, _ = self._channel_and_party(company)
+            eu, = Channel.copy([shop], {'code': 'eu', 'name': "EU"})
+            agent, staff = Application.create([{
+                        'user': 1, 'application': 'oms',
+                        'oms_name': "Agent on host-1",
+                        'oms_channels': [('add', [shop.id, eu.id])],
+                        }, {
+                        'user': 1, 'application': 'oms',
+                        'oms_name': "Support desk",
+                        'oms_channels': [('add', [eu.id])],
+                        }])
+
+            self.assertEqual(
+                [(k.oms_name, k.oms_channel_codes) for k in (agent, staff)],
+                [("Agent on host-1", 'eu, shop'), ("Support desk", 'eu')])
+            listed = View(ModelData.get_id(
+                    'oms_connector', 'api_key_view_list'))
+            columns = [node.get('name')
+                for node in etree.fromstring(listed.arch).iter('field')]
+            self.assertEqual(columns[:2], ['oms_name', 'oms_channel_codes'])
+
+    @with_transaction()
     def test_list_columns_say_what_they_are(self):
         "No list of the module shows two columns under one header"
         pool = Pool()

@@ -63,12 +63,13 @@ def create_carrier(code, name, tracking_url, config=None):
     return carrier
 
 
-def create_api_key(channels, config=None):
+def create_api_key(channels, config=None, name=None):
     "A validated OMS key for the current user, limited to `channels`"
     Application = Model.get('res.user.application', config=config)
     User = Model.get('res.user', config=config)
     user = User(Application._config.user)
-    application = Application(user=user, application='oms')
+    application = Application(user=user, application='oms',
+        oms_name=name or "Agent of " + ', '.join(c.code for c in channels))
     # Fresh instances: proteus will not put a record in two lists.
     application.oms_channels.extend(type(c)(c.id) for c in channels)
     application.save()

@@ -8,6 +8,12 @@ from trytond.pyson import Eval
 class UserApplication(metaclass=PoolMeta):
     __name__ = 'res.user.application'
 
+    oms_name = fields.Char(
+        "Name",
+        states={
+            'invisible': Eval('application') != 'oms',
+            },
+        help="What the key is for: the agent, host or person given it.")
     oms_channels = fields.Many2Many(
         'res.user.application-oms.channel', 'application', 'channel',
         "OMS Channels",
@@ -15,6 +21,10 @@ class UserApplication(metaclass=PoolMeta):
             'invisible': Eval('application') != 'oms',
             },
         help="The channels this key may read and write; none means none.")
+    oms_channel_codes = fields.Function(fields.Char(
+            "Channels",
+            help="The codes of the channels this key may use."),
+        'get_oms_channel_codes')
 
     @classmethod
     def __setup__(cls):
@@ -22,6 +32,9 @@ class UserApplication(metaclass=PoolMeta):
         application = ('oms', "OMS Connector")
         if application not in cls.application.selection:
             cls.application.selection.append(application)
+
+    def get_oms_channel_codes(self, name):
+        return ', '.join(sorted(c.code for c in self.oms_channels))
 
     def may_use_channel(self, channel):
         return channel in self.oms_channels
