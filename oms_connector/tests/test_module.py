@@ -183,6 +183,38 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
             self.assertEqual(odd.lines, ())
 
     @with_transaction()
+    def test_an_unknown_sku_keeps_its_line_until_mapped(self):
+        """Held for an unknown SKU, the order shows what was ordered and
+        its total; mapped and reprocessed, the line gets its product"""
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        Listing = pool.get('oms.listing')
+        company = create_company(currency=create_currency('USD'))
+        with set_company(company):
+            channel = self._channel_selling(company)
+            [(sale_id, result)] = self._import(channel, [order_payload(
+                        'shop', 1, lines=[('TEE', 1, '19.50'),
+                            ('GHOST-9', 2, '3.00')])])
+
+            sale = Sale(sale_id)
+            self.assertEqual((result, sale.oms_exception_kind),
+                ('exception', 'unknown_sku'))
+            self.assertEqual(
+                [(bool(li.product), li.quantity, li.unit_price)
+                    for li in sale.lines],
+                [(True, 1, Decimal('19.50')), (False, 2, Decimal('3.00'))])
+            self.assertIn("GHOST-9", sale.lines[1].description)
+            self.assertEqual(sale.untaxed_amount, Decimal('25.50'))
+
+            tee, = Listing.search([('sku', '=', 'TEE')])
+            Listing.copy([tee], {'sku': 'GHOST-9'})
+            Sale.oms_reprocess([sale])
+            sale = Sale(sale_id)
+            # Mapped: built again with its product (and now waits for stock)
+            self.assertNotEqual(sale.oms_exception_kind, 'unknown_sku')
+            self.assertTrue(all(li.product for li in sale.lines))
+
+    @with_transaction()
     def test_order_the_database_refuses_is_held_and_the_rest_created(self):
         """What the contract's bounds let through and the database refuses
         (NUL, on PostgreSQL) holds that order alone, as unreadable"""
@@ -292,7 +324,7 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
 
             sale = Sale(sale_id)
             self.assertEqual(result, [(sale_id, 'updated')])
-            self.assertFalse(sale.oms_exception)
+            self.assertFalse(sale.oms_exception, sale.oms_exception_reason)
             self.assertEqual(
                 (sale.state, sale.party.name, sale.shipment_address.city),
                 ('quotation', "Grace Hopper", 'London'))
@@ -318,7 +350,7 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
             sale = Sale(sale_id)
             self.assertEqual(
                 results, [(sale_id, 'unchanged'), (sale_id, 'unchanged')])
-            self.assertFalse(sale.oms_exception)
+            self.assertFalse(sale.oms_exception, sale.oms_exception_reason)
             self.assertEqual(
                 (sale.state, len(sale.lines), sale.party.name),
                 ('quotation', 1, "Ada Lovelace"))

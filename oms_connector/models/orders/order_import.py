@@ -506,6 +506,7 @@ class OrderImporter(Model):
                 holds.append(('unknown_sku', gettext(
                             'oms_connector.msg_missing_sku',
                             line=position, title=ordered.title)))
+                lines.append(cls._unmapped_line(sale, ordered))
                 continue
             product = lookup.product(ordered.sku)
             if product is None:
@@ -513,6 +514,7 @@ class OrderImporter(Model):
                             'oms_connector.msg_unknown_sku',
                             sku=ordered.sku, line=position,
                             title=ordered.title)))
+                lines.append(cls._unmapped_line(sale, ordered))
                 continue
             # The channel's price is what the customer paid: no product
             # on_change, which would reprice and ask for tax accounts.
@@ -527,9 +529,24 @@ class OrderImporter(Model):
                     sale=sale, type='line', quantity=1,
                     description=gettext('oms_connector.msg_shipping_line'),
                     unit_price=order.shipping_price, taxes=[]))
-        # Held orders keep the lines that resolved, so staff see their shape.
+        # Held orders keep every line (unmapped ones without a product), so
+        # staff see what was ordered and its total.
         sale.lines = lines
         return holds
+
+
+    @classmethod
+    def _unmapped_line(cls, sale, ordered):
+        """The channel's line as it came, without a product: staff see what
+        was ordered and its total; once its SKU is mapped, Reprocess builds
+        the sale again from the channel's order"""
+        Line = Pool().get('sale.line')
+        return Line(
+            sale=sale, type='line', quantity=ordered.quantity,
+            unit_price=ordered.unit_price, taxes=[],
+            description=gettext('oms_connector.msg_unmapped_line',
+                title=ordered.title, sku=ordered.sku or "-"),
+            oms_external_id=ordered.external_id)
 
 
 class Lookup:
