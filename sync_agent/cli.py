@@ -219,7 +219,7 @@ def check_mappings(args: argparse.Namespace) -> int:
     problems = 0
     for path in files:
         _, found = check_mapping(path, kind=args.kind)
-        for problem in found:
+        for problem in sorted(found, key=lambda p: (p.file, p.line or 0)):
             print(problem)
         problems += len(found)
         if not found:

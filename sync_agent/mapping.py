@@ -209,8 +209,17 @@ def read_skus(path: Path) -> tuple[_SkuMap, list[Problem]]:
                         f"the first row must be {','.join(SKU_HEADER)}, "
                         f"not {','.join(header or [])!r}")))
             return skus, problems
-        for row in rows:
-            line = rows.line_num
+        while True:
+            line = rows.line_num + 1  # where the row starts
+            try:
+                row = next(rows)
+            except StopIteration:
+                break
+            if any('\n' in cell for cell in row):
+                # An unclosed quote takes in the lines after it
+                problems.append(Problem(str(path), line,
+                        "a quote opened on this row is not closed"))
+                break
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != 2 or not all(cell.strip() for cell in row):

@@ -25,6 +25,23 @@ class Problem:
         return f'{where}: {self.message}'
 
 
+def yaml_problem(file: str, text: str, error: yaml.YAMLError) -> Problem:
+    """What YAML refused, on the line to fix: a key without its ':' is only
+    found on the next line, as a value that goes on there"""
+    mark = getattr(error, 'problem_mark', None)
+    line = mark.line + 1 if mark else None
+    problem = getattr(error, 'problem', None) or str(error)
+    if line and problem == 'mapping values are not allowed here':
+        before = [(n, text) for n, text in enumerate(
+                text.splitlines()[:line - 1], 1)
+            if text.strip() and not text.strip().startswith('#')]
+        if before and ':' not in before[-1][1]:
+            return Problem(file, before[-1][0],
+                f"not valid YAML: {before[-1][1].strip()!r} needs a ':' "
+                "after its key")
+    return Problem(file, line, f"not valid YAML: {problem}")
+
+
 def read_yaml(path: Path, model: type[M], partial: bool = False
         ) -> tuple[M | None, list[Problem]]:
     """The file validated as `model`, or None and every problem found.
@@ -38,10 +55,7 @@ def read_yaml(path: Path, model: type[M], partial: bool = False
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
-        mark = getattr(error, 'problem_mark', None)
-        return None, [Problem(
-                str(path), mark.line + 1 if mark else None,
-                f"not valid YAML: {getattr(error, 'problem', error)}")]
+        return None, [yaml_problem(str(path), text, error)]
     problems = duplicate_keys(node, str(path))
     data = yaml.safe_load(text) if node is not None else None
     if data is None:

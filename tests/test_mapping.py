@@ -456,3 +456,25 @@ def test_sorted_channel_moves_the_cursor_with_each_post(batch_of_100):
 
     assert [p['cursor'] for p in erp.posts] == [
         '2026-01-15T11:59:00+00:00', '2026-01-15T12:29:00+00:00']
+
+
+def test_check_mappings_points_at_the_line_to_fix(tmp_path, capsys):
+    "A key without ':', an unclosed CSV quote: each on its own line, in order"
+    no_colon = write(tmp_path, 'a.yaml',
+        'statuses:\n  on-hold shipped\n  processing: awaiting_shipment\n')
+    write(tmp_path, 'skus.csv',
+        'channel_sku,erp_sku\nA,ERP-A\n"B,ERP-B\nC,ERP-C\n')
+    unclosed = write(tmp_path, 'b.yaml',
+        'sku_file: skus.csv\nstatuses:\n  onhold: shipped\n')
+
+    assert main(['check-mappings', '--kind', 'woocommerce', str(no_colon),
+            str(unclosed)]) == 1
+
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (f"{no_colon}:2: not valid YAML: 'on-hold shipped' "
+        "needs a ':' after its key")
+    assert out[1].startswith(
+        f"{unclosed}:3: statuses: 'onhold' is not a woocommerce status")
+    assert out[2] == (f"{tmp_path / 'skus.csv'}:3: a quote opened on this "
+        "row is not closed")
+    assert len(out) == 3
