@@ -119,18 +119,16 @@ Currency = Annotated[str, Field(pattern=r'^[A-Z]{3}$')]
 
 
 def depth(value: Any) -> int:
-    "How deep JSON data nests (a scalar: 0), without recursing"
-    deepest, stack = 0, [(value, 0)]
-    while stack:
-        value, level = stack.pop()
-        if isinstance(value, dict):
-            value = value.values()
-        elif not isinstance(value, list):
-            deepest = max(deepest, level)
-            continue
-        deepest = max(deepest, level + 1)
-        stack.extend((item, level + 1) for item in value)
-    return deepest
+    """How deep JSON data nests (a scalar: 0), without recursing: level by
+    level, as a request body's every value is read"""
+    deepest, layer = 0, [value]
+    while True:
+        containers = [v for v in layer if isinstance(v, (dict, list))]
+        if not containers:
+            return deepest
+        deepest += 1
+        layer = [child for v in containers
+            for child in (v.values() if isinstance(v, dict) else v)]
 
 
 def _not_too_deep(value: dict[str, Any]) -> dict[str, Any]:
