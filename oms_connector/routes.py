@@ -211,23 +211,21 @@ def scoped_channel(pool, application, code):
 
 def read_json(request, model):
     "The request body validated against a pydantic model, else a 400"
+    too_deep = ApiError(
+        HTTPStatus.BAD_REQUEST, 'too_deep',
+        f"The request body nests deeper than {MAX_BODY_DEPTH} levels.",
+        {'max_depth': MAX_BODY_DEPTH})
     try:
         data = json.loads(request.get_data(as_text=True) or 'null')
     except RecursionError:
-        data = None
-        too_deep = True
+        raise too_deep from None
     except ValueError as error:
         raise ApiError(
             HTTPStatus.BAD_REQUEST, 'invalid_json',
             "The request body is not valid JSON.",
             {'error': str(error)}) from None
-    else:
-        too_deep = depth(data) > MAX_BODY_DEPTH
-    if too_deep:
-        raise ApiError(
-            HTTPStatus.BAD_REQUEST, 'too_deep',
-            f"The request body nests deeper than {MAX_BODY_DEPTH} levels.",
-            {'max_depth': MAX_BODY_DEPTH})
+    if depth(data) > MAX_BODY_DEPTH:
+        raise too_deep
     return validated(model, data, "The request body does not follow the "
         "schema.")
 

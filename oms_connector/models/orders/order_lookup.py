@@ -62,9 +62,10 @@ class LookupAttempt(ModelSQL):
         window = dt.timedelta(seconds=limits()[2])
         now = dt.datetime.now()
         with cls._attempts() as commit:
-            attempt = cls._count(key, None, now, window)
+            attempt = cls._add_attempt(key, now, window)
             commit()
-            return cls._count(key, limit, now, window, attempt)
+            cls._refuse_beyond(limit, key, attempt, now, window)
+            return attempt
 
     @classmethod
     def forget(cls, attempt):
@@ -94,26 +95,27 @@ class LookupAttempt(ModelSQL):
                 transaction.commit()
 
     @classmethod
-    def _count(cls, key, limit, now, window, attempt=None):
-        """Forget attempts older than the window, record this one (or take
-        `attempt`), and when above limit take it back and raise
-        RateLimited; returns its id"""
+    def _add_attempt(cls, key, now, window):
+        "Forget attempts older than the window and record this one: its id"
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
-        if attempt is None:
-            cursor.execute(*table.delete(where=table.date < now - window))
-            attempt, = cls.create([{'key': key, 'date': now}])
-            attempt = attempt.id
-        if limit is not None:
-            cursor.execute(*table.select(Count(table.id),
-                    where=(table.key == key)
-                    & (table.date >= now - window)))
-            count, = cursor.fetchone()
-            if count > limit:
-                # Refused attempts do not count: the limit is on answers.
-                cls.delete([cls(attempt)])
-                raise RateLimited(int(window.total_seconds()))
-        return attempt
+        cursor.execute(*table.delete(where=table.date < now - window))
+        attempt, = cls.create([{'key': key, 'date': now}])
+        return attempt.id
+
+    @classmethod
+    def _refuse_beyond(cls, limit, key, attempt, now, window):
+        """Raise RateLimited, taking the attempt back (refused attempts do
+        not count: the limit is on answers), when the window holds more
+        than limit attempts under key"""
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.select(Count(table.id),
+                where=(table.key == key) & (table.date >= now - window)))
+        count, = cursor.fetchone()
+        if count > limit:
+            cls.delete([cls(attempt)])
+            raise RateLimited(int(window.total_seconds()))
 
 
 class OrderLookup(Model):
