@@ -6,10 +6,7 @@ returns both ways, with a live summary."""
 import argparse
 import json
 import os
-import shutil
 import signal
-import subprocess
-import tarfile
 import time
 from pathlib import Path
 
@@ -21,46 +18,12 @@ from harness.databases import (
     update_module,
 )
 from harness.server import Server, write_config
+from harness.web_client import install_web_client
 
 from .live import Live
 from .sinks import MailSink, SmsSink
 
 DATABASE = 'oms_demo'
-SAO = 'tryton-sao@>=8.0 <8.1'
-
-
-def install_web_client(directory):
-    """Tryton's web client (sao 8.0, from npm) in directory/sao, installed
-    once. None when npm is missing or fails: the demo runs without it."""
-    root = directory / 'sao'
-    if (root / 'index.html').exists() and (root / 'node_modules').exists():
-        return root
-    npm = shutil.which('npm')
-    if not npm:
-        return None
-    print("Installing the web client (sao 8.0) from npm...", flush=True)
-    try:
-        tarball = subprocess.run(
-            [npm, 'pack', '--silent', SAO], cwd=directory, check=True,
-            capture_output=True, text=True, timeout=300).stdout.split()[-1]
-        shutil.rmtree(root, ignore_errors=True)
-        with tarfile.open(directory / tarball) as archive:
-            archive.extractall(directory, filter='data')
-        (directory / 'package').rename(root)
-        (directory / tarball).unlink()
-        # sao's peer dependencies disagree with npm 7+'s strict resolver.
-        subprocess.run(
-            [npm, 'install', '--omit=dev', '--legacy-peer-deps',
-                '--no-audit', '--no-fund'],
-            cwd=root, check=True, capture_output=True, timeout=600)
-    except (subprocess.SubprocessError, OSError) as error:
-        print(f"The web client could not be installed ({error}); "
-            "continuing without it.", flush=True)
-        shutil.rmtree(root, ignore_errors=True)
-        return None
-    return root
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--port', type=int, default=8000)
