@@ -1,5 +1,7 @@
 # make test   — build the virtualenv if needed, install, lint, run the suite
 # make demo   — an ERP on SQLite with demo data, served on 127.0.0.1
+# make test-browser — only the browser tests (installs what they need)
+# make screenshots  — the README's pictures, from the browser tests
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -15,7 +17,11 @@ WORKERS ?= 2
 PYTEST = $(BIN)/python -m pytest --durations=$(DURATIONS) \
 	$(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadscope)
 
-.PHONY: install test lint test-postgresql demo openapi clean
+# Root installs Debian's packages itself; others through sudo
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install test lint test-postgresql demo openapi clean \
+	browser-tools test-browser screenshots
 
 $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,10 +40,31 @@ test: lint
 	$(PYTEST)
 
 # The tests touching the database again, on PostgreSQL (CI runs it after
-# `make test`); templates built from older sources are dropped.
+# `make test`); templates built from older sources are dropped. The
+# browser tests (what people see) and the one_backend ones (what the
+# agents do) run in the SQLite leg only.
 test-postgresql: install
 	TRYTOND_DATABASE_URI=$(PG_URI) \
-		$(PYTEST) -m database
+		$(PYTEST) -m 'database and not browser and not one_backend'
+
+# What the browser tests drive: Debian's Chromium and its ChromeDriver
+# (apt, when missing) and Tryton's web client, sao (npm, into .cache/).
+# Without them `make test` skips the browser tests and says why.
+browser-tools: install
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		$(SUDO) apt-get install -y -q chromium chromium-driver \
+		|| { $(SUDO) apt-get update -q \
+			&& $(SUDO) apt-get install -y -q chromium chromium-driver; }; \
+	fi
+	$(BIN)/python -m harness web-client
+
+test-browser: browser-tools
+	OMS_BROWSER_TESTS=required $(BIN)/python -m pytest -m browser tests
+
+# The README's pictures (docs/screenshots/), taken by the browser tests
+screenshots: browser-tools
+	OMS_BROWSER_TESTS=required OMS_SCREENSHOTS=$(CURDIR)/docs/screenshots \
+		$(BIN)/python -m pytest -m browser tests
 
 demo: install
 	$(BIN)/python -m demo --port $(DEMO_PORT)

@@ -55,6 +55,11 @@ TestCaseFunction.addSubTest = _report_failed_subtests_only(
 def pytest_configure(config):
     config.addinivalue_line('markers',
         "database: touches the database (run on every backend)")
+    config.addinivalue_line('markers',
+        "browser: drives Tryton's web client in Chromium (SQLite leg)")
+    config.addinivalue_line('markers',
+        "one_backend: the agents' own behaviour end to end, whose ERP "
+        "side other tests cover on each backend (SQLite leg)")
 
 
 def touches_database(item):

@@ -56,6 +56,8 @@ setup(
             'responses>=0.25',
             # the API fuzzer over the served OpenAPI document
             'schemathesis>=4.32',
+            # the browser tests, driving Debian's chromium and chromedriver
+            'selenium>=4.30',
             'ruff',
             ],
         },

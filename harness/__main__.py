@@ -7,10 +7,13 @@
                       functions named (dotted); CI builds PostgreSQL's
                       while the SQLite tests run
   prune               drop what older sources built
+  web-client          install Tryton's web client (sao) into the cache,
+                      for the browser tests; fails when it cannot
 """
 import sys
 
 from harness.databases import Cache, cache_root, source_hash
+from harness.web_client import install_web_client
 
 
 def main(command, *args):
@@ -23,6 +26,10 @@ def main(command, *args):
             cache.world(setup)
     elif command == 'prune':
         Cache(cache_root()).prune()
+    elif command == 'web-client':
+        if install_web_client(cache_root()) is None:
+            sys.exit("Tryton's web client could not be installed "
+                "(npm is needed)")
     else:
         sys.exit(__doc__)
 

@@ -12,6 +12,7 @@ asks a question about it.
 
 A wrong number/e-mail pair gets the same answer as an unknown order, and
 every client address is rate limited (models/orders/order_lookup.py)."""
+import datetime as dt
 import html
 from http import HTTPStatus
 
@@ -248,7 +249,7 @@ def status_page_return(request, pool):
             or None)
     notice = RETURN_RECEIVED.format(number=rma.number) if rma else None
     return page(order_html(base, Lookup.status(sale), sale.oms_access_token,
-            notice, error),
+            notice, error, about='return'),
         HTTPStatus.OK if rma else HTTPStatus.BAD_REQUEST)
 
 
@@ -315,10 +316,23 @@ def lookup_form(base, error=None, number=None, email=None):
 </form>"""
 
 
-def order_html(base, status, token, notice=None, error=None):
+def shown_time(value):
+    "An ISO time of the history as a person reads it: 6 Dec 2026, 19:56 UTC"
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return value or ''
+    return f"{when.day} {when:%b %Y, %H:%M} UTC"
+
+
+def order_html(base, status, token, notice=None, error=None,
+        about='message'):
+    """The order's page; notice or error answer the form `about` names
+    (message or return), shown beside it"""
     e = html.escape
     rows = ''.join(
-        f"<tr><td>{e(h['label'])}</td><td>{e(h['date'])}</td></tr>"
+        f"<tr><td>{e(h['label'])}</td>"
+        f"<td>{e(shown_time(h['date']))}</td></tr>"
         for h in status['history'])
     parcels = ''.join(
         '<li>' + e(' '.join(filter(None, [t['carrier'], t['number']])))
@@ -328,6 +342,7 @@ def order_html(base, status, token, notice=None, error=None):
     tracking = (f'<h2>Tracking</h2><ul>{parcels}</ul>' if parcels else '')
     said = f'<p class="notice">{e(notice)}</p>' if notice else ''
     said += f'<p class="error">{e(error)}</p>' if error else ''
+    asked, returned = (said, '') if about == 'message' else ('', said)
     return f"""<h1>Order {e(status['number'])}</h1>
 <p>{e(status['shop'])} · ordered {e(status['date'] or '')}</p>
 <p id="state"><strong>{e(status['label'])}</strong></p>
@@ -335,7 +350,7 @@ def order_html(base, status, token, notice=None, error=None):
 <h2>History</h2>
 <table>{rows}</table>
 <h2>A question about this order?</h2>
-{said}
+{asked}
 <form method="post" action="{e(base)}/messages">
 <input type="hidden" name="token" value="{e(token or '')}">
 <label for="message">Your message</label>
@@ -343,10 +358,10 @@ def order_html(base, status, token, notice=None, error=None):
  maxlength="{MAX_MESSAGE}"></textarea>
 <button type="submit">Send</button>
 </form>
-{returns_html(base, status, token)}"""
+{returns_html(base, status, token, returned)}"""
 
 
-def returns_html(base, status, token):
+def returns_html(base, status, token, said=''):
     "The order's return requests, and the form asking for one"
     e = html.escape
     asked = ''.join(
@@ -356,7 +371,7 @@ def returns_html(base, status, token):
         if asked else '')
     lines = [line for line in status['lines'] if line['returnable']]
     if not lines:
-        return listed
+        return listed + said
     inputs = ''.join(
         f'<label for="quantity-{line["line"]}">{e(line["title"])} '
         f'(up to {line["returnable"]:g})</label>'
@@ -368,6 +383,7 @@ def returns_html(base, status, token):
         for r in status['reasons'])
     return f"""{listed}
 <h2>Return items</h2>
+{said}
 <form method="post" action="{e(base)}/returns">
 <input type="hidden" name="token" value="{e(token or '')}">
 {inputs}

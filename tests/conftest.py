@@ -5,12 +5,14 @@ TRYTOND_DATABASE_URI says so), serving copies of one world
 one of its own for each test module that syncs shops into it."""
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from harness.databases import RUN_PREFIX, Cache, cache_root
 from harness.mailbox import smtp_inbox
 from harness.server import Server
+from harness.web_client import install_web_client, missing_browser
 from sandbox import Sandbox
 from sync_agent.erp import ErpClient
 
@@ -57,9 +59,20 @@ def inbox():
         yield inbox
 
 
+def web_client_root(session) -> Path | None:
+    """Tryton's web client (sao) for the session's trytond to serve, when
+    a browser test is selected and can run"""
+    if not any(item.get_closest_marker('browser') for item in session.items):
+        return None
+    if missing_browser():
+        return None
+    return install_web_client(cache_root(), quiet=True)
+
+
 @pytest.fixture(scope='session')
 def erp_server(request, tmp_path_factory, inbox):
-    "The session's one trytond, its databases copied from the world"
+    """The session's one trytond, its databases copied from the world,
+    serving the web client when a browser test runs"""
     cache = Cache(cache_root())
     template, world = cache.world(WORLD)
     directory = tmp_path_factory.mktemp('erp')
@@ -68,6 +81,7 @@ def erp_server(request, tmp_path_factory, inbox):
     modules = sorted({item.module.__name__ for item in request.session.items
             if OWN_DATABASE & set(item.fixturenames)})
     running = ErpServer(directory, world, modules, uri=cache.uri,
+        web_root=web_client_root(request.session),
         extra={'email': {'uri': inbox.uri, 'from': 'shop@example.com'}})
     for database in running.databases:
         cache.copy(template, directory, database)

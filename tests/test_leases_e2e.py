@@ -2,14 +2,21 @@
 processes against one trytond and the sandbox's shops. One holds each
 channel's job leases and does the work, the other waits; SIGKILLed, the
 active one is replaced within the lease's time to live, and a clean stop
-releases the leases."""
+releases the leases.
+
+The agents' part: who works, who waits, who takes over. The ERP's part,
+the lease granted to one of many at once, is test_lease_routes.py's, on
+each backend; this runs once, in the SQLite leg."""
 import re
 import signal
 import time
 
+import pytest
 from e2e_harness import agent_runner, sandbox_shops
 
 from sync_agent.erp import ErpClient
+
+pytestmark = pytest.mark.one_backend
 
 # Seconds: short, to keep the test short, yet longer than a renewal (a
 # third of it) held up behind an import on a busy SQLite ERP.
