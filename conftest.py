@@ -74,11 +74,13 @@ def pytest_itemcollected(item):
 
 
 # Longest first, so that no worker is left alone with a long test at the
-# end: the scenarios and the end-to-end syncs (*_e2e.py), then the other
-# tests touching the database, then the rest (seconds in all).
+# end: the scenarios, the end-to-end syncs (*_e2e.py) and the browser
+# tests, then the other tests touching the database, then the rest
+# (seconds in all).
 def _cost_rank(item):
-    if item.path.name == 'test_scenario.py' or item.path.stem.endswith(
-            '_e2e'):
+    if (item.path.name == 'test_scenario.py'
+            or item.path.stem.endswith('_e2e')
+            or item.get_closest_marker('browser')):
         return 0
     return 1 if item.get_closest_marker('database') else 2
 
