@@ -139,22 +139,21 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
 
     @with_transaction()
     def test_list_columns_say_what_they_are(self):
-        "No list of the module shows two columns under one header"
-        pool = Pool()
-        View = pool.get('ir.ui.view')
-        twice = []
-        for view in View.search([
-                    ('module', '=', 'oms_connector'),
-                    ('type', '=', 'tree'),
-                    ]):
-            shown = pool.get(view.model).fields_view_get(view.id, 'tree')
+        """No list the module shows (its own, or one its forms embed) has
+        two columns under one header, or a column headed 'Record Name'"""
+        unclear = []
+        for model, shown in shown_lists():
             labels = [column.get('string')
                 or shown['fields'][column.get('name')]['string']
                 for column in etree.fromstring(shown['arch']).iter('field')]
             if repeated := sorted(
                     {label for label in labels if labels.count(label) > 1}):
-                twice.append((view.model, view.name, repeated))
-        self.assertEqual(twice, [])
+                unclear.append((model, shown['view_id'], repeated))
+            for column in etree.fromstring(shown['arch']).iter('field'):
+                if column.get('name') == 'rec_name' and not column.get(
+                        'string'):
+                    unclear.append((model, shown['view_id'], 'rec_name'))
+        self.assertEqual(unclear, [])
 
     @with_transaction()
     def test_order_tryton_refuses_is_held_and_the_rest_created(self):
@@ -456,6 +455,39 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
             self.assertEqual(sale.oms_events[0].source, 'user: Administrator')
             self.assertTrue(sale.oms_exception)
             self.assertEqual(sale.oms_exception_kind, 'manual')
+
+
+def shown_lists():
+    """(model, fields_view_get) of each list the module's screens show:
+    its own lists, and those its One2Many and Many2Many fields show in
+    forms, as the client picks them"""
+    pool = Pool()
+    View = pool.get('ir.ui.view')
+    Field = pool.get('ir.model.field')
+    own = {(f.model, f.name) for f in Field.search([
+                ('module', '=', 'oms_connector'),
+                ('ttype', 'in', ['one2many', 'many2many']),
+                ])}
+    views = View.search([('module', '=', 'oms_connector')])
+    for view in views:
+        if view.type == 'tree':
+            yield view.model, pool.get(view.model).fields_view_get(
+                view.id, 'tree')
+    forms = {(v.model, (v.inherit or v).id) for v in views
+        if (v.inherit or v).type == 'form'}
+    for model, form_id in sorted(forms):
+        form = pool.get(model).fields_view_get(form_id, 'form')
+        for node in etree.fromstring(form['arch']).iter('field'):
+            if (model, node.get('name')) not in own:
+                continue
+            field = form['fields'][node.get('name')]
+            Target = pool.get(field['relation'])
+            lists = [v for v in View.browse(
+                    [int(i) for i in (node.get('view_ids') or '').split(',')
+                        if i.strip().isdigit()])
+                if v.type == 'tree']
+            yield field['relation'], Target.fields_view_get(
+                lists[0].id if lists else None, 'tree')
 
 
 del ModuleTestCase
