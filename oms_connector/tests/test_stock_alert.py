@@ -70,8 +70,9 @@ class StockAlertTestCase(_ModuleDatabase, TestCase):
             alert, = Alert.search([])
             self.assertEqual(
                 (alert.kind, alert.state, alert.product, alert.warehouse,
-                    alert.company, alert.quantity, alert.threshold),
-                ('low_stock', 'open', kettle, warehouse, company, 3, 5))
+                    alert.company, alert.quantity, alert.safety_stock,
+                    alert.expected),
+                ('low_stock', 'open', kettle, warehouse, company, 3, 5, None))
             self.assertEqual(alert.message,
                 f"Kettle: 3 available in {warehouse.rec_name}, "
                 "below the safety stock of 5.")
@@ -169,9 +170,9 @@ class StockAlertTestCase(_ModuleDatabase, TestCase):
             self.assertEqual(
                 (alert.kind, alert.state, alert.listing, alert.channel,
                     alert.product, alert.company, alert.quantity,
-                    alert.threshold),
+                    alert.expected, alert.safety_stock),
                 ('drift', 'open', listing, listing.channel, listing.product,
-                    company, 7, 5))
+                    company, 7, 5, None))
             self.assertEqual(alert.message,
                 f"Shop shows 7 of KET (Kettle) in {warehouse.rec_name} "
                 "after accepting a push: the ERP expected 5.")

@@ -281,12 +281,16 @@ class StockLevelTestCase(unittest.TestCase):
                 ['CAP', 'TEE'])
 
             Level.record_push(
-                {tee_level: (4, 1, None)}, {cap_level: "locked"})
+                {tee_level: (4, 1, None)}, {cap_level: ('refused', "locked")})
             self.assertEqual(
                 [lv.listing.sku for lv in Level.to_push(shop)], ['CAP'])
             self.assertEqual(
                 Listing.search([('push_pending', '=', True)]), [cap_listing])
-            self.assertEqual(Listing(cap_listing.id).push_error, "locked")
+            self.assertEqual(
+                (Listing(cap_listing.id).push_error,
+                    Listing(cap_listing.id).push_error_details),
+                ("The channel refused the quantity: see the details.",
+                    "locked"))
             self.assertEqual(Level.pending_count(shop), 1)
 
             # An inactive listing is never pushed.
@@ -387,7 +391,7 @@ class StockLevelTestCase(unittest.TestCase):
             alert, = Alert.search([])
             self.assertEqual(
                 (alert.kind, alert.state, alert.product, alert.quantity,
-                    alert.threshold), ('low_stock', 'open', tee, 4, 5))
+                    alert.safety_stock), ('low_stock', 'open', tee, 4, 5))
 
             self.moves(tee, (supplier, main.storage_location, 3))
             Level.refresh()
