@@ -1,4 +1,5 @@
 import json
+import re
 from contextlib import nullcontext
 from decimal import Decimal
 from unittest.mock import patch
@@ -154,6 +155,26 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
                         'string'):
                     unclear.append((model, shown['view_id'], 'rec_name'))
         self.assertEqual(unclear, [])
+
+    @with_transaction()
+    def test_menu_entries_are_told_apart(self):
+        """Order Management's entries: no two alike (a qualifier in brackets
+        aside), none named as its folder, no report inside another"""
+        pool = Pool()
+        Menu = pool.get('ir.ui.menu')
+        ModelData = pool.get('ir.model.data')
+        entries = Menu.search([('parent', 'child_of',
+                    [ModelData.get_id('oms_connector', 'menu_oms')])])
+        names = [re.sub(r' \(.*\)$', '', m.name) for m in entries]
+        self.assertEqual(
+            sorted({n for n in names if names.count(n) > 1}), [])
+        self.assertEqual(
+            [m.name for m in entries if m.parent and m.name == m.parent.name],
+            [])
+        reports = ModelData.get_id('oms_connector', 'menu_reporting')
+        self.assertEqual([m.name for m in entries
+                if m.parent and m.parent.parent
+                and m.parent.parent.id == reports], [])
 
     @with_transaction()
     def test_order_tryton_refuses_is_held_and_the_rest_created(self):
