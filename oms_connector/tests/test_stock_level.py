@@ -96,6 +96,37 @@ class StockLevelTestCase(unittest.TestCase):
     # -- tests -------------------------------------------------------------
 
     @with_transaction()
+    def test_an_older_push_error_becomes_its_details(self):
+        """Updated from 8.0.0, where the push error was what the channel
+        answered: that is the details, and the error says why"""
+        Level = Pool().get('oms.listing.level')
+        self.company = create_company()
+        with set_company(self.company):
+            shop = self.channel('shop')
+            stale, locked, fine = [
+                self.listing(shop, self.product(sku), sku).levels[0]
+                for sku in ('TEE', 'CAP', 'MUG')]
+        table_h = Level.__table_handler__()
+        table_h.drop_column('push_error_details')
+        table = Level.__table__()
+        cursor = Transaction().connection.cursor()
+        for level, answer in [
+                (stale, "CHANGE_FROM_QUANTITY_STALE: Shopify no longer "
+                    "shows 3 at this location"),
+                (locked, "locked")]:
+            cursor.execute(*table.update([table.push_error], [answer],
+                    where=table.id == level.id))
+
+        Level.__register__('oms_connector')
+
+        self.assertEqual(
+            [(lv.push_error, lv.push_error_details)
+                for lv in Level.browse([stale, locked, fine])],
+            [('stale', "CHANGE_FROM_QUANTITY_STALE: Shopify no longer "
+                    "shows 3 at this location"),
+                ('refused', "locked"), (None, None)])
+
+    @with_transaction()
     def test_sellable_stock_is_on_hand_less_reserved_in_its_warehouses(self):
         "Stock in the channel's warehouses' storage, less what is reserved"
         pool = Pool()

@@ -7,7 +7,7 @@ of each new alert by e-mail once the transaction that opened it commits."""
 import datetime as dt
 from email.message import EmailMessage
 
-from sql import Literal
+from sql import Column, Literal
 
 import trytond.config as config
 from trytond.i18n import gettext
@@ -123,6 +123,26 @@ class StockAlert(Workflow, ModelSQL, ModelView):
                     'depends': ['state'],
                     },
                 })
+
+    @classmethod
+    def __register__(cls, module):
+        table_h = cls.__table_handler__(module)
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        threshold = table_h.column_exist('threshold')
+
+        super().__register__(module)
+
+        # Migration from 8.0.0: the threshold meant the safety stock of a
+        # low-stock alert and the quantity a drift alert expected
+        if threshold:
+            old = Column(table, 'threshold')
+            for kind, column in [
+                    ('low_stock', table.safety_stock),
+                    ('drift', table.expected)]:
+                cursor.execute(*table.update(
+                        [column], [old], where=table.kind == kind))
+            table_h.drop_column('threshold')
 
     @classmethod
     def default_state(cls):

@@ -13,6 +13,7 @@ import logging
 from collections import defaultdict
 
 from sql import Literal, Null, Select
+from sql.conditionals import Case
 from sql.functions import CurrentTimestamp
 
 from trytond import backend
@@ -103,6 +104,28 @@ class ListingLevel(ModelSQL, ModelView):
             ]
         cls._order = [
             ('listing', 'ASC'), ('warehouse', 'ASC'), ('id', 'ASC')]
+
+    @classmethod
+    def __register__(cls, module):
+        table_h = cls.__table_handler__(module)
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        # Migration from 8.0.0: the push error held what the channel
+        # answered; it says why now, and the answer is the details
+        answers = (table_h.column_exist('push_error')
+            and not table_h.column_exist('push_error_details'))
+        if answers:
+            table_h.column_rename('push_error', 'push_error_details')
+
+        super().__register__(module)
+
+        if answers:
+            cursor.execute(*table.update([table.push_error], [Case(
+                            (table.push_error_details.like(
+                                    'CHANGE_FROM_QUANTITY_STALE%'),
+                                StockRefusal.stale.value),
+                            else_=StockRefusal.refused.value)],
+                    where=table.push_error_details != Null))
 
     def get_rec_name(self, name):
         name = self.listing.rec_name
