@@ -402,7 +402,8 @@ def ack_stock(request, pool, application, channel):
     Level = pool.get('oms.listing.level')
     ack = read_json(request, StockAck)
     pushed = {(i.sku, i.warehouse): i for i in ack.pushed}
-    failed = {(i.sku, i.warehouse): i.error for i in ack.failed}
+    failed = {(i.sku, i.warehouse): (i.reason.value, i.error)
+        for i in ack.failed}
     if both := sorted(pushed.keys() & failed.keys(), key=str):
         raise ApiError(
             HTTPStatus.BAD_REQUEST, 'invalid_request',
@@ -433,7 +434,7 @@ def ack_stock(request, pool, application, channel):
     Level.record_push(
         {levels[k]: (i.quantity, i.version, i.previous)
             for k, i in pushed.items()},
-        {levels[k]: error for k, error in failed.items()})
+        {levels[k]: refusal for k, refusal in failed.items()})
     return {
         'acknowledged': len(pushed),
         'failed': len(failed),

@@ -265,11 +265,30 @@ class StockPushed(_Canonical):
             "pending."))
 
 
+class StockRefusal(enum.StrEnum):
+    "Why a channel refused a quantity, as the ERP puts it to staff"
+    # It shows another quantity than the push expected (compare-and-set):
+    # most likely a sale not imported yet.
+    stale = 'stale'
+    unknown_sku = 'unknown_sku'  # none of its products has the SKU
+    no_location = 'no_location'  # none of its locations is the warehouse's
+    duplicate = 'duplicate'  # another ERP level sets the same SKU there
+    refused = 'refused'  # anything else: the error says why
+
+
 class StockFailure(_Canonical):
     "A quantity the channel refused, with its reason"
     sku: NonEmpty
     warehouse: Code | None = None
-    error: NonEmptyText
+    reason: StockRefusal = Field(StockRefusal.refused, description=(
+            "Why, which the ERP tells staff in their words: the channel "
+            "shows another quantity than `previous` (stale), has no "
+            "product with the SKU, no location for the warehouse, the "
+            "level is set by another (duplicate), or anything else "
+            "(refused)."))
+    error: NonEmptyText = Field(description=(
+            "What the channel answered, its codes included: kept as the "
+            "details."))
 
 
 class StockDrift(_Canonical):

@@ -139,9 +139,10 @@ class ErpClient:
             drift: list[StockDrift | dict] = ()) -> dict:
         """Tell the ERP which quantities the channel accepted ({"sku",
         "warehouse", "quantity", "version"}), which levels it refused
-        ({"sku", "warehouse", "error"}) and, after a reconciliation, which
-        it found drifted ({"sku", "warehouse", "expected", "found"});
-        returns how many were recorded and how many are still pending."""
+        ({"sku", "warehouse", "reason", "error"}) and, after a
+        reconciliation, which it found drifted ({"sku", "warehouse",
+        "expected", "found"}); returns how many were recorded and how many
+        are still pending."""
         payload = {
             'pushed': [_json(p) for p in pushed],
             'failed': [_json(f) for f in failed],

@@ -97,8 +97,8 @@ def test_the_page_shows_the_order_and_takes_a_question(erp, order):
     tryton = staff(erp)
     Message = Model.get('oms.order.message', config=tryton)
     message, = Message.find([('sale.reference', '=', order)])
-    assert (message.direction, message.origin, message.answered) == (
-        'in', 'status_page', False)
+    assert (message.direction, message.origin, message.awaiting_reply) == (
+        'in', 'status_page', True)
     assert message.body == 'Can you ship it <b>today</b>?'
     assert message.author == 'Grace Hopper'
 

@@ -480,6 +480,7 @@ def test_a_stale_quantity_fails_alone_and_is_not_overwritten(
         'A': (5, None), 'C': (7, None), 'B': (6,
             'CHANGE_FROM_QUANTITY_STALE: Shopify no longer shows 9 at this '
             'location')}
+    assert [r.reason for r in results if not r.ok] == ['stale']
     first, second = shop.calls('SetStock')
     assert [q['changeFromQuantity'] for q in quantities(first)] == [
         4, 9, None]
@@ -504,6 +505,7 @@ def test_an_invalid_inventory_item_fails_alone(tmp_path, shop, sleeps):
     results = by_sku(adapter.push_stock(updates))
 
     assert results['B'].error.startswith('INVALID_INVENTORY_ITEM')
+    assert results['B'].reason == 'unknown_sku'
     assert results['A'].ok and results['C'].ok
     second = shop.calls('SetStock')[1]
     assert [q['inventoryItemId'] for q in quantities(second)] == [
@@ -521,7 +523,8 @@ def test_a_sku_without_variant_is_reported_not_sent(tmp_path, shop, sleeps):
             [StockUpdate('MUG-RED', 3), StockUpdate('GHOST', 9)]))
 
     assert results['MUG-RED'].ok
-    assert results['GHOST'].error == "no Shopify variant has this SKU"
+    assert (results['GHOST'].error, results['GHOST'].reason) == (
+        "no Shopify variant has this SKU", 'unknown_sku')
     [call] = shop.calls('SetStock')
     assert [q['inventoryItemId'] for q in quantities(call)] == [
         'gid://shopify/InventoryItem/MUG-RED']
@@ -588,6 +591,8 @@ def test_several_locations_need_a_mapped_location(tmp_path, shop, sleeps):
     assert 'several locations' in results['UNMAPPED'].error
     assert 'warehouses:' in results['UNMAPPED'].error
     assert results['NOWHERE'].error == "the shop has no location 'Attic'"
+    assert {results[s].reason for s in ('UNMAPPED', 'NOWHERE')} == {
+        'no_location'}
     assert results['BY-NAME'].ok and results['BY-ID'].ok
     [call] = shop.calls('SetStock')
     assert [(q['inventoryItemId'].rsplit('/', 1)[1], q['locationId'])

@@ -102,24 +102,37 @@ def test_a_refused_push_stays_pending_with_its_error(shop, tryton):
                 'shop', 'stock-refused', lines=[('LAMP-01', 1, '30.00')])],
         None)
     lamp = current(shop, 'LAMP-01')
-    refusal = "Inventory item does not exist at this location"
+    refusal = ("CHANGE_FROM_QUANTITY_STALE: Shopify no longer shows 5 at "
+        "this location")
 
     answer = shop.ack_stock(
         'shop', [{'sku': 'MUG-01', 'quantity': quantity}],
-        [{'sku': 'LAMP-01', 'error': refusal}])
+        [{'sku': 'LAMP-01', 'reason': 'stale', 'error': refusal}])
 
     assert (answer['acknowledged'], answer['failed']) == (1, 1)
     level = by_sku(shop.stock_levels('shop'))['LAMP-01']
     assert (level['quantity'], level['previous']) == (lamp, lamp + 1)
+    # Staff read a sentence; the channel's code is kept as the details.
     seen = listing(tryton, 'LAMP-01')
-    assert (seen.push_error, seen.push_pending) == (refusal, True)
+    assert seen.push_pending
+    assert seen.push_error == ("The channel's quantity changed since the "
+        "last push (a sale not imported yet?): it is set again after the "
+        "next import.")
+    assert seen.push_error_details == refusal
     assert 'LAMP-01' in tab(tryton, [('push_pending', '=', True)])
     assert tab(tryton, [('push_error', '!=', None)]) == ['LAMP-01']
+
+    # An agent that gives no reason: the channel refused, see the details.
+    shop.ack_stock('shop', [], [{'sku': 'LAMP-01', 'error': "locked"}])
+    seen = listing(tryton, 'LAMP-01')
+    assert (seen.push_error, seen.push_error_details) == (
+        "The channel refused the quantity: see the details.", "locked")
 
     # Pushed at last: the error goes.
     shop.ack_stock('shop', [{'sku': 'LAMP-01', 'quantity': lamp}], [])
     seen = listing(tryton, 'LAMP-01')
-    assert (seen.push_error, seen.push_pending) == (None, False)
+    assert (seen.push_error, seen.push_error_details, seen.push_pending) == (
+        None, None, False)
     assert 'LAMP-01' not in tab(tryton, [('push_pending', '=', True)])
 
 
@@ -196,5 +209,6 @@ def test_drift_found_by_a_reconciliation_raises_an_alert(shop, tryton):
     assert answer['pending'] >= 1
     Alert = Model.get('oms.stock.alert', config=tryton)
     alert, = Alert.find([('kind', '=', 'drift'), ('state', '=', 'open')])
-    assert (alert.quantity, alert.threshold) == (quantity + 5, quantity)
+    assert (alert.quantity, alert.expected, alert.safety_stock) == (
+        quantity + 5, quantity, None)
     assert alert.listing.sku == 'MUG-01'

@@ -68,6 +68,11 @@ def failed(ack):
     return {(f.sku, f.warehouse): f.error for f in ack.failed}
 
 
+def refusals(ack):
+    "Why each level failed, as the ERP tells staff"
+    return {(f.sku, f.warehouse): f.reason for f in ack.failed}
+
+
 class Spy:
     "Records the updates an adapter's push_stock is given"
 
@@ -162,6 +167,8 @@ def test_only_the_levels_the_channel_accepted_are_acknowledged(
     errors = failed(erp.ack)
     assert errors[('GHOST', 'WH1')] == "no Shopify variant has this SKU"
     assert errors[('CAP', 'WH1')].startswith('CHANGE_FROM_QUANTITY_STALE')
+    assert refusals(erp.ack) == {('GHOST', 'WH1'): 'unknown_sku',
+        ('CAP', 'WH1'): 'stale'}
     # Not overwritten: the unit sold stays sold.
     assert shop.inventory('CAP', 'Main warehouse') == 2
     assert shop.inventory('MUG-RED', 'Main warehouse') == 5
@@ -244,6 +251,7 @@ def test_an_unmapped_warehouse_fails_only_its_levels(tmp_path, shop):
         [('MUG-RED', 'WH3'), ('CAP', 'WH3')],
         f"warehouse 'WH3' has no channel location in {MAPPING_FILE} "
         "(warehouses:)")
+    assert set(refusals(erp.ack).values()) == {'no_location'}
     assert shop.inventory('MUG-RED', 'Main warehouse') == 5
     assert shop.inventory('CAP', 'Main warehouse') == 3
 
@@ -261,6 +269,7 @@ def test_two_warehouses_on_one_location_do_not_overwrite_each_other(
     assert failed(erp.ack) == {('MUG-RED', 'WH2'): (
             "the channel's MUG-RED at Main warehouse is already set from "
             "MUG-RED@WH1")}
+    assert refusals(erp.ack) == {('MUG-RED', 'WH2'): 'duplicate'}
 
 
 def test_woocommerce_gets_one_level_a_sku_whatever_its_warehouse(

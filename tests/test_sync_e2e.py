@@ -148,7 +148,7 @@ def test_the_reconciliation_repairs_what_a_shop_changed_behind_its_back(
     alert, = Alert.find([('kind', '=', 'drift')])
     assert (alert.listing.sku, alert.channel.code, alert.state) == (
         'KETTLE-1L', 'shopify', 'open')
-    assert (alert.quantity, alert.threshold) == (
+    assert (alert.quantity, alert.expected) == (
         level['quantity'] + 40, level['quantity'])
 
 

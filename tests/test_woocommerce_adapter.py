@@ -351,6 +351,7 @@ def test_skus_are_looked_up_once_with_a_variation_fallback(
     assert results['MUG'].ok and results['TEE-S'].ok
     assert results['GHOST'].error == (
         "no WooCommerce product or variation has this SKU")
+    assert results['GHOST'].reason == 'unknown_sku'
     batches = {path(c): [i['id'] for i in body(c)['update']]
         for c in mock.calls if c.request.method == 'POST'}
     assert batches == {'/products/batch': [93],

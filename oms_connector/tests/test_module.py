@@ -1,4 +1,5 @@
 import json
+import re
 from contextlib import nullcontext
 from decimal import Decimal
 from unittest.mock import patch
@@ -139,22 +140,80 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
 
     @with_transaction()
     def test_list_columns_say_what_they_are(self):
-        "No list of the module shows two columns under one header"
-        pool = Pool()
-        View = pool.get('ir.ui.view')
-        twice = []
-        for view in View.search([
-                    ('module', '=', 'oms_connector'),
-                    ('type', '=', 'tree'),
-                    ]):
-            shown = pool.get(view.model).fields_view_get(view.id, 'tree')
+        """No list the module shows (its own, or one its forms embed) has
+        two columns under one header, or a column headed 'Record Name'"""
+        unclear = []
+        for model, shown in shown_lists():
             labels = [column.get('string')
                 or shown['fields'][column.get('name')]['string']
                 for column in etree.fromstring(shown['arch']).iter('field')]
             if repeated := sorted(
                     {label for label in labels if labels.count(label) > 1}):
-                twice.append((view.model, view.name, repeated))
-        self.assertEqual(twice, [])
+                unclear.append((model, shown['view_id'], repeated))
+            for column in etree.fromstring(shown['arch']).iter('field'):
+                if column.get('name') == 'rec_name' and not column.get(
+                        'string'):
+                    unclear.append((model, shown['view_id'], 'rec_name'))
+        self.assertEqual(unclear, [])
+
+    @with_transaction()
+    def test_lists_fit_a_laptop_screen(self):
+        """Every list the module shows fits 1400 pixels beside sao's menu,
+        with the columns staff act on shown and its statuses unclipped"""
+        pool = Pool()
+        ModelData = pool.get('ir.model.data')
+        too_wide, clipped = [], []
+        shown_columns = {}
+        for model, shown in shown_lists():
+            columns = [c for c in etree.fromstring(shown['arch'])
+                if c.tag in {'field', 'button'}
+                and c.get('optional') != '1'
+                and c.get('tree_invisible') != '1']
+            shown_columns[shown['view_id']] = [
+                c.get('name') for c in columns]
+            least, widths = sao_widths(columns, shown['fields'])
+            if least > SCREEN:
+                too_wide.append((model, shown['view_id'], round(least)))
+            for column, width in zip(columns, widths, strict=True):
+                if column.tag == 'button':
+                    if button_width(column.get('string')) > width:
+                        clipped.append((model, column.get('name')))
+                    continue
+                field = shown['fields'].get(column.get('name'), {})
+                labels = field.get('selection')
+                # A stretching column shows what fits of a longer text
+                if (field.get('type') != 'selection' or column.get('expand')
+                        or isinstance(labels, str)):  # a method's
+                    continue
+                if max(label_width(label or '') for _, label in labels) > (
+                        width):
+                    clipped.append((model, column.get('name')))
+        self.assertEqual(too_wide, [])
+        self.assertEqual(clipped, [])
+        for view, names in KEY_COLUMNS.items():
+            view_id = ModelData.get_id('oms_connector', view)
+            self.assertLessEqual(set(names), set(shown_columns[view_id]),
+                msg=view)
+
+    @with_transaction()
+    def test_menu_entries_are_told_apart(self):
+        """Order Management's entries: no two alike (a qualifier in brackets
+        aside), none named as its folder, no report inside another"""
+        pool = Pool()
+        Menu = pool.get('ir.ui.menu')
+        ModelData = pool.get('ir.model.data')
+        entries = Menu.search([('parent', 'child_of',
+                    [ModelData.get_id('oms_connector', 'menu_oms')])])
+        names = [re.sub(r' \(.*\)$', '', m.name) for m in entries]
+        self.assertEqual(
+            sorted({n for n in names if names.count(n) > 1}), [])
+        self.assertEqual(
+            [m.name for m in entries if m.parent and m.name == m.parent.name],
+            [])
+        reports = ModelData.get_id('oms_connector', 'menu_reporting')
+        self.assertEqual([m.name for m in entries
+                if m.parent and m.parent.parent
+                and m.parent.parent.id == reports], [])
 
     @with_transaction()
     def test_order_tryton_refuses_is_held_and_the_rest_created(self):
@@ -456,6 +515,98 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
             self.assertEqual(sale.oms_events[0].source, 'user: Administrator')
             self.assertTrue(sale.oms_exception)
             self.assertEqual(sale.oms_exception_kind, 'manual')
+
+
+# How sao 8.0 sizes a list's columns (src/view/tree.js, _set_column_width):
+# at least so many em by widget (10 for the others), 2 more with a currency
+# symbol; expand="n" makes that × (1 + n) / n; width="N" is N pixels.
+SAO_WIDTHS = {'integer': 8, 'selection': 9, 'reference': 20,
+    'one2many': 5, 'many2many': 5, 'boolean': 3, 'binary': 20}
+EM = 14  # pixels
+# At 1400 × 900, beside sao's menu, a list has 960 pixels for its columns.
+SCREEN = 960
+# The columns each list must show, whatever else it shows: what staff act on
+KEY_COLUMNS = {
+    'order_view_list': ['number', 'reference', 'oms_state',
+        'oms_exception_reason'],
+    'listing_view_list': ['sku', 'product', 'available_quantity',
+        'pushed_quantity', 'push_error'],
+    'stock_alert_view_list': ['product', 'quantity', 'safety_stock',
+        'expected', 'resolve'],
+    'fulfilment_view_list': ['sale', 'state', 'error', 'retry'],
+    'return_view_list': ['number', 'due_date', 'party', 'state', 'approve',
+        'receive'],
+    'notification_view_list': ['sale', 'state', 'error', 'retry'],
+    'order_message_view_list': ['sale', 'body', 'awaiting_reply'],
+    }
+
+
+def sao_widths(columns, fields):
+    """The least width in pixels sao gives the columns of a list, and the
+    width it gives each at 1400 pixels: a column of width="N" N pixels,
+    the others the room left in shares of their default width"""
+    least, fixed, weights = 0, 0, []
+    for column in columns:
+        if column.get('width'):
+            least += int(column.get('width'))
+            fixed += int(column.get('width'))
+            weights.append(None)
+            continue
+        field = fields.get(column.get('name'), {})
+        width = SAO_WIDTHS.get(
+            column.get('widget') or field.get('type'), 10)
+        if field.get('symbol'):
+            width += 2
+        expand = int(column.get('expand') or 0)
+        least += (width * (1 + expand) / expand if expand else width) * EM
+        weights.append(width * (1 + expand))
+    room = max(SCREEN, least) - fixed
+    total = sum(w for w in weights if w)
+    return least, [int(c.get('width')) if w is None else room * w / total
+        for c, w in zip(columns, weights, strict=True)]
+
+
+def label_width(label):
+    "About how many pixels a label takes in a cell, padding included"
+    return 7.2 * len(label) + 12
+
+
+def button_width(label):
+    "About how many pixels a button takes in a cell (sao writes capitals)"
+    return 9.5 * len(label) + 32
+
+
+def shown_lists():
+    """(model, fields_view_get) of each list the module's screens show:
+    its own lists, and those its One2Many and Many2Many fields show in
+    forms, as the client picks them"""
+    pool = Pool()
+    View = pool.get('ir.ui.view')
+    Field = pool.get('ir.model.field')
+    own = {(f.model, f.name) for f in Field.search([
+                ('module', '=', 'oms_connector'),
+                ('ttype', 'in', ['one2many', 'many2many']),
+                ])}
+    views = View.search([('module', '=', 'oms_connector')])
+    for view in views:
+        if view.type == 'tree':
+            yield view.model, pool.get(view.model).fields_view_get(
+                view.id, 'tree')
+    forms = {(v.model, (v.inherit or v).id) for v in views
+        if (v.inherit or v).type == 'form'}
+    for model, form_id in sorted(forms):
+        form = pool.get(model).fields_view_get(form_id, 'form')
+        for node in etree.fromstring(form['arch']).iter('field'):
+            if (model, node.get('name')) not in own:
+                continue
+            field = form['fields'][node.get('name')]
+            Target = pool.get(field['relation'])
+            lists = [v for v in View.browse(
+                    [int(i) for i in (node.get('view_ids') or '').split(',')
+                        if i.strip().isdigit()])
+                if v.type == 'tree']
+            yield field['relation'], Target.fields_view_get(
+                lists[0].id if lists else None, 'tree')
 
 
 del ModuleTestCase

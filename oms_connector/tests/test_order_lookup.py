@@ -168,7 +168,8 @@ class OrderLookupTestCase(unittest.TestCase):
                 Lookup.find('10.0.0.5', 'L4', 'ada@example.com')
 
     @in_world
-    def test_checkout_notes_and_questions_wait_for_the_staff(self, channel):
+    def test_a_checkout_note_is_kept_and_a_question_awaits_a_reply(
+            self, channel):
         pool = Pool()
         Message = pool.get('oms.order.message')
         sale = self.import_order(channel, 'L5', email='ada@example.com',
@@ -181,13 +182,14 @@ class OrderLookupTestCase(unittest.TestCase):
 
         messages = Message.search([('sale', '=', sale.id)])
         self.assertEqual(
-            [(m.direction, m.origin, m.body, m.answered) for m in messages],
+            [(m.direction, m.origin, m.body, m.awaiting_reply)
+                for m in messages],
             [('in', 'channel', "Please gift wrap it", False),
-                ('in', 'status_page', "Can it arrive by Friday?", False)])
+                ('in', 'status_page', "Can it arrive by Friday?", True)])
         self.assertEqual(messages[0].author, "Ada Lovelace")
-        waiting = Message.search(
-            [('direction', '=', 'in'), ('answered', '=', False)])
-        self.assertEqual(len(waiting), 2)
+        # The note asks nothing: only the question waits for the staff.
+        waiting = Message.search([('awaiting_reply', '=', True)])
+        self.assertEqual(waiting, messages[1:])
 
     @in_world
     def test_a_staff_reply_answers_the_questions_and_goes_to_the_customer(
@@ -213,7 +215,7 @@ class OrderLookupTestCase(unittest.TestCase):
             Message.create([{'sale': sale.id, 'body': "It left today."}])
 
         question, reply = Message.search([('sale', '=', sale.id)])
-        self.assertTrue(question.answered)
+        self.assertFalse(question.awaiting_reply)
         self.assertEqual((reply.direction, reply.origin), ('out', 'staff'))
         sent = Notification.search(
             [('sale', '=', sale.id), ('event', '=', 'message')])

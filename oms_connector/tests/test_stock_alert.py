@@ -2,6 +2,9 @@
 recovers, e-mailed to the staff once the transaction opening it commits."""
 from unittest.mock import patch
 
+from sql import Column, Null
+from sql.conditionals import Coalesce
+
 import trytond.config as config
 from trytond.model.exceptions import AccessError
 from trytond.modules.company.tests import create_company, set_company
@@ -70,8 +73,9 @@ class StockAlertTestCase(_ModuleDatabase, TestCase):
             alert, = Alert.search([])
             self.assertEqual(
                 (alert.kind, alert.state, alert.product, alert.warehouse,
-                    alert.company, alert.quantity, alert.threshold),
-                ('low_stock', 'open', kettle, warehouse, company, 3, 5))
+                    alert.company, alert.quantity, alert.safety_stock,
+                    alert.expected),
+                ('low_stock', 'open', kettle, warehouse, company, 3, 5, None))
             self.assertEqual(alert.message,
                 f"Kettle: 3 available in {warehouse.rec_name}, "
                 "below the safety stock of 5.")
@@ -169,9 +173,9 @@ class StockAlertTestCase(_ModuleDatabase, TestCase):
             self.assertEqual(
                 (alert.kind, alert.state, alert.listing, alert.channel,
                     alert.product, alert.company, alert.quantity,
-                    alert.threshold),
+                    alert.expected, alert.safety_stock),
                 ('drift', 'open', listing, listing.channel, listing.product,
-                    company, 7, 5))
+                    company, 7, 5, None))
             self.assertEqual(alert.message,
                 f"Shop shows 7 of KET (Kettle) in {warehouse.rec_name} "
                 "after accepting a push: the ERP expected 5.")
@@ -191,6 +195,34 @@ class StockAlertTestCase(_ModuleDatabase, TestCase):
 
             Alert.report_drift([drift])
             self.assertEqual(len(Alert.search([('state', '=', 'open')])), 2)
+
+    @with_transaction()
+    def test_an_older_alert_keeps_what_its_threshold_meant(self):
+        """Updated from 8.0.0, where one Threshold held both: a low-stock
+        alert's becomes its safety stock, a drift alert's its expected"""
+        Alert = Pool().get('oms.stock.alert')
+        company = create_company()
+        with set_company(company):
+            kettle = self._product("Kettle")
+            Alert.check_low_stock({(kettle.id, None): (1, 3)})
+            Alert.report_drift([{'listing': self._listing(company, kettle,
+                            'KET'), 'warehouse': None,
+                        'expected': 5, 'found': 7}])
+        table_h = Alert.__table_handler__()
+        table_h.add_column('threshold', 'INTEGER')
+        table = Alert.__table__()
+        Transaction().connection.cursor().execute(*table.update(
+                [Column(table, 'threshold'), table.safety_stock,
+                    table.expected],
+                [Coalesce(table.safety_stock, table.expected), Null, Null]))
+
+        Alert.__register__('oms_connector')
+
+        self.assertEqual(
+            [(a.kind, a.safety_stock, a.expected) for a in Alert.search(
+                    [], order=[('id', 'ASC')])],
+            [('low_stock', 3, None), ('drift', None, 5)])
+        self.assertFalse(table_h.column_exist('threshold'))
 
     @with_transaction()
     def test_oms_users_read_and_resolve_alerts(self):

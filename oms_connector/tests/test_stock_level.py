@@ -96,6 +96,37 @@ class StockLevelTestCase(unittest.TestCase):
     # -- tests -------------------------------------------------------------
 
     @with_transaction()
+    def test_an_older_push_error_becomes_its_details(self):
+        """Updated from 8.0.0, where the push error was what the channel
+        answered: that is the details, and the error says why"""
+        Level = Pool().get('oms.listing.level')
+        self.company = create_company()
+        with set_company(self.company):
+            shop = self.channel('shop')
+            stale, locked, fine = [
+                self.listing(shop, self.product(sku), sku).levels[0]
+                for sku in ('TEE', 'CAP', 'MUG')]
+        table_h = Level.__table_handler__()
+        table_h.drop_column('push_error_details')
+        table = Level.__table__()
+        cursor = Transaction().connection.cursor()
+        for level, answer in [
+                (stale, "CHANGE_FROM_QUANTITY_STALE: Shopify no longer "
+                    "shows 3 at this location"),
+                (locked, "locked")]:
+            cursor.execute(*table.update([table.push_error], [answer],
+                    where=table.id == level.id))
+
+        Level.__register__('oms_connector')
+
+        self.assertEqual(
+            [(lv.push_error, lv.push_error_details)
+                for lv in Level.browse([stale, locked, fine])],
+            [('stale', "CHANGE_FROM_QUANTITY_STALE: Shopify no longer "
+                    "shows 3 at this location"),
+                ('refused', "locked"), (None, None)])
+
+    @with_transaction()
     def test_sellable_stock_is_on_hand_less_reserved_in_its_warehouses(self):
         "Stock in the channel's warehouses' storage, less what is reserved"
         pool = Pool()
@@ -281,12 +312,16 @@ class StockLevelTestCase(unittest.TestCase):
                 ['CAP', 'TEE'])
 
             Level.record_push(
-                {tee_level: (4, 1, None)}, {cap_level: "locked"})
+                {tee_level: (4, 1, None)}, {cap_level: ('refused', "locked")})
             self.assertEqual(
                 [lv.listing.sku for lv in Level.to_push(shop)], ['CAP'])
             self.assertEqual(
                 Listing.search([('push_pending', '=', True)]), [cap_listing])
-            self.assertEqual(Listing(cap_listing.id).push_error, "locked")
+            self.assertEqual(
+                (Listing(cap_listing.id).push_error,
+                    Listing(cap_listing.id).push_error_details),
+                ("The channel refused the quantity: see the details.",
+                    "locked"))
             self.assertEqual(Level.pending_count(shop), 1)
 
             # An inactive listing is never pushed.
@@ -387,7 +422,7 @@ class StockLevelTestCase(unittest.TestCase):
             alert, = Alert.search([])
             self.assertEqual(
                 (alert.kind, alert.state, alert.product, alert.quantity,
-                    alert.threshold), ('low_stock', 'open', tee, 4, 5))
+                    alert.safety_stock), ('low_stock', 'open', tee, 4, 5))
 
             self.moves(tee, (supplier, main.storage_location, 3))
             Level.refresh()

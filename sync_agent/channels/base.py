@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from oms_contract.models import ChannelReturn, Order
+from oms_contract.models import ChannelReturn, Order, StockRefusal
 
 from ..config import ChannelConfig
 from .payload import Unreadable
@@ -59,13 +59,17 @@ class StockUpdate:
 class StockResult:
     "What the channel said about one update"
     update: StockUpdate
-    error: str | None = None
-    # Refused because the channel shows another quantity than `previous`
-    stale: bool = False
+    error: str | None = None  # the channel's words, when it refused
+    reason: StockRefusal = StockRefusal.refused  # why, when it refused
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def stale(self) -> bool:
+        "Refused because the channel shows another quantity than `previous`"
+        return not self.ok and self.reason == StockRefusal.stale
 
     @property
     def sku(self) -> str:

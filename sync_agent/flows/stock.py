@@ -13,6 +13,7 @@ from oms_contract.models import (
     StockDrift,
     StockFailure,
     StockPushed,
+    StockRefusal,
     shown_quantity,
     storable,
 )
@@ -152,6 +153,7 @@ class StockFlow(Flow):
         failed: list[StockFailure] = []
         for erp_level in erp_levels:
             location, error = self._location(erp_level.get('warehouse'))
+            reason = StockRefusal.no_location
             level = ChannelLevel(erp_level, StockUpdate(
                     sku=self.mapping.channel_sku(erp_level['sku']),
                     quantity=erp_level['quantity'],
@@ -164,8 +166,9 @@ class StockFlow(Flow):
                 error = (f"the channel's {level.update.sku}"
                     + (f" at {location}" if location else '')
                     + f" is already set from {other.name}")
+                reason = StockRefusal.duplicate
             if error:
-                failed.append(level.failure(error))
+                failed.append(level.failure(error, reason))
             else:
                 levels[level.update.key] = level
         return levels, failed
@@ -195,7 +198,7 @@ class StockFlow(Flow):
             if result.ok:
                 pushed.append(level.pushed(result.update))
             else:
-                failed.append(level.failure(result.error))
+                failed.append(level.failure(result.error, result.reason))
         for failure in failed:
             logger.warning(
                 "%s: stock of %s refused: %s", self.code,
@@ -230,9 +233,9 @@ class ChannelLevel:
             quantity=sent.quantity, previous=shown_quantity(sent.previous),
             version=self.erp_level.get('version'))
 
-    def failure(self, error: str) -> StockFailure:
+    def failure(self, error: str, reason: StockRefusal) -> StockFailure:
         return StockFailure(sku=self.sku, warehouse=self.warehouse,
-            error=storable(error, TEXT_LENGTH))
+            reason=reason, error=storable(error, TEXT_LENGTH))
 
 
 def level_name(sku: str, warehouse: str | None) -> str:

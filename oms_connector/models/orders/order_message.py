@@ -1,6 +1,6 @@
-"""The conversation with the customer about an order: questions they ask
-(from the order-status page, or the note they left on the channel's
-checkout) and the staff's answers, which are sent to them."""
+"""The conversation with the customer about an order: the note they left
+at the channel's checkout, the questions they ask on the order-status page
+(which await a reply) and the staff's answers, which are sent to them."""
 import datetime as dt
 
 from trytond.model import Index, ModelSQL, ModelView, fields
@@ -25,7 +25,7 @@ class OrderMessage(ModelSQL, ModelView):
             ], "Direction", required=True, readonly=True)
     origin = fields.Selection([
             ('status_page', "Order-Status Page"),
-            ('channel', "Channel"),
+            ('channel', "Channel Checkout"),
             ('staff', "Staff"),
             ], "Origin", required=True, readonly=True)
     date = fields.Timestamp("Date", required=True, readonly=True)
@@ -33,10 +33,11 @@ class OrderMessage(ModelSQL, ModelView):
     body = fields.Text(
         "Message", required=True,
         states={'readonly': Eval('id', -1) >= 0})
-    answered = fields.Boolean(
-        "Answered", readonly=True,
+    awaiting_reply = fields.Boolean(
+        "Awaiting Reply", readonly=True,
         states={'invisible': Eval('direction') != 'in'},
-        help="Staff have replied since the customer wrote this.")
+        help="A question from the customer that no staff reply has "
+        "answered yet. A note left at the channel's checkout awaits none.")
 
     @classmethod
     def __setup__(cls):
@@ -45,7 +46,7 @@ class OrderMessage(ModelSQL, ModelView):
         cls._order = [('date', 'ASC'), ('id', 'ASC')]
         cls._sql_indexes.add(Index(t,
                 (t.sale, Index.Range()),
-                (t.answered, Index.Equality(cardinality='low'))))
+                (t.awaiting_reply, Index.Equality(cardinality='low'))))
 
     @classmethod
     def default_direction(cls):
@@ -60,7 +61,7 @@ class OrderMessage(ModelSQL, ModelView):
         return dt.datetime.now()
 
     @classmethod
-    def default_answered(cls):
+    def default_awaiting_reply(cls):
         return False
 
     @classmethod
@@ -88,11 +89,10 @@ class OrderMessage(ModelSQL, ModelView):
         Notification = pool.get('oms.notification')
         questions = cls.search([
                 ('sale', 'in', [r.sale.id for r in replies]),
-                ('direction', '=', 'in'),
-                ('answered', '=', False),
+                ('awaiting_reply', '=', True),
                 ])
         if questions:
-            cls.write(questions, {'answered': True})
+            cls.write(questions, {'awaiting_reply': False})
         for reply in replies:
             Notification.notify(
                 [reply.sale], 'message', {'message': reply.body})
@@ -103,6 +103,7 @@ class OrderMessage(ModelSQL, ModelView):
         message, = cls.create([{
                     'sale': sale.id,
                     'direction': 'in',
+                    'awaiting_reply': True,
                     'origin': origin,
                     'author': author or (
                         sale.party.rec_name if sale.party else None),
@@ -113,7 +114,9 @@ class OrderMessage(ModelSQL, ModelView):
     @classmethod
     def note_from_channel(cls, pairs):
         """The notes customers left at the channel's checkout, as their
-        first message: once each, even when the order is imported again"""
+        first message: once each, even when the order is imported again.
+        A note ("please leave it at the door") asks nothing: it awaits no
+        reply."""
         pairs = [(s, o) for s, o in pairs if o.notes and o.notes.strip()]
         if not pairs:
             return

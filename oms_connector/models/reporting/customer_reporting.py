@@ -36,7 +36,8 @@ SEGMENTS = [
     ('hibernating', "Hibernating"),  # R 2, F 1-3
     ('lost', "Lost"),  # R 1, F 1-3
     ]
-SEGMENT_HELP = ("The customers' place in the RFM grid:\n"
+SEGMENT_HELP = ("The customers' place in the RFM grid, from how they "
+    "bought over the report's dates (not their service tier):\n"
     "Champions: recent and frequent (R 4-5, F 4-5)\n"
     "Loyal: frequent, less recent (R 3, F 4-5)\n"
     "At Risk: were frequent, gone quiet (R 1-2, F 4-5)\n"
@@ -143,8 +144,9 @@ class CustomerReport(CurrencyMixin, ModelSQL, ModelView):
         'party.party', "Customer",
         context={'company': Eval('company', -1)}, depends={'company'})
     customer_segment = fields.Many2One(
-        'oms.customer.segment', "Customer Segment",
-        help="The service segment the customer is in (VIP, ...).")
+        'oms.customer.segment', "Customer Tier",
+        help="The customer's service tier (VIP, ...), from their spend "
+        "over the last 12 months or set by hand: not their RFM segment.")
     last_order_date = fields.Date("Last Order")
     recency = fields.Function(
         fields.Integer("Days Since Last Order"), 'get_recency')
@@ -223,7 +225,7 @@ class CustomerReport(CurrencyMixin, ModelSQL, ModelView):
 
 class CustomerSegmentReport(CurrencyMixin, ModelSQL, ModelView):
     __name__ = 'oms.reporting.customer.segment'
-    __string__ = "Customer Segments"
+    __string__ = "RFM Segments"
 
     segment = fields.Selection(
         [*SEGMENTS, ('all', "All Customers")], "RFM Segment", sort=False,
@@ -293,7 +295,7 @@ class CustomerSegmentReport(CurrencyMixin, ModelSQL, ModelView):
 
 class SegmentSaleReport(SubjectMixin, ModelSQL, ModelView):
     __name__ = 'oms.reporting.segment.sale'
-    __string__ = "Best Sellers by Segment"
+    __string__ = "Best Sellers by RFM Segment"
 
     segment = fields.Selection(
         SEGMENTS, "RFM Segment", sort=False, help=SEGMENT_HELP)
@@ -303,7 +305,7 @@ class SegmentSaleReport(SubjectMixin, ModelSQL, ModelView):
     units = fields.Float("Units", digits=(16, 0))
     amount = Monetary("Sales", digits='currency', currency='currency')
     rank = fields.Integer(
-        "Rank", help="The place in its segment by sales: 1 sold the most.")
+        "Rank", help="The place in its RFM segment by sales: 1 sold the most.")
 
     @classmethod
     def __setup__(cls):

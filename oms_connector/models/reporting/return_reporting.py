@@ -103,7 +103,7 @@ def returned_lines(filters: Filters):
 
 class ReturnReport(ModelSQL, ModelView):
     __name__ = 'oms.reporting.return'
-    __string__ = "Returns"
+    __string__ = "Return Rates"
 
     company = fields.Many2One('company.company', "Company")
     product = fields.Many2One(

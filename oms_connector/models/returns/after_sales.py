@@ -168,9 +168,9 @@ class Return(ModelSQL, ModelView):
         'party.party', "Customer", readonly=True, ondelete='RESTRICT',
         context={'company': Eval('company', -1)}, depends={'company'})
     segment = fields.Many2One(
-        'oms.customer.segment', "Customer Segment", readonly=True,
+        'oms.customer.segment', "Customer Tier", readonly=True,
         ondelete='SET NULL',
-        help="The customer's segment when they asked.")
+        help="The customer's tier when they asked.")
     source = fields.Selection(SOURCES, "Source", required=True, readonly=True)
     requested_at = fields.Timestamp("Requested At", readonly=True)
     description = fields.Text("Customer's Words", states=_open)

@@ -1,6 +1,8 @@
-"""Customer segments (VIP, regular, ...): set on each customer by hand or
-by the segments' spend rule, and read by the after-sales service policies
-(a VIP's return first, with a shorter due date)."""
+"""Customer tiers (VIP, regular, ...), the model oms.customer.segment: set
+on each customer by hand or by the tiers' spend rule, and read by the
+after-sales service policies (a VIP's return first, with a shorter due
+date). Staff call them tiers, apart from the reports' RFM segments, which
+describe how a customer buys and set no service."""
 import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
@@ -27,7 +29,7 @@ SPENT_STATES = ['confirmed', 'processing', 'done']
 class CustomerSegment(
         DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
     __name__ = 'oms.customer.segment'
-    __string__ = "Customer Segment"
+    __string__ = "Customer Tier"
 
     name = fields.Char("Name", required=True, translate=True)
     code = fields.Char("Code", required=True)
@@ -40,9 +42,8 @@ class CustomerSegment(
             ('min_spend', '>=', 0),
             ],
         help="Customers whose orders of the last 12 months total at least "
-        "this (in the company's currency) join the segment; the first "
-        "segment in the list they qualify for wins. Empty: set by hand "
-        "only.")
+        "this (in the company's currency) join the tier; the first tier in "
+        "the list they qualify for wins. Empty: set by hand only.")
 
     @classmethod
     def __setup__(cls):
@@ -108,14 +109,16 @@ class Party(metaclass=PoolMeta):
     __name__ = 'party.party'
 
     oms_segment = fields.Many2One(
-        'oms.customer.segment', "Customer Segment", ondelete='SET NULL',
+        'oms.customer.segment', "Customer Tier", ondelete='SET NULL',
         states={'readonly': ~Eval('oms_segment_manual')},
-        help="Sets the priority and service of the customer's returns "
-        "(Order Management > Configuration > Return Policies).")
+        help="The customer's service tier: it sets the priority and service "
+        "of their returns (Order Management > Configuration > Return "
+        "Policies). Not their RFM segment in the reports, which tells how "
+        "they bought over the dates chosen there.")
     oms_segment_manual = fields.Boolean(
-        "Segment Set by Hand",
-        help="Keep the segment chosen here; else the segments' spend rule "
-        "sets it every day.")
+        "Tier Set by Hand",
+        help="Keep the tier chosen here; else the tiers' spend rule sets it "
+        "every day.")
 
     @classmethod
     def default_oms_segment_manual(cls):

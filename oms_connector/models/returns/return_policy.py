@@ -40,7 +40,7 @@ class ReturnPolicy(
         domain=[('company', '=', Eval('company', -1))],
         help="Empty: every channel, and orders keyed in by hand.")
     segment = fields.Many2One(
-        'oms.customer.segment', "Customer Segment", ondelete='CASCADE',
+        'oms.customer.segment', "Customer Tier", ondelete='CASCADE',
         domain=[('company', '=', Eval('company', -1))],
         help="Empty: every customer.")
     priority = fields.Selection(

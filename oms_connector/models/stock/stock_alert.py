@@ -7,7 +7,7 @@ of each new alert by e-mail once the transaction that opened it commits."""
 import datetime as dt
 from email.message import EmailMessage
 
-from sql import Literal
+from sql import Column, Literal
 
 import trytond.config as config
 from trytond.i18n import gettext
@@ -63,10 +63,20 @@ class StockAlert(Workflow, ModelSQL, ModelView):
         help="Low stock: the quantity available, the lowest since the "
         "alert opened.\n"
         "Drift: what the channel shows.")
-    threshold = fields.Integer(
-        "Threshold", readonly=True,
-        help="Low stock: the safety stock.\n"
-        "Drift: what the ERP expected the channel to show.")
+    safety_stock = fields.Integer(
+        "Safety Stock", readonly=True,
+        states={
+            'invisible': Eval('kind') != 'low_stock',
+            },
+        help="The stock kept back from the channels, which the quantity "
+        "available fell below.")
+    expected = fields.Integer(
+        "Expected", readonly=True,
+        states={
+            'invisible': Eval('kind') != 'drift',
+            },
+        help="What the ERP expected the channel to show: the quantity it "
+        "last accepted, less its own sales since.")
     message = fields.Text("Message", readonly=True)
     opened_at = fields.Timestamp("Opened At", required=True, readonly=True)
     resolved_at = fields.Timestamp(
@@ -115,6 +125,26 @@ class StockAlert(Workflow, ModelSQL, ModelView):
                 })
 
     @classmethod
+    def __register__(cls, module):
+        table_h = cls.__table_handler__(module)
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        threshold = table_h.column_exist('threshold')
+
+        super().__register__(module)
+
+        # Migration from 8.0.0: the threshold meant the safety stock of a
+        # low-stock alert and the quantity a drift alert expected
+        if threshold:
+            old = Column(table, 'threshold')
+            for kind, column in [
+                    ('low_stock', table.safety_stock),
+                    ('drift', table.expected)]:
+                cursor.execute(*table.update(
+                        [column], [old], where=table.kind == kind))
+            table_h.drop_column('threshold')
+
+    @classmethod
     def default_state(cls):
         return 'open'
 
@@ -136,6 +166,13 @@ class StockAlert(Workflow, ModelSQL, ModelView):
     @classmethod
     def view_attributes(cls):
         return super().view_attributes() + [
+            # What the quantity is depends on the kind of alert
+            ('//label[@id="available"]', 'states', {
+                    'invisible': Eval('kind') != 'low_stock',
+                    }),
+            ('//label[@id="shown"]', 'states', {
+                    'invisible': Eval('kind') != 'drift',
+                    }),
             ('/tree', 'visual', If(Eval('state') == 'open',
                     If(Eval('kind') == 'drift', 'danger', 'warning'),
                     'muted')),
@@ -178,11 +215,12 @@ class StockAlert(Workflow, ModelSQL, ModelView):
                 product, warehouse = key
                 new.append(cls(kind='low_stock', company=company,
                         product=product, warehouse=warehouse,
-                        quantity=available, threshold=safety))
+                        quantity=available, safety_stock=safety))
             elif alert.state == 'open' and (
-                    available < alert.quantity or safety != alert.threshold):
+                    available < alert.quantity
+                    or safety != alert.safety_stock):
                 alert.quantity = min(available, alert.quantity)
-                alert.threshold = safety
+                alert.safety_stock = safety
                 lower.append(alert)
         cls._clear(recovered)
         cls._describe(lower)
@@ -208,12 +246,12 @@ class StockAlert(Workflow, ModelSQL, ModelView):
                         company=listing.channel.company,
                         product=listing.product, listing=listing,
                         channel=listing.channel, warehouse=drift['warehouse'],
-                        quantity=drift['found'], threshold=drift['expected']))
+                        quantity=drift['found'], expected=drift['expected']))
             elif alert.state == 'open' and (
-                    (alert.quantity, alert.threshold)
+                    (alert.quantity, alert.expected)
                     != (drift['found'], drift['expected'])):
                 alert.quantity = drift['found']
-                alert.threshold = drift['expected']
+                alert.expected = drift['expected']
                 changed.append(alert)
         cls._describe(changed)
         cls.save(changed)
@@ -262,27 +300,30 @@ class StockAlert(Workflow, ModelSQL, ModelView):
 
     def describe(self):
         "The alert as a sentence for staff"
-        values = {
-            'product': self.product.rec_name,
-            'warehouse': self.warehouse.rec_name if self.warehouse else None,
-            'quantity': _quantity(self.quantity),
-            'threshold': _quantity(self.threshold),
-            }
-        if self.kind == 'drift':
-            values['channel'] = self.channel.rec_name
-            values['sku'] = self.listing.sku
         msg_id = f'oms_connector.msg_stock_alert_{self.kind}'
         if self.warehouse:
             msg_id += '_warehouse'
-        return gettext(msg_id, **values)
+        return gettext(msg_id, **self._words())
 
     def email_subject(self):
         "The subject of a message telling only of this alert"
-        return gettext(f'oms_connector.msg_stock_alert_{self.kind}_subject',
-            product=self.product.rec_name,
-            channel=self.channel.rec_name if self.channel else None,
-            quantity=_quantity(self.quantity),
-            threshold=_quantity(self.threshold))
+        return gettext(
+            f'oms_connector.msg_stock_alert_{self.kind}_subject',
+            **self._words())
+
+    def _words(self):
+        "What the messages of the alert's kind say"
+        words = {
+            'product': self.product.rec_name,
+            'warehouse': self.warehouse.rec_name if self.warehouse else None,
+            'quantity': _quantity(self.quantity),
+            }
+        if self.kind == 'drift':
+            words.update(channel=self.channel.rec_name, sku=self.listing.sku,
+                expected=_quantity(self.expected))
+        else:
+            words['safety_stock'] = _quantity(self.safety_stock)
+        return words
 
     @classmethod
     def notify(cls, alerts):

@@ -13,6 +13,7 @@ import logging
 from collections import defaultdict
 
 from sql import Literal, Null, Select
+from sql.conditionals import Case
 from sql.functions import CurrentTimestamp
 
 from trytond import backend
@@ -20,6 +21,8 @@ from trytond.model import ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
+
+from oms_contract.models import StockRefusal
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +32,27 @@ REFRESH_LOCK = 0x6f6d73_5354  # 'omsST'
 # has taken off the quantity it shows (it gives cancelled ones back)
 DEDUCTED = {'pending_payment', 'awaiting_shipment', 'partially_shipped',
     'shipped', 'completed', 'refunded'}
+
+
+# Why a channel refused a quantity, as the agent says it, in words staff
+# act on; what the channel answered is kept as the details.
+PUSH_ERRORS = [
+    (None, ""),
+    (StockRefusal.stale.value,
+        "The channel's quantity changed since the last push (a sale not "
+        "imported yet?): it is set again after the next import."),
+    (StockRefusal.unknown_sku.value,
+        "The channel has no product with this SKU: check the listing's "
+        "SKU."),
+    (StockRefusal.no_location.value,
+        "The channel has no location for this warehouse: map one in the "
+        "sync agent's mapping file."),
+    (StockRefusal.duplicate.value,
+        "Another listing or warehouse sets the same product on the "
+        "channel: check the agent's mapping file."),
+    (StockRefusal.refused.value,
+        "The channel refused the quantity: see the details."),
+    ]
 
 
 class ListingLevel(ModelSQL, ModelView):
@@ -57,7 +81,13 @@ class ListingLevel(ModelSQL, ModelView):
         "less its own sales since. Empty: never pushed.")
     pushed_version = fields.Integer("Pushed Version", readonly=True)
     pushed_at = fields.Timestamp("Pushed At", readonly=True)
-    push_error = fields.Text("Push Error", readonly=True)
+    push_error = fields.Selection(PUSH_ERRORS, "Push Error", readonly=True,
+        help="Why the channel refused the last quantity pushed; the sync "
+        "agent pushes it again.")
+    push_error_string = push_error.translated('push_error')
+    push_error_details = fields.Text(
+        "Push Error Details", readonly=True,
+        help="What the channel answered, in its own words and codes.")
     pending = fields.Function(fields.Boolean(
             "Push Pending",
             help="The channel shows another quantity than is available."),
@@ -74,6 +104,28 @@ class ListingLevel(ModelSQL, ModelView):
             ]
         cls._order = [
             ('listing', 'ASC'), ('warehouse', 'ASC'), ('id', 'ASC')]
+
+    @classmethod
+    def __register__(cls, module):
+        table_h = cls.__table_handler__(module)
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        # Migration from 8.0.0: the push error held what the channel
+        # answered; it says why now, and the answer is the details
+        answers = (table_h.column_exist('push_error')
+            and not table_h.column_exist('push_error_details'))
+        if answers:
+            table_h.column_rename('push_error', 'push_error_details')
+
+        super().__register__(module)
+
+        if answers:
+            cursor.execute(*table.update([table.push_error], [Case(
+                            (table.push_error_details.like(
+                                    'CHANGE_FROM_QUANTITY_STALE%'),
+                                StockRefusal.stale.value),
+                            else_=StockRefusal.refused.value)],
+                    where=table.push_error_details != Null))
 
     def get_rec_name(self, name):
         name = self.listing.rec_name
@@ -285,8 +337,8 @@ class ListingLevel(ModelSQL, ModelView):
     def record_push(cls, pushed, refused):
         """Record the quantities the channel accepted ({level: (quantity,
         version, previous)}), clearing their errors, and why it refused
-        others ({level: error}): those keep what the channel shows, so they
-        stay pending.
+        others ({level: (reason, what the channel answered)}): those keep
+        what the channel shows, so they stay pending.
 
         `previous` is what the push expected the channel to show. The
         channel's own sales deducted since (imported while the push was
@@ -310,9 +362,13 @@ class ListingLevel(ModelSQL, ModelView):
                         'pushed_version': version,
                         'pushed_at': now,
                         'push_error': None,
+                        'push_error_details': None,
                         }))
-        for error, levels in by_value(refused).items():
-            args.extend((levels, {'push_error': error}))
+        for (reason, details), levels in by_value(refused).items():
+            args.extend((levels, {
+                        'push_error': reason,
+                        'push_error_details': details,
+                        }))
         if args:
             cls.write(*args)
 
@@ -452,6 +508,16 @@ def slices(items, per_item=1):
     return grouped_slice(items, backend.MAX_QUERY_PARAMS // per_item)
 
 
+def refusals(levels, name):
+    """What the refused levels say (by warehouse where there are several),
+    one line each; None when none was refused"""
+    refused = [lv for lv in levels if lv.push_error]
+    lines = [(f'{lv.warehouse.rec_name}: ' if lv.warehouse and len(levels) > 1
+            else '') + (getattr(lv, name) or '')
+        for lv in refused]
+    return '\n'.join(lines) or None
+
+
 def by_value(mapping):
     "The keys of mapping grouped by their value"
     groups = defaultdict(list)
@@ -487,6 +553,10 @@ class Listing(metaclass=PoolMeta):
             "Push Error",
             help="Why the channel refused the last quantity pushed."),
         'get_levels_summary', searcher='search_levels')
+    push_error_details = fields.Function(fields.Text(
+            "Push Error Details",
+            help="What the channel answered, in its own words and codes."),
+        'get_levels_summary')
     push_pending = fields.Function(fields.Boolean(
             "Push Pending",
             help="The channel shows another quantity than is available: "
@@ -513,8 +583,9 @@ class Listing(metaclass=PoolMeta):
                 'pushed_at': max(
                     (lv.pushed_at for lv in levels if lv.pushed_at),
                     default=None),
-                'push_error': '\n'.join(
-                    lv.push_error for lv in levels if lv.push_error) or None,
+                'push_error': refusals(levels, 'push_error_string'),
+                'push_error_details': refusals(
+                    levels, 'push_error_details'),
                 'push_pending': listing.active and any(
                     lv.pending for lv in levels),
                 }

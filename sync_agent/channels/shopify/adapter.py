@@ -30,6 +30,8 @@ from typing import Any
 
 import requests
 
+from oms_contract.models import StockRefusal
+
 from ..base import (
     Adapter,
     FulfilmentResult,
@@ -261,9 +263,9 @@ class ShopifyAdapter(Adapter):
         show."""
         results: list[StockResult] = []
         ready = []
-        for update, item, location, error in self._resolve(updates):
-            if error:
-                results.append(StockResult(update, error))
+        for update, item, location, refused in self._resolve(updates):
+            if refused:
+                results.append(refused)
             else:
                 ready.append((update, item, location))
         for chunk in chunks(ready, QUANTITIES_PER_CALL):
@@ -277,8 +279,8 @@ class ShopifyAdapter(Adapter):
         query, as many a query as the cost cap allows for the shop's
         locations."""
         wanted: dict[str, list[tuple[StockKey, str]]] = {}
-        for update, item, location, error in self._resolve(updates):
-            if not error:
+        for update, item, location, refused in self._resolve(updates):
+            if not refused:
                 wanted.setdefault(item, []).append((update.key, location))
         if not wanted:
             return {}
@@ -305,14 +307,20 @@ class ShopifyAdapter(Adapter):
 
     def _resolve(self, updates: list[StockUpdate]
             ) -> Iterator[tuple[StockUpdate, str | None, str | None,
-                str | None]]:
-        "Each update with its inventory item and location id, or an error"
+                StockResult | None]]:
+        """Each update with its inventory item and location id, or the
+        refusal of an update that cannot be sent"""
         items = self.inventory_items([u.sku for u in updates])
         for update in updates:
             location, error = self.location(update.location)
+            refused = None
             if update.sku not in items:
-                error = "no Shopify variant has this SKU"
-            yield update, items.get(update.sku), location, error
+                refused = StockResult(update,
+                    "no Shopify variant has this SKU",
+                    StockRefusal.unknown_sku)
+            elif error:
+                refused = StockResult(update, error, StockRefusal.no_location)
+            yield update, items.get(update.sku), location, refused
 
     def _set_quantities(self, chunk: list[tuple[StockUpdate, str, str]]
             ) -> list[StockResult]:
@@ -325,11 +333,12 @@ class ShopifyAdapter(Adapter):
             errors = self._set_call(chunk)
             if not errors:
                 return results + [StockResult(u) for u, _, _ in chunk]
-            failed: dict[int, str] = {}
+            failed: dict[int, tuple[str, StockRefusal]] = {}
             for error in errors:
                 index = quantity_index(error.get('field'))
                 code = error.get('code') or ''
                 message = f"{code}: {error.get('message')}"
+                reason = StockRefusal.refused
                 if index is None or index >= len(chunk):
                     if code.startswith('IDEMPOTENCY_') and fresh_keys:
                         # An earlier attempt with that key failed or is in
@@ -346,12 +355,13 @@ class ShopifyAdapter(Adapter):
                     # (or a reconciliation, which reads first) catches up.
                     message = (f"{code}: Shopify no longer shows "
                         f"{update.previous} at this location")
+                    reason = StockRefusal.stale
                 elif code == 'INVALID_INVENTORY_ITEM':
                     self._forget(update.sku)
-                failed[index] = message
-            results += [StockResult(chunk[i][0], message,
-                    stale=message.startswith(STALE))
-                for i, message in failed.items()]
+                    reason = StockRefusal.unknown_sku
+                failed[index] = message, reason
+            results += [StockResult(chunk[i][0], message, reason)
+                for i, (message, reason) in failed.items()]
             chunk = [c for i, c in enumerate(chunk) if i not in failed]
         return results
 

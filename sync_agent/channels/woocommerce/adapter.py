@@ -26,6 +26,8 @@ from typing import Any, NamedTuple, TypeVar
 
 import requests
 
+from oms_contract.models import StockRefusal
+
 from ..base import (
     Adapter,
     FulfilmentResult,
@@ -172,7 +174,8 @@ class WooCommerceAdapter(Adapter):
         results: list[StockResult] = []
         by_collection, unknown = self._by_collection(updates)
         results += [StockResult(update,
-                "no WooCommerce product or variation has this SKU")
+                "no WooCommerce product or variation has this SKU",
+                StockRefusal.unknown_sku)
             for update in unknown]
         for collection, items in by_collection.items():
             for chunk in chunks(items, ITEMS_PER_BATCH):
