@@ -146,6 +146,8 @@ def test_a_held_order_is_fixed_and_reprocessed(as_clerk, shop_floor):
     client.type('\t', RENAMED_SKU, '\t')
     client.choose('Stoneware', '[MUG-STONE] Stoneware Mug')
     client.toolbar('save')
+    client.close_tab()
+    client.open_menu('Order Management', 'Listings')
     client.picture('listings')
     client.close_tab()
 
