@@ -3,8 +3,12 @@ tests and the demo, so each builds its world the same way."""
 import datetime as dt
 from decimal import Decimal
 
+from lxml import etree
+
 from proteus import Model
+from proteus import config as proteus_config
 from trytond.modules.currency.tests.tools import get_currency
+from trytond.pyson import PYSONDecoder
 
 
 def create_product(name, code, price, quantity=0, config=None):
@@ -74,6 +78,103 @@ def create_api_key(channels, config=None, name=None):
     application.oms_channels.extend(type(c)(c.id) for c in channels)
     application.save()
     return application.key
+
+
+def create_clerk(login='clerk', config=None):
+    """A user of the company in the groups OMS User and Stock: the least
+    privileged staff the README's flows are for"""
+    User = Model.get('res.user', config=config)
+    Group = Model.get('res.group', config=config)
+    Company = Model.get('company.company', config=config)
+    company, = Company.find([])
+    clerk = User(name=login.title(), login=login)
+    clerk.groups.extend(Group.find([('name', 'in', ['OMS User', 'Stock'])]))
+    clerk.companies.append(company)
+    clerk.company = company
+    clerk.save()
+    return clerk
+
+
+def open_screens(config=None, menu="Order Management"):
+    """Open every entry under the top menu as the web client does, as the
+    config's user: each list and form of its action with its context, its
+    tabs, the records listed, the first one's form and the lists in it.
+    Returns the entries opened and what failed ((entry, error) pairs)."""
+    config = config or proteus_config.get_config()
+
+    def rpc(model, method, *args, context=None):
+        return getattr(config.get_proxy(model), method)(
+            *args, context or config.context)
+
+    root = rpc('ir.ui.menu', 'search',
+        [('parent', '=', None), ('name', '=', menu)], 0, None, None)
+    opened, failed = [], []
+    for entry in rpc('ir.ui.menu', 'read',
+            rpc('ir.ui.menu', 'search',
+                [('parent', 'child_of', root)], 0, None, None),
+            ['complete_name', 'action']):
+        if not entry['action']:
+            continue
+        opened.append(entry['complete_name'])
+        try:
+            for action in rpc('ir.action.keyword', 'get_keyword',
+                    'tree_open', ('ir.ui.menu', entry['id'])):
+                _open_action(action, rpc, config.context)
+        except Exception as error:
+            failed.append((entry['complete_name'],
+                    getattr(error, 'message', str(error))))
+    return opened, failed
+
+
+def _open_action(action, rpc, context):
+    "Open a window action's lists and forms as the client does"
+    model = action['res_model']
+    env = {**context, 'context': context, 'active_model': 'ir.ui.menu'}
+    screen = {**context, **PYSONDecoder(env).decode(action['pyson_context'])}
+    if action.get('context_model'):
+        # A report's filters, as their form first shows them
+        filters = action['context_model']
+        screen.update(rpc(filters, 'default_get',
+                list(rpc(filters, 'fields_get', None)), False))
+    decoder = PYSONDecoder({**env, 'context': screen})
+    domain = decoder.decode(action['pyson_domain'])
+    tabs = [decoder.decode(d) for _, d, _ in action.get('domains') or []]
+
+    def call(model, method, *args):
+        return rpc(model, method, *args, context=screen)
+
+    def read(model, ids, view):
+        names = set(view['fields']) | {f'{n}.rec_name'
+            for n, f in view['fields'].items()
+            if f['type'] in {'many2one', 'one2one', 'reference'}}
+        return call(model, 'read', ids, sorted(names)) if ids else []
+
+    shown = {kind: call(model, 'fields_view_get', view_id, kind)
+        for view_id, kind in action['views'] or [
+            (None, 'tree'), (None, 'form')]
+        if kind in {'tree', 'form'}}
+    listed = []
+    for tab in tabs or [[]]:
+        ids = call(model, 'search', [domain, tab], 0, 5, None)
+        call(model, 'search_count', [domain, tab], 0, None)
+        if 'tree' in shown:
+            read(model, ids, shown['tree'])
+        listed = listed or ids
+    if not listed or 'form' not in shown:
+        return
+    form = shown['form']
+    record, = read(model, listed[:1], form)
+    for node in etree.fromstring(form['arch']).iter('field'):
+        field = form['fields'][node.get('name')]
+        if field['type'] not in {'one2many', 'many2many'}:
+            continue
+        # The first list among the field's views, else the target's own
+        target = field['relation']
+        views = [call(target, 'fields_view_get', int(i), 'tree')
+            for i in (node.get('view_ids') or '').split(',') if i]
+        view = next((v for v in views if v['type'] == 'tree'), None) or (
+            call(target, 'fields_view_get', None, 'tree'))
+        read(target, record[node.get('name')][:5], view)
 
 
 def order_payload(channel, external_id, status='awaiting_shipment',

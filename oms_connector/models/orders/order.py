@@ -557,7 +557,12 @@ class Sale(metaclass=PoolMeta):
     # Tryton's own workflow moves the OMS state too, so orders keyed in by
     # hand and warehouse work follow the same lifecycle.
 
+    # Tryton's buttons, extended as buttons: the user's click is checked
+    # once, and the workflow it sets off (processing reserves, which is
+    # the sale administrators' button) is the system's, as in Tryton.
+
     @classmethod
+    @ModelView.button
     def confirm(cls, sales):
         with processing_now([s for s in sales
                     if not s.oms_channel and not s.oms_return
@@ -574,6 +579,7 @@ class Sale(metaclass=PoolMeta):
             cls.process(manual)
 
     @classmethod
+    @ModelView.button
     def cancel(cls, sales):
         super().cancel(sales)
         with Transaction().set_context(oms_reason="sale cancelled"):
@@ -584,6 +590,7 @@ class Sale(metaclass=PoolMeta):
                 'cancelled')
 
     @classmethod
+    @ModelView.button
     def process(cls, sales):
         super().process(sales)
         # A return sale (see oms.return) brings goods back: it is no order.

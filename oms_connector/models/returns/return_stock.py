@@ -4,10 +4,10 @@ replacement order."""
 from decimal import Decimal
 
 from trytond.i18n import gettext
-from trytond.model import fields
+from trytond.model import ModelView, Workflow, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, without_check_access
 
 from ..orders.order import processing_now
 
@@ -18,9 +18,12 @@ class Return(metaclass=PoolMeta):
     # Stock: Tryton's return sale brings the goods back.
 
     @classmethod
+    @without_check_access
     def expect_goods(cls, rmas):
         """Make each request's return sale, whose return shipment (draft)
-        tells the warehouse what to expect and brings the goods in"""
+        tells the warehouse what to expect and brings the goods in: the
+        system's paperwork, whoever approved (a policy may, as the request
+        is made)"""
         pool = Pool()
         Sale = pool.get('sale.sale')
         rmas = [r for r in rmas if r.sale and not r.return_sale
@@ -176,6 +179,8 @@ class ShipmentOutReturn(metaclass=PoolMeta):
         return move
 
     @classmethod
+    @ModelView.button
+    @Workflow.transition('done')
     def do(cls, shipments):
         Return = Pool().get('oms.return')
         super().do(shipments)
