@@ -142,8 +142,9 @@ def main():
 
 def _current(built):
     """Whether a demo database has what this demo needs: built before the
-    demo had an agent or returns, it is built again"""
-    return 'agent' in built['keys'] and 'returns' in built
+    demo had an agent, returns or replenishment, it is built again"""
+    return ('agent' in built['keys'] and 'returns' in built
+        and 'order_points' in built)
 
 
 def _explain(erp, args, directory, answer, keys, web_root, live):

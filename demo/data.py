@@ -33,6 +33,17 @@ PRODUCTS = [
     # Few left: it sells out during the demo, and orders wait for stock.
     ('TOWEL-SET', "Linen Towel Set", '32.00', 6, 'TOWEL-SET', None),
     ]
+# What the suppliers keep in stock (code: minimum, target of its order
+# point): below the minimum, the warehouse's forecast asks for a purchase
+# up to the target. Sized for the demo's pace: each sells about ten units
+# a minute, and goods arrive within two or three minutes of falling below
+# the minimum. The towel set has none: its mill stopped making it.
+ORDER_POINTS = {
+    'TEE-ORG-M': (40, 140),
+    'TEE-ORG-L': (40, 120),
+    'MUG-STONE': (60, 220),
+    'KETTLE-1L': (30, 90),
+    }
 # name, e-mail, country, street, city, postal code
 CUSTOMERS = [
     ("Ada Lovelace", 'ada@example.com', 'GB', "12 Analytical Row",
@@ -86,7 +97,29 @@ def build():
             'woo-main': {p[0]: p[5] for p in PRODUCTS if p[5]}},
         Model.get('oms.carrier').find([]), keys, post_orders,
         _refunded_by_hand)
-    return {'keys': keys, 'returns': _after_sales(keys)}
+    _replenishment(products)
+    return {'keys': keys, 'returns': _after_sales(keys),
+        'order_points': ORDER_POINTS}
+
+
+def _replenishment(products):
+    """The history's suppliers keep supplying what they sold, through
+    order points (see supply), but for the discontinued towel set"""
+    from . import history, supply
+    Party = Model.get('party.party')
+    Product = Model.get('product.product')
+    supply.prepare()
+    for name, codes, lead_days, cost in history.SUPPLIERS:
+        supplier, = Party.find([('name', '=', name)])
+        for code in codes:
+            product = Product(products[code].id)
+            if code not in ORDER_POINTS:
+                product.template.purchasable = False
+                product.template.save()
+                continue
+            supply.supplied_by(product.id, supplier.id,
+                dt.timedelta(days=lead_days),
+                history.unit_cost(product, cost), *ORDER_POINTS[code])
 
 
 def _orders(channel, skus, rng):
