@@ -6,6 +6,7 @@ returns both ways, with a live summary."""
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -120,7 +121,8 @@ def main():
     try:
         live = Live(erp, DATABASE, keys['agent'], directory,
             args.sandbox_port, every=args.every, mail=mail, sms=sms).start()
-        _explain(erp, args, directory, answer, keys, web_root, live)
+        _explain(erp, args, directory, answer, keys, web_root, live,
+            live.write_agent_config(directory / 'oms-sync.yaml'))
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         while erp.process.poll() is None:
             time.sleep(10)
@@ -147,8 +149,12 @@ def _current(built):
         and 'order_points' in built)
 
 
-def _explain(erp, args, directory, answer, keys, web_root, live):
+def _explain(erp, args, directory, answer, keys, web_root, live,
+        agent_file):
     base = f'{erp.url}/{DATABASE}'
+    exports = '\n'.join(f'    export {name}={shlex.quote(str(value))}'
+        for name, value in {'OMS_SYNC_CONFIG': agent_file,
+            **live.environ}.items())
     web_line = (f'{erp.url}/  (database {DATABASE}, admin / admin)'
         if web_root else 'not installed (needs npm); use the Tryton client')
     shops = '\n'.join(f'    {code:<11} {shop.base_url}'
@@ -157,9 +163,11 @@ def _explain(erp, args, directory, answer, keys, web_root, live):
 The demo is running: the ERP, two sandbox shops taking orders, the sync
 agent between them (orders every 5 s, stock every 5 s and at once after an
 import, shipments every 5 s, refunds and returns every 15 s), a warehouse
-shipping an order now and then with DHL, UPS or SF Express, and now and
-then a customer refunded or returning goods on a shop, or staff refunding
-one in the ERP.
+shipping an order now and then with DHL, UPS or SF Express, purchasing
+staff receiving the suppliers' deliveries and ordering what runs low (the
+towel set is discontinued: it sells out, and its orders wait), and now
+and then a customer refunded or returning goods on a shop, or staff
+refunding one in the ERP.
 
   Web client       {web_line}
   Tryton client    server 127.0.0.1:{args.port}, database {DATABASE},
@@ -173,6 +181,11 @@ one in the ERP.
   Sandbox shops (Shopify GraphQL / WooCommerce REST subsets):
 {shops}
     control API    {live.sandbox.url}/_sandbox/shops
+
+  Your own oms-sync on these shops (demo-only keys; it shares them with
+  the demo's agent through the ERP's leases):
+{exports}
+    oms-sync status        (or: oms-sync once --channel woo-main)
 
   Agent API keys (demo only; kept in {answer}):
     agent       {keys['agent']}
