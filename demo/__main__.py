@@ -23,6 +23,7 @@ from harness.databases import (
 )
 from harness.server import Server, write_config
 
+from .data import ORDER_POINTS
 from .live import Live
 from .sinks import MailSink, SmsSink
 
@@ -144,9 +145,10 @@ def main():
 
 def _current(built):
     """Whether a demo database has what this demo needs: built before the
-    demo had an agent, returns or replenishment, it is built again"""
+    demo had an agent, returns or these order points, it is built again"""
     return ('agent' in built['keys'] and 'returns' in built
-        and 'order_points' in built)
+        and built.get('order_points') == json.loads(
+            json.dumps(ORDER_POINTS)))
 
 
 def _explain(erp, args, directory, answer, keys, web_root, live,

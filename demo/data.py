@@ -28,21 +28,22 @@ PRODUCTS = [
     ('TEE-ORG-L', "Organic Cotton T-shirt, L", '24.00', 90,
         'TEE-ORG-L', 'woo-tee-l'),
     ('MUG-STONE', "Stoneware Mug", '14.50', 200, 'MUG-STONE', 'woo-mug'),
-    ('KETTLE-1L', "Enamel Kettle 1 L", '39.90', 25,
+    ('KETTLE-1L', "Enamel Kettle 1 L", '39.90', 60,
         'KETTLE-1L', 'woo-kettle'),
     # Few left: it sells out during the demo, and orders wait for stock.
     ('TOWEL-SET', "Linen Towel Set", '32.00', 6, 'TOWEL-SET', None),
     ]
 # What the suppliers keep in stock (code: minimum, target of its order
 # point): below the minimum, the warehouse's forecast asks for a purchase
-# up to the target. Sized for the demo's pace: each sells about ten units
-# a minute, and goods arrive within two or three minutes of falling below
-# the minimum. The towel set has none: its mill stopped making it.
+# up to the target. Sized for the demo's pace: each sells ten to sixteen
+# units a minute, and goods arrive up to two minutes after falling below
+# the minimum (the Supply Stock task's minute, two purchasing rounds). The
+# towel set has none: its mill stopped making it.
 ORDER_POINTS = {
-    'TEE-ORG-M': (40, 140),
-    'TEE-ORG-L': (40, 120),
-    'MUG-STONE': (60, 220),
-    'KETTLE-1L': (30, 90),
+    'TEE-ORG-M': (70, 170),
+    'TEE-ORG-L': (70, 160),
+    'MUG-STONE': (90, 250),
+    'KETTLE-1L': (60, 150),
     }
 # name, e-mail, country, street, city, postal code
 CUSTOMERS = [

@@ -222,7 +222,7 @@ class Live:
     def _purchase(self) -> None:
         """Now and then the purchasing staff receive what the suppliers
         delivered and order what runs low (see supply.Purchasing)"""
-        while not self.stopping.wait(self.every * 5):
+        while not self.stopping.wait(self.every * 3):
             try:
                 self.purchasing.round()
             except Exception as error:  # noqa: BLE001 - the demo goes on
