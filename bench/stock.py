@@ -42,6 +42,7 @@ from pathlib import Path
 
 from harness.databases import RUN_PREFIX, Cache, cache_root
 from harness.server import Server
+from sandbox.generator import SoldOut
 from sandbox.server import Sandbox
 from sync_agent import config as agent_config
 from sync_agent.agent import Agent
@@ -303,7 +304,11 @@ def buy(shops, codes, orders, rate):
             continue
         due = start + len(placed) / rate
         time.sleep(max(0, due - time.monotonic()))
-        order = shops[code].create_order(status='paid', lines=[(sku, 1)])
+        try:
+            order = shops[code].create_order(status='paid',
+                lines=[(sku, 1)])
+        except SoldOut:
+            continue  # sold out while the buyer waited
         placed.append((code, sku, external_id(order), time.time()))
     return placed
 

@@ -6,6 +6,7 @@ returns both ways, with a live summary."""
 import argparse
 import json
 import os
+import shlex
 import signal
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from harness.databases import (
 from harness.server import Server, write_config
 from harness.web_client import install_web_client
 
+from .data import ORDER_POINTS
 from .live import Live
 from .sinks import MailSink, SmsSink
 
@@ -83,7 +85,8 @@ def main():
     try:
         live = Live(erp, DATABASE, keys['agent'], directory,
             args.sandbox_port, every=args.every, mail=mail, sms=sms).start()
-        _explain(erp, args, directory, answer, keys, web_root, live)
+        _explain(erp, args, directory, answer, keys, web_root, live,
+            live.write_agent_config(directory / 'oms-sync.yaml'))
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         while erp.process.poll() is None:
             time.sleep(10)
@@ -105,12 +108,18 @@ def main():
 
 def _current(built):
     """Whether a demo database has what this demo needs: built before the
-    demo had an agent or returns, it is built again"""
-    return 'agent' in built['keys'] and 'returns' in built
+    demo had an agent, returns or these order points, it is built again"""
+    return ('agent' in built['keys'] and 'returns' in built
+        and built.get('order_points') == json.loads(
+            json.dumps(ORDER_POINTS)))
 
 
-def _explain(erp, args, directory, answer, keys, web_root, live):
+def _explain(erp, args, directory, answer, keys, web_root, live,
+        agent_file):
     base = f'{erp.url}/{DATABASE}'
+    exports = '\n'.join(f'    export {name}={shlex.quote(str(value))}'
+        for name, value in {'OMS_SYNC_CONFIG': agent_file,
+            **live.environ}.items())
     web_line = (f'{erp.url}/  (database {DATABASE}, admin / admin)'
         if web_root else 'not installed (needs npm); use the Tryton client')
     shops = '\n'.join(f'    {code:<11} {shop.base_url}'
@@ -119,9 +128,11 @@ def _explain(erp, args, directory, answer, keys, web_root, live):
 The demo is running: the ERP, two sandbox shops taking orders, the sync
 agent between them (orders every 5 s, stock every 5 s and at once after an
 import, shipments every 5 s, refunds and returns every 15 s), a warehouse
-shipping an order now and then with DHL, UPS or SF Express, and now and
-then a customer refunded or returning goods on a shop, or staff refunding
-one in the ERP.
+shipping an order now and then with DHL, UPS or SF Express, purchasing
+staff receiving the suppliers' deliveries and ordering what runs low (the
+towel set is discontinued: it sells out, and its orders wait), and now
+and then a customer refunded or returning goods on a shop, or staff
+refunding one in the ERP.
 
   Web client       {web_line}
   Tryton client    server 127.0.0.1:{args.port}, database {DATABASE},
@@ -130,11 +141,16 @@ one in the ERP.
                    listings with the quantity each shop shows, channels;
                    Returns: to approve, awaiting goods, received, overdue,
                    needing attention, refunds to check; Configuration >
-                   Return Policies and Customer Segments)
+                   Return Policies and Customer Tiers)
   ERP API          {base}/oms/v1/   (OpenAPI: {base}/oms/v1/openapi.json)
   Sandbox shops (Shopify GraphQL / WooCommerce REST subsets):
 {shops}
     control API    {live.sandbox.url}/_sandbox/shops
+
+  Your own oms-sync on these shops (demo-only keys; it shares them with
+  the demo's agent through the ERP's leases):
+{exports}
+    oms-sync status        (or: oms-sync once --channel woo-main)
 
   Agent API keys (demo only; kept in {answer}):
     agent       {keys['agent']}

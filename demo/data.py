@@ -28,11 +28,23 @@ PRODUCTS = [
     ('TEE-ORG-L', "Organic Cotton T-shirt, L", '24.00', 90,
         'TEE-ORG-L', 'woo-tee-l'),
     ('MUG-STONE', "Stoneware Mug", '14.50', 200, 'MUG-STONE', 'woo-mug'),
-    ('KETTLE-1L', "Enamel Kettle 1 L", '39.90', 25,
+    ('KETTLE-1L', "Enamel Kettle 1 L", '39.90', 60,
         'KETTLE-1L', 'woo-kettle'),
     # Few left: it sells out during the demo, and orders wait for stock.
     ('TOWEL-SET', "Linen Towel Set", '32.00', 6, 'TOWEL-SET', None),
     ]
+# What the suppliers keep in stock (code: minimum, target of its order
+# point): below the minimum, the warehouse's forecast asks for a purchase
+# up to the target. Sized for the demo's pace: each sells ten to sixteen
+# units a minute, and goods arrive up to two minutes after falling below
+# the minimum (the Supply Stock task's minute, two purchasing rounds). The
+# towel set has none: its mill stopped making it.
+ORDER_POINTS = {
+    'TEE-ORG-M': (70, 170),
+    'TEE-ORG-L': (70, 160),
+    'MUG-STONE': (90, 250),
+    'KETTLE-1L': (60, 150),
+    }
 # name, e-mail, country, street, city, postal code
 CUSTOMERS = [
     ("Ada Lovelace", 'ada@example.com', 'GB', "12 Analytical Row",
@@ -86,7 +98,29 @@ def build():
             'woo-main': {p[0]: p[5] for p in PRODUCTS if p[5]}},
         Model.get('oms.carrier').find([]), keys, post_orders,
         _refunded_by_hand)
-    return {'keys': keys, 'returns': _after_sales(keys)}
+    _replenishment(products)
+    return {'keys': keys, 'returns': _after_sales(keys),
+        'order_points': ORDER_POINTS}
+
+
+def _replenishment(products):
+    """The history's suppliers keep supplying what they sold, through
+    order points (see supply), but for the discontinued towel set"""
+    from . import history, supply
+    Party = Model.get('party.party')
+    Product = Model.get('product.product')
+    supply.prepare()
+    for name, codes, lead_days, cost in history.SUPPLIERS:
+        supplier, = Party.find([('name', '=', name)])
+        for code in codes:
+            product = Product(products[code].id)
+            if code not in ORDER_POINTS:
+                product.template.purchasable = False
+                product.template.save()
+                continue
+            supply.supplied_by(product.id, supplier.id,
+                dt.timedelta(days=lead_days),
+                history.unit_cost(product, cost), *ORDER_POINTS[code])
 
 
 def _orders(channel, skus, rng):

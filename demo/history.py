@@ -101,8 +101,7 @@ def _purchases(products, needs, today, rng):
                 product = products[code]
                 line = purchase.lines.new(product=product)
                 line.quantity = quantity
-                line.unit_price = (product.template.list_price
-                    * cost).quantize(Decimal('0.01'))
+                line.unit_price = unit_cost(product, cost)
             if not purchase.lines:
                 continue
             purchase.click('quote')
@@ -120,6 +119,11 @@ def _purchases(products, needs, today, rng):
         for purchase, shipment, ordered, arrived in received:
             _set_dates(cursor, pool, purchase=purchase, shipment_in=shipment,
                 ordered=ordered, arrived=arrived)
+
+
+def unit_cost(product, cost):
+    "What a supplier charges for the product: a share of its list price"
+    return (product.template.list_price * cost).quantize(Decimal('0.01'))
 
 
 def _orders(skus, today, rng):

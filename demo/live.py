@@ -1,24 +1,33 @@
 """The demo's moving parts around the ERP: the sandbox marketplace with the
 demo's two shops taking orders, the agent syncing them, a warehouse
-shipping orders and customers now and then wanting their money back (in
-threads of this process), with a summary line every few seconds."""
+shipping orders, purchasing staff replenishing from the suppliers and
+customers now and then wanting their money back (in threads of this
+process), with a summary every few seconds."""
+import copy
 import datetime as dt
 import itertools
 import logging
 import random
+import textwrap
 import threading
+from collections import Counter
 from pathlib import Path
+
+import yaml
 
 from proteus import Model
 from proteus.config import XmlrpcConfig
 
+from sandbox.generator import SoldOut
 from sandbox.server import Sandbox
+from sandbox.shop import Shop
 from sync_agent import config as agent_config
 from sync_agent import logs
 from sync_agent.agent import Agent
 from sync_agent.scheduler import Scheduler
 
 from .data import CARRIERS, PRODUCTS, take_back
+from .supply import Purchasing
 
 TOKEN = 'shpat_demo_0123456789'
 KEY, SECRET = 'ck_demo_0123456789', 'cs_demo_0123456789'
@@ -42,6 +51,18 @@ RMA_STATES = [
     ('closed', "closed"),
     ('rejected', "rejected"),
     ]
+# The summary's words for the kinds of hold
+HOLDS = {
+    'insufficient_stock': "short of stock",
+    'invalid_order': "unreadable",
+    'unknown_sku': "unknown SKU",
+    'invalid_address': "invalid address",
+    'cancelled_after_shipping': "cancelled after shipping",
+    'manual': "by staff",
+    }
+# The orders the ERP got from the sandbox shops: those seeded with the
+# database (the morning's and the history's) have ids like shopify-eu-1001.
+FROM_THE_SHOPS = ('oms_external_id', 'not like', '%-%')
 
 
 class Live:
@@ -70,32 +91,59 @@ class Live:
             }
         for shop in self.shops.values():
             shop.sells_out_of_stock = False
+            # A homeware shop's customers buy a few things, not 26-60
+            # lines of its five products.
+            shop.many_lines_share = 0
         for _, name, price, stock, shopify_sku, woo_sku in PRODUCTS:
             self.shops['shopify-eu'].add_product(
                 shopify_sku, name, price, stock=stock)
             if woo_sku:
                 self.shops['woo-main'].add_product(
                     woo_sku, name, price, stock=stock)
-        config = agent_config.AgentConfig.model_validate({
-                'erp': {'url': erp_url, 'database': database},
-                'state_dir': str(directory / 'agent'),
-                'channels': [{
-                        'code': code,
-                        'kind': ('shopify' if code.startswith('shopify')
-                            else 'woocommerce'),
-                        'base_url': shop.base_url,
-                        'mapping': str(MAPPINGS / f'{code}.yaml'),
-                        'intervals': {'orders': 5, 'stock': 5,
-                            'fulfilments': 5, 'returns': 15,
-                            'reconcile': 300},
-                        } for code, shop in self.shops.items()],
-                })
+        self.settings = {
+            'erp': {'url': erp_url, 'database': database},
+            'state_dir': str(directory / 'agent'),
+            'channels': [{
+                    'code': code,
+                    'kind': shop.kind,
+                    'base_url': shop.base_url,
+                    'mapping': str(MAPPINGS / f'{code}.yaml'),
+                    'intervals': {'orders': 5, 'stock': 5,
+                        'fulfilments': 5, 'returns': 15,
+                        'reconcile': 300},
+                    } for code, shop in self.shops.items()],
+            }
+        self.config = agent_config.AgentConfig.model_validate(self.settings)
         self.erp_key = agent_key
-        self.config = config
         self.agent = None
         self.scheduler = None
         self.threads = []
         self.returned = set()  # (shop, order id): each order returned once
+        # Its own connection: an XML-RPC proxy is one thread's
+        self.purchasing = Purchasing(XmlrpcConfig(self.tryton.url))
+
+    @property
+    def environ(self) -> dict[str, str]:
+        """The agent's secrets, under the names its configuration gives
+        them: the ERP key and each shop's credentials"""
+        environ = {self.config.erp.key: self.erp_key}
+        for channel in self.config.channels:
+            credentials = self.shops[channel.code].credentials
+            environ.update((variable, credentials[name])
+                for name, variable in channel.credentials.items())
+        return environ
+
+    def write_agent_config(self, path: Path) -> Path:
+        """The demo agent's configuration, for an oms-sync of one's own
+        (with its own state: the two share the shops through the ERP's
+        leases)"""
+        settings = copy.deepcopy(self.settings)
+        settings['state_dir'] = str(path.parent / 'oms-sync')
+        path.write_text(
+            "# The demo's shops, for oms-sync: see the demo's banner for the\n"
+            "# variables holding the keys (demo only).\n"
+            + yaml.safe_dump(settings, sort_keys=False))
+        return path
 
     def start(self):
         self.sandbox.start()
@@ -106,11 +154,7 @@ class Live:
         logs.setup('json')
         logging.getLogger().handlers[:] = [handler]
         handler.setFormatter(logs.JsonFormatter())
-        self.agent = Agent.from_config(self.config, environ={
-                'OMS_ERP_KEY': self.erp_key,
-                'OMS_SHOPIFY_EU_TOKEN': TOKEN,
-                'OMS_WOO_MAIN_CONSUMER_KEY': KEY,
-                'OMS_WOO_MAIN_CONSUMER_SECRET': SECRET})
+        self.agent = Agent.from_config(self.config, environ=self.environ)
         self.scheduler = Scheduler(self.agent)
         # The links in customers' e-mails open this ERP's status page.
         Configuration = Model.get('oms.configuration', config=self.tryton)
@@ -118,7 +162,7 @@ class Live:
         configuration.customer_site_url = self.erp_url
         configuration.save()
         for target in (self.scheduler.run, self._sell, self._warehouse,
-                self._after_sales):
+                self._purchase, self._after_sales):
             thread = threading.Thread(target=target, daemon=True)
             thread.start()
             self.threads.append(thread)
@@ -134,8 +178,11 @@ class Live:
                 shop.generate_orders(rng.randint(0, 2), seed=rng.random(),
                     spread_hours=0)
             if n % 10 == 9:
-                rng.choice(list(self.shops.values())).create_malformed_order(
-                    'bad_date')
+                shop = rng.choice(list(self.shops.values()))
+                try:
+                    shop.create_malformed_order('bad_date')
+                except SoldOut:
+                    pass  # nothing left to order, even unreadably
 
     def _warehouse(self):
         """Now and then the warehouse ships the oldest order that is ready
@@ -153,9 +200,8 @@ class Live:
                         ('oms_state', '=', 'awaiting_shipment'),
                         ('oms_exception', '=', False),
                         ('oms_channel', '!=', None),
-                        # The sandbox's orders (the seed ones are not on
-                        # the shops: their ids read shopify-eu-1001, ...)
-                        ('oms_external_id', 'not like', '%-%'),
+                        # the seeded ones are not on the shops
+                        FROM_THE_SHOPS,
                         ('shipments.state', '=', 'assigned'),
                         ], order=[('sale_date', 'ASC'), ('id', 'ASC')],
                     limit=1)
@@ -172,6 +218,16 @@ class Live:
             except Exception as error:  # noqa: BLE001 - the demo goes on
                 logging.getLogger(__name__).warning(
                     "the warehouse could not ship: %s", error)
+
+    def _purchase(self) -> None:
+        """Now and then the purchasing staff receive what the suppliers
+        delivered and order what runs low (see supply.Purchasing)"""
+        while not self.stopping.wait(self.every * 3):
+            try:
+                self.purchasing.round()
+            except Exception as error:  # noqa: BLE001 - the demo goes on
+                logging.getLogger(__name__).warning(
+                    "purchasing could not finish its round: %s", error)
 
     def _after_sales(self):
         """Every fifteen orders' time, something happens to an order a
@@ -231,31 +287,51 @@ class Live:
         for button in ('receive', 'refund'):
             rma.click(button)
 
-    def summary(self):
-        "One line per channel: what the shop has, what the ERP holds"
+    def summary(self) -> str:
+        """What each shop has and what the ERP made of it, what the shops
+        show of each product, then purchases, parcels and returns"""
         lines = [dt.datetime.now().strftime('%H:%M:%S')]
         for code, shop in self.shops.items():
-            try:
-                erp = self.agent.erp.summary(code)
-                pending = self.agent.erp.stock_levels(code, limit=0)[
-                    'pending']
-            except Exception as error:  # noqa: BLE001 - shown, not fatal
-                lines.append(f"  {code}: ERP unreachable ({error})")
-                continue
-            state = self.agent.state.channel(code)
-            stock = (state.get('last_success') or {}).get('stock') or {}
-            error = state.get('last_error') or {}
-            lines.append(
-                f"  {code:<11} shop {len(shop.orders()):>4} orders · ERP "
-                f"{erp['orders']:>4} imported, {erp['held']:>3} on hold · "
-                f"stock last pushed {stock.get('pushed', 0):>3} SKU(s), "
-                f"{pending} pending"
-                + ('' if not error or error.get('resolved')
-                    else f" · last error: {error['error'][:60]}"))
+            lines.extend(self._channel(code, shop))
         lines.extend(self._shelves())
+        lines.append(self.purchasing.summary())
         lines.append(self._shipped())
         lines.append(self._returns())
         return '\n'.join(lines)
+
+    def _channel(self, code: str, shop: Shop) -> list[str]:
+        """The shop's orders and how many of them the ERP has (beside those
+        it was seeded with), the channel's holds by kind, the stock pushed"""
+        sales = self.reader.get_proxy('sale.sale')
+        context = self.reader.context
+        channel = [('oms_channel.code', '=', code)]
+        try:
+            erp = self.agent.erp.summary(code)
+            pending = self.agent.erp.stock_levels(code, limit=0)['pending']
+            imported = sales.search_count(
+                channel + [FROM_THE_SHOPS], 0, None, context)
+            held = Counter(s['oms_exception_kind'] for s in sales.search_read(
+                    channel + [('oms_exception', '=', True)], 0, None, None,
+                    ['oms_exception_kind'], context))
+        except Exception as error:  # noqa: BLE001 - shown, not fatal
+            return [f"  {code}: ERP unreachable "
+                f"({_shorten(str(error), 60)})"]
+        state = self.agent.state.channel(code)
+        stock = (state.get('last_success') or {}).get('stock') or {}
+        error = state.get('last_error') or {}
+        kinds = ', '.join(f"{n} {HOLDS.get(kind, kind)}"
+            for kind, n in held.most_common())
+        return [
+            f"  {code:<11} shop {len(shop.orders()):>4} orders · ERP "
+            f"{imported:>4} of them, +{erp['orders'] - imported} seeded "
+            "before the demo",
+            f"  {'':<11} {sum(held.values())} on hold"
+            + (f" ({kinds})" if kinds else '')
+            + f" · stock last pushed {stock.get('pushed', 0)} SKU(s), "
+            f"{pending} pending"
+            + ('' if not error or error.get('resolved')
+                else f" · last error: {_shorten(error['error'], 60)}"),
+            ]
 
     def _shipped(self):
         """What reached the shops and the customers: orders shown shipped
@@ -268,7 +344,8 @@ class Live:
             + f" · customer e-mails {self.mail.count if self.mail else 0}, "
             f"texts {len(self.sms.texts) if self.sms else 0}")
         if self.mail and self.mail.last_subject:
-            line += f"\n    last e-mail: {self.mail.last_subject[:70]}"
+            line += ("\n    last e-mail: "
+                + _shorten(self.mail.last_subject, 80))
         return line
 
     def _returns(self):
@@ -289,9 +366,9 @@ class Live:
             f"    refunds on the shops: {refunds['pushed']} made, "
             f"{refunds['pending']} to push, {refunds['failed']} refused")
 
-    def _shelves(self, count=3):
-        """What each shop shows of the scarcest products, beside what the
-        ERP says it may sell: a sale on one shop lowers the others"""
+    def _shelves(self) -> list[str]:
+        """What each shop shows of each product, beside what the ERP says
+        it may sell: a sale on one shop lowers the others"""
         levels = {}
         for code in self.shops:
             try:
@@ -300,15 +377,15 @@ class Live:
                         code, all=True)['levels']}
             except Exception:  # noqa: BLE001 - the summary said why
                 return []
+        width = max(len(p[1]) for p in PRODUCTS)
         lines = []
-        scarcest = sorted(PRODUCTS, key=lambda p: p[3])[:count]
-        for _, name, _, _, *skus in scarcest:
+        for _, name, _, _, *skus in PRODUCTS:
             shown = [f"{code} shows {shop.inventory(sku)} "
                 f"(ERP {levels[code].get(sku, '?')})"
                 for (code, shop), sku in zip(
                     self.shops.items(), skus, strict=True)
                 if sku]
-            lines.append(f"    {name[:22]:<22} " + ' · '.join(shown))
+            lines.append(f"    {name:<{width}}  " + ' · '.join(shown))
         return lines
 
     def stop(self):
@@ -318,6 +395,11 @@ class Live:
         for thread in self.threads:
             thread.join(timeout=30)
         self.sandbox.stop()
+
+
+def _shorten(text: str, width: int) -> str:
+    "The text in at most width characters, cut between words (…)"
+    return textwrap.shorten(text, width, placeholder='…')
 
 
 def _shown_shipped(shop, order):

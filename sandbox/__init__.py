@@ -41,6 +41,12 @@ PARTIALLY_REFUNDED/REFUNDED); WooCommerce's ``GET /refunds``
 (``parent_id``, ``after``/``before`` on creation, exclusive) and ``GET``/
 ``POST /orders/{id}/refunds`` (the order ``refunded`` once fully
 refunded); ``refund()`` on both plays a refund made in the shop's admin.
+Stock: orders take their goods off the shelf (Shopify at the first
+location, WooCommerce once processing); a shop with ``sells_out_of_stock =
+False`` plays "continue selling when out of stock" turned off: its
+checkout offers what is left and no more of it, so generated orders take
+what is left and then stop, and an order asked for beyond the stock is
+refused (``generator.SoldOut``); it never shows less than zero.
 
 **Unconfirmed** in the real APIs (marketplace-apis.md §9), so chosen here
 and not to be relied on by the agent beyond what the adapters must handle

@@ -30,6 +30,10 @@ def cents(value: Decimal | int | str) -> Decimal:
     return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+class SoldOut(ValueError):
+    "A shop that does not sell out of stock refuses the order"
+
+
 @dataclass(frozen=True)
 class CatalogItem:
     "What the generator needs of a shop's sellable product or variant"
@@ -246,16 +250,41 @@ def _quantity(rng: random.Random) -> int:
     return rng.choices([1, 2, 3, 4, 6, 10], [70, 16, 7, 4, 2, 1])[0]
 
 
+def _take(stock: dict[str, int], lines: Sequence[DraftLine]) -> None:
+    """Take the lines off the stock, or refuse them all (SoldOut) when a
+    product has not enough left"""
+    wanted: dict[str, int] = {}
+    for line in lines:
+        if line.sku in stock:
+            wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
+    short = [f"{sku} ({stock[sku]} left)" for sku, quantity in wanted.items()
+        if quantity > stock[sku]]
+    if short:
+        raise SoldOut("not enough in stock: " + ', '.join(short))
+    for sku, quantity in wanted.items():
+        stock[sku] -= quantity
+
+
 def draft(rng: random.Random, catalog: Sequence[CatalogItem],
         currency: str, now: dt.datetime, *, status: str | None = None,
         spread_hours: float = 6.0, many_lines_share: float = 0.02,
         country: str | None = None,
-        lines: list[DraftLine] | None = None) -> Draft:
+        lines: list[DraftLine] | None = None,
+        stock: dict[str, int] | None = None) -> Draft:
     """One order drawn from the catalogue. `status` is forced when given,
     else mostly paid, some pending, cancelled, fulfilled. A share of
-    orders (many_lines_share) has 26-60 lines; `lines` given are kept."""
+    orders (many_lines_share) has 26-60 lines; `lines` given are kept.
+
+    `stock`, given by a shop that does not sell out of stock, is what it
+    has left by SKU (a SKU not in it is not counted): its checkout offers
+    only what is left and lets no line take more (SoldOut when nothing or
+    not enough is left); what the draft takes is taken off it."""
     if not catalog and lines is None:
         raise ValueError("the shop has no products: add_product() first")
+    if stock is not None and lines is None:
+        catalog = [item for item in catalog if stock.get(item.sku, 1) > 0]
+        if not catalog:
+            raise SoldOut("every product of the shop is sold out")
     if country is None:
         country = _pick(rng, COUNTRY_WEIGHTS.get(currency, DEFAULT_WEIGHTS))
     elif country not in COUNTRIES:
@@ -277,11 +306,22 @@ def draft(rng: random.Random, catalog: Sequence[CatalogItem],
             items = rng.choices(catalog, k=count)
         lines = []
         for item in items:
+            # Drawn whatever the stock, so a seed draws the same customers
+            quantity = _quantity(rng)
+            if stock is not None and item.sku in stock:
+                # The customer takes what is left; a repeated product
+                # (in a many-line order) may have none left.
+                quantity = min(quantity, stock[item.sku])
+                stock[item.sku] -= quantity
+                if not quantity:
+                    continue
             discount = cents(item.price / 10) if coupon else Decimal(0)
-            lines.append(DraftLine(item.sku, item.title, _quantity(rng),
+            lines.append(DraftLine(item.sku, item.title, quantity,
                     cents(item.price), discount, item.ref))
     else:
         coupon = None
+        if stock is not None:
+            _take(stock, lines)
     status = status or rng.choices(STATUSES, STATUS_WEIGHTS)[0]
     created = now - dt.timedelta(seconds=rng.uniform(0, spread_hours * 3600))
     created = created.replace(microsecond=0)

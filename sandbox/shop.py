@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Protocol
 
 from . import generator
 from .faults import Faults
-from .generator import CatalogItem, Draft, DraftLine
+from .generator import CatalogItem, Draft, DraftLine, SoldOut
 from .web import Request, Response, seconds_text
 
 
@@ -66,8 +66,9 @@ class Shop:
         # Marketplaces take ordered goods off the shelf as orders arrive.
         self.decrement_stock = True
         self._catalog: list[CatalogItem] = []
-        # Whether generated orders may take products shown as sold out
-        # (tests of oversold orders turn it on).
+        # Whether orders may take more than the shop shows in stock
+        # (tests of oversold orders keep it on); off, the checkout
+        # refuses the sale, as "continue selling when out of stock" off.
         self.sells_out_of_stock = True
         self._catalog_by_sku: dict[str, CatalogItem] = {}
         self._orders: dict[int, dict[str, Any]] = {}
@@ -219,7 +220,8 @@ class Shop:
         as SKUs, (sku, quantity) or {sku, quantity, price, title} (a SKU
         the shop does not sell needs a price); customer/address dicts
         override fields of the drawn ones; raw is merged last into the
-        marketplace's own payload. Returns the stored order."""
+        marketplace's own payload. Returns the stored order. A shop that
+        does not sell out of stock refuses lines beyond it (SoldOut)."""
         with self.lock:
             rng = random.Random(seed)
             now = self.now()
@@ -227,7 +229,8 @@ class Shop:
                 rng, self._catalog, currency or self.currency, now,
                 status=status, spread_hours=0, many_lines_share=0,
                 country=country,
-                lines=None if lines is None else self._lines(lines))
+                lines=None if lines is None else self._lines(lines),
+                stock=self._stock_left())
             if status is not None:
                 # A status asked for is taken in the marketplace's own
                 # words first ('pending' stays pending, not on-hold).
@@ -262,14 +265,16 @@ class Shop:
             now = self.now()
             share = (self.many_lines_share if many_lines_share is None
                 else many_lines_share)
-            catalog = self._catalog
-            if not self.sells_out_of_stock:
-                # A shop's checkout refuses what it shows as sold out.
-                catalog = [item for item in catalog
-                    if (self.inventory(item.sku) or 0) > 0] or catalog
-            drafts = [generator.draft(rng, catalog, self.currency,
-                    now, status=status, spread_hours=spread_hours,
-                    many_lines_share=share) for _ in range(n)]
+            stock = self._stock_left()
+            drafts = []
+            for _ in range(n):
+                try:
+                    drafts.append(generator.draft(rng, self._catalog,
+                            self.currency, now, status=status,
+                            spread_hours=spread_hours,
+                            many_lines_share=share, stock=stock))
+                except SoldOut:
+                    break  # nothing left to sell: no more orders
             drafts.sort(key=lambda d: d.created_at)
             ids = [self._store(d, now) for d in drafts]
             return [copy.deepcopy(self._orders[i]) for i in ids]
@@ -322,7 +327,25 @@ class Shop:
         with self.lock:
             self.calls.clear()
 
+    def _stock_left(self) -> dict[str, int] | None:
+        """What a shop that does not sell out of stock has left to sell, by
+        SKU (products not tracking stock left out); None when it sells
+        whatever it shows"""
+        if self.sells_out_of_stock:
+            return None
+        left = {}
+        for item in self._catalog:
+            quantity = self.available(item)
+            if item.sku and quantity is not None:
+                left[item.sku] = quantity
+        return left
+
     # -- per kind ----------------------------------------------------------
+
+    def available(self, item: CatalogItem) -> int | None:
+        """The units of a catalogue item an order may take, where orders
+        take them; None when the item does not track its stock"""
+        raise NotImplementedError
 
     def _store(self, draft: Draft, now: dt.datetime) -> int:
         "Write a draft as this marketplace's order; its id"

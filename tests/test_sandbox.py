@@ -949,6 +949,48 @@ def test_generator_is_deterministic(sandbox):
         two.generate_orders(5, seed=13))
 
 
+def _ordered(order):
+    "SKU → quantity of a shop's order, as the shop keeps it"
+    lines = order.get('line_items') or order['lineItems']['nodes']
+    taken = {}
+    for line in lines:
+        taken[line['sku']] = taken.get(line['sku'], 0) + line['quantity']
+    return taken
+
+
+@pytest.mark.parametrize('kind', ['shopify', 'woocommerce'])
+def test_a_shop_not_selling_out_of_stock_never_goes_below_zero(
+        sandbox, kind):
+    """Its checkout offers what is left and no more of it: orders (even
+    many-line ones) take what is left, then stop; an order asked for
+    beyond the stock is refused"""
+    add = (add_shopify if kind == 'shopify'
+        else lambda s, n: s.add_woocommerce(n))
+    shop = add(sandbox, f'scarce-{kind}')
+    shop.sells_out_of_stock = False
+    stock = {'MUG': 7, 'TEE': 3, 'GONE': 0}
+    for sku, quantity in stock.items():
+        shop.add_product(sku, sku.title(), '10.00', stock=quantity)
+    orders = shop.generate_orders(40, seed=5, status='paid',
+        many_lines_share=0.5)
+    orders += shop.generate_orders(5, seed=6, status='paid')
+    taken = {}
+    for order in orders:
+        for sku, quantity in _ordered(order).items():
+            taken[sku] = taken.get(sku, 0) + quantity
+    assert taken == {'MUG': 7, 'TEE': 3}
+    assert {sku: shop.inventory(sku) for sku in stock} == {
+        'MUG': 0, 'TEE': 0, 'GONE': 0}
+    with pytest.raises(generator.SoldOut):
+        shop.create_order()
+    shop.set_inventory('TEE', 2)
+    with pytest.raises(generator.SoldOut, match=r'TEE \(2 left\)'):
+        shop.create_order(lines=[('TEE', 3)])
+    assert _ordered(shop.create_order(status='paid', lines=[('TEE', 2)])) == {
+        'TEE': 2}
+    assert shop.inventory('TEE') == 0
+
+
 @pytest.mark.parametrize('kind', ['missing_currency', 'missing_total',
         'bad_date', 'bad_quantity'])
 def test_malformed_orders_are_refused(sandbox, kind):

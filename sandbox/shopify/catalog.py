@@ -115,6 +115,11 @@ class Catalog:
                 return self._levels[(item, number)]
             return sum(self._levels[(item, n)] for n in self._locations)
 
+    def available(self, item: generator.CatalogItem) -> int:
+        "What the default location has: where new orders take stock"
+        return self._levels[(item.ref.inventory_item_id,
+                self.default_location)]
+
     def inventory_levels(self, by_location: bool = False) -> dict[str, Any]:
         "SKU → available (summed), or SKU → {location name: available}"
         with self.lock:

@@ -88,6 +88,11 @@ class Catalog:
         with self.lock:
             return self._stocked(sku).stock_quantity
 
+    def available(self, item: generator.CatalogItem) -> int | None:
+        "Its stock quantity, None when it does not manage its stock"
+        record = item.ref
+        return record.stock_quantity if record.manage_stock else None
+
     def inventory_levels(self) -> dict[str, int | None]:
         with self.lock:
             levels = {p.sku: p.stock_quantity for p in self._products.values()
