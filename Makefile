@@ -21,7 +21,7 @@ PYTEST = $(BIN)/python -m pytest --durations=$(DURATIONS) \
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install test lint test-postgresql demo openapi clean \
-	browser-tools test-browser screenshots
+	browser-tools chromium test-browser screenshots
 
 $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,13 +50,15 @@ test-postgresql: install
 # What the browser tests drive: Debian's Chromium and its ChromeDriver
 # (apt, when missing) and Tryton's web client, sao (npm, into .cache/).
 # Without them `make test` skips the browser tests and says why.
-browser-tools: install
+browser-tools: install chromium
+	$(BIN)/python -m harness web-client
+
+chromium:
 	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
 		$(SUDO) apt-get install -y -q chromium chromium-driver \
 		|| { $(SUDO) apt-get update -q \
 			&& $(SUDO) apt-get install -y -q chromium chromium-driver; }; \
 	fi
-	$(BIN)/python -m harness web-client
 
 test-browser: browser-tools
 	OMS_BROWSER_TESTS=required $(BIN)/python -m pytest -m browser tests

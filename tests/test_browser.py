@@ -45,8 +45,8 @@ def shop_floor(sync_erp):
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     states = ['awaiting_shipment', 'pending_payment', 'shipped', 'completed']
     orders = []
-    for n in range(16):
-        created = now - dt.timedelta(days=2 * n, hours=n)
+    for n in range(10):
+        created = now - dt.timedelta(days=3 * n, hours=n)
         lines = [('MUG-STONE', 1 + n % 3, '14.50'),
             ('TEE-BLK-M', 1, '19.90'), ('KETTLE-1L', 1, '39.90')]
         orders.append(order_payload(CHANNEL, f'50{n:02d}',

@@ -1,14 +1,20 @@
 """The demo's purchasing staff (demo/supply.py) against a real trytond:
 an order beyond the stock is held, the order point asks for a purchase,
-a round orders it, the next receives it and releases the held order."""
+a round orders it, the next receives it and releases the held order.
+
+The demo runs on SQLite: this runs in the SQLite leg only."""
 import datetime as dt
 from decimal import Decimal
+
+import pytest
 
 from proteus.config import XmlrpcConfig
 
 from demo import supply
 from oms_connector.tests.tools import order_payload
 from sync_agent.erp import ErpClient
+
+pytestmark = pytest.mark.one_backend
 
 
 def test_a_purchasing_round_orders_what_runs_low_and_the_next_receives_it(

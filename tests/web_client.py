@@ -69,7 +69,7 @@ class WebClient:
                 "&& !jQuery('#processing').is(':visible')")
         self.wait.until(settled)
         # One more turn of sao's promises, which render after the reply
-        time.sleep(0.2)
+        time.sleep(0.1)
         self.check()
 
     def errors(self) -> list[str]:
