@@ -55,7 +55,8 @@ class WebClient:
         self.driver = driver
         self.url, self.database = url, database
         self.pictures = pictures
-        self.wait = WebDriverWait(driver, timeout)
+        # Polled often: a step waits on the server several times
+        self.wait = WebDriverWait(driver, timeout, poll_frequency=0.05)
 
     # Waiting and failing
 
