@@ -14,8 +14,8 @@ from oms_connector.tests.tools import SYNC_CATALOGUE
 from sync_agent.erp import ErpClient
 
 SEED = 17
-# A shop: 120 orders in all, a backfill SQLite takes some 15 to 40 s over
-ORDERS = 60
+# A shop: 90 orders in all, a backfill SQLite takes some 10 to 30 s over
+ORDERS = 45
 TRIALS = 3
 SHOPS = ('shopify', 'woo')
 MAPPINGS = {'shopify': "kind: shopify\nwarehouses:\n  WH: Main warehouse\n",
@@ -46,7 +46,7 @@ def test_a_backfill_killed_at_random_loses_and_doubles_nothing(
         kills = []
         for trial in range(TRIALS):
             # The agent starts in about a second, then reads and posts.
-            delay = rng.uniform(1.0, 6.0)
+            delay = rng.uniform(1.0, 4.5)
             process = agent.start('run', log=tmp_path / f'run-{trial}.log')
             try:
                 time.sleep(delay)
