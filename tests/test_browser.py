@@ -171,15 +171,7 @@ def test_a_report_draws_its_chart(as_clerk):
     reports = [path for path in client.menu_entries('Order Management')
         if 'Reports' in path and 'over Time' in path[-1]]
     client.open_menu(*reports[0])
-    for _ in range(3):
-        if client.charts():
-            break
-        client.toolbar('switch_')
-    chart, = client.charts()
-    # billboard.js draws the series as paths or bars with a size
-    drawn = chart.find_elements('css selector',
-        'path.bb-line, path.bb-bar, path.bb-area')
-    assert [p for p in drawn if len(p.get_attribute('d') or '') > 10]
+    client.chart()
     client.picture('report-chart')
 
 

@@ -56,7 +56,10 @@ class WebClient:
         self.url, self.database = url, database
         self.pictures = pictures
         # Polled often: a step waits on the server several times
-        self.wait = WebDriverWait(driver, timeout, poll_frequency=0.05)
+        # (sao redraws lists and charts as replies come: an element may
+        # go stale between finding and reading it, then is found again)
+        self.wait = WebDriverWait(driver, timeout, poll_frequency=0.05,
+            ignored_exceptions=(StaleElementReferenceException,))
 
     # Waiting and failing
 
@@ -235,14 +238,19 @@ class WebClient:
 
     def open_row(self, text: str) -> None:
         "Open the list's row showing text in its form"
-        row = next((r for r in self.rows() if text in r.text), None)
-        if row is None:
+        def cell(_):
+            # On the cell showing it: a link in another cell opens its
+            # record
+            return next((c for r in self.rows() if text in r.text
+                    for c in r.find_elements(By.CSS_SELECTOR, 'td')
+                    if text in c.text), None)
+        try:
+            found = self.wait.until(cell)
+        except TimeoutException:
             raise AssertionError(f"no row with {text!r} in "
-                f"{self.tab_title()}: {[r.text for r in self.rows()]}")
-        # On the cell showing it: a link in another cell opens its record
-        cell = next(c for c in row.find_elements(By.CSS_SELECTOR, 'td')
-            if text in c.text)
-        ActionChains(self.driver).double_click(cell).perform()
+                f"{self.tab_title()}: {[r.text for r in self.rows()]}"
+                ) from None
+        ActionChains(self.driver).double_click(found).perform()
         self.visible('.form', self.tab())
         self.idle()
 
@@ -279,10 +287,31 @@ class WebClient:
         item.click()
         self.idle()
 
-    def charts(self) -> list[WebElement]:
-        "The charts the active tab draws (sao renders graphs as SVG)"
-        return [c for c in self.tab().find_elements(By.CSS_SELECTOR,
-                '.graph svg') if c.is_displayed()]
+    def chart(self) -> WebElement:
+        """Switch the active tab's views to its graph; the chart once
+        billboard.js has drawn a series in it"""
+        for _ in range(3):
+            if self._shown('.graph'):
+                break
+            self.toolbar('switch_')
+        return self.wait.until(lambda _: self._drawn_chart())
+
+    def _shown(self, css):
+        return any(e.is_displayed()
+            for e in self.tab().find_elements(By.CSS_SELECTOR, css))
+
+    def _drawn_chart(self) -> WebElement | None:
+        try:
+            for chart in self.tab().find_elements(By.CSS_SELECTOR,
+                    '.graph svg'):
+                series = chart.find_elements(By.CSS_SELECTOR,
+                    'path.bb-line, path.bb-bar, path.bb-area')
+                if chart.is_displayed() and any(
+                        len(p.get_attribute('d') or '') > 10 for p in series):
+                    return chart
+        except StaleElementReferenceException:
+            pass  # redrawn meanwhile: looked at again
+        return None
 
     # Pictures
 
