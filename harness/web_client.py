@@ -1,6 +1,7 @@
 """Tryton's web client, sao 8.0 from npm, which the demo serves and the
 browser tests drive; and the browser they drive it with (Debian's
 chromium and chromium-driver)."""
+import fcntl
 import shutil
 import subprocess
 import tarfile
@@ -15,6 +16,14 @@ def install_web_client(directory: Path, quiet: bool = False) -> Path | None:
     """sao in directory/sao, installed once. None when npm is missing or
     fails: the demo runs without it, the browser tests say why they
     skip."""
+    directory.mkdir(parents=True, exist_ok=True)
+    # Each xdist worker's session asks: one installs, the others wait
+    with open(directory / '.sao.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _install(directory, quiet)
+
+
+def _install(directory: Path, quiet: bool) -> Path | None:
     root = directory / 'sao'
     if (root / 'index.html').exists() and (root / 'node_modules').exists():
         return root
@@ -23,7 +32,6 @@ def install_web_client(directory: Path, quiet: bool = False) -> Path | None:
         return None
     if not quiet:
         print("Installing the web client (sao 8.0) from npm...", flush=True)
-    directory.mkdir(parents=True, exist_ok=True)
     try:
         tarball = subprocess.run(
             [npm, 'pack', '--silent', SAO], cwd=directory, check=True,
