@@ -189,6 +189,15 @@ class Order(_Canonical):
     lines: list[OrderLine]
     notes: Text | None = None
     raw: Payload = Field(default_factory=dict)
+    # Beyond DESIGN §3's fields (added, never renamed):
+    fulfilled_by_channel: bool = Field(False, description=(
+            "The marketplace itself ships the order from its own stock "
+            "(Amazon FBA): the ERP records the sale but reserves and ships "
+            "nothing."))
+    hold_reason: Text | None = Field(None, description=(
+            "Why the channel asks that the order not be shipped yet (a "
+            "buyer's cancellation request, a refund under way); the ERP "
+            "holds the order until a copy without it arrives."))
 
 
 class RejectedOrder(_Canonical):

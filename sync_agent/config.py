@@ -12,7 +12,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -28,7 +28,7 @@ from .yamlfile import Problem, read_yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
 
-KINDS = ('shopify', 'woocommerce')
+KINDS = ('shopify', 'woocommerce', 'amazon')
 
 # The credentials each kind needs, and the environment variable that holds
 # each by default ({code} is the channel's code, upper-cased).
@@ -37,6 +37,12 @@ CREDENTIALS = {
     'woocommerce': {
         'consumer_key': 'OMS_{code}_CONSUMER_KEY',
         'consumer_secret': 'OMS_{code}_CONSUMER_SECRET',
+        },
+    # Login with Amazon: the app's client and the seller's refresh token
+    'amazon': {
+        'refresh_token': 'OMS_{code}_REFRESH_TOKEN',
+        'client_id': 'OMS_{code}_CLIENT_ID',
+        'client_secret': 'OMS_{code}_CLIENT_SECRET',
         },
     }
 
@@ -92,8 +98,12 @@ class Retry(_Config):
 
 class ChannelConfig(_Config):
     code: Annotated[str, Field(min_length=1)]
-    kind: Literal['shopify', 'woocommerce']
+    kind: Literal['shopify', 'woocommerce', 'amazon']
     base_url: Annotated[str, Field(pattern=r'^https?://')]
+    settings: dict[str, Any] = Field(default_factory=dict, description=(
+            "What the kind's API needs beyond the base URL (Amazon: seller "
+            "id, marketplace ids, orders API version): never a secret. "
+            "Checked against the adapter's Settings."))
     mapping: Path | None = None
     credentials: dict[str, VariableName] = Field(
         default_factory=dict, description=(
@@ -113,6 +123,13 @@ class ChannelConfig(_Config):
     rate_limit: RateLimit = Field(default_factory=RateLimit)
     retry: Retry = Field(default_factory=Retry)
     enabled: bool = True
+
+    @model_validator(mode='after')
+    def _settings(self) -> ChannelConfig:
+        from .channels import channel_kind  # the kinds import this module
+        channel_kind(self.kind).adapter.Settings.model_validate(
+            self.settings)
+        return self
 
     @model_validator(mode='after')
     def _credential_names(self) -> ChannelConfig:

@@ -12,7 +12,11 @@ beside it:
   fulfilments (a shipment by a carrier the file does not map fails with
   the file named; the ERP offers it again after a back-off);
 - ``warehouses``: ERP warehouse code → the channel's location (a Shopify
-  location's name or id), for stock levels.
+  location's name or id), for stock levels;
+- ``fulfilled_by_channel``: channel SKUs the marketplace ships from its
+  own stock (Amazon FBA): no stock level is pushed to them, and one may
+  map to the same ERP SKU as the SKU the seller ships (the same product
+  sold both ways).
 
 `Mapping.apply` runs between ``normalize_order`` and the ERP; `check`
 reports every problem of a file with its file and line.
@@ -47,6 +51,7 @@ class MappingFile(BaseModel):
     sku_file: Path | None = None
     carriers: dict[Text, Text] = Field(default_factory=dict)
     warehouses: dict[Text, Text] = Field(default_factory=dict)
+    fulfilled_by_channel: list[Text] = Field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -57,11 +62,14 @@ class Mapping:
     skus: dict[str, str] = dataclasses.field(default_factory=dict)
     carriers: dict[str, str] = dataclasses.field(default_factory=dict)
     warehouses: dict[str, str] = dataclasses.field(default_factory=dict)
+    fulfilled_by_channel: set[str] = dataclasses.field(default_factory=set)
     source: str | None = None
 
     def __post_init__(self) -> None:
+        # Stock and shipments go to the SKU the seller ships
         self.channel_skus = {erp: channel
-            for channel, erp in self.skus.items()}
+            for channel, erp in self.skus.items()
+            if channel not in self.fulfilled_by_channel}
 
     def apply(self, order: Order, channel_status: str | None = None
             ) -> Order:
@@ -172,7 +180,10 @@ def check(path: Path, channel: str | None = None, kind: str | None = None,
             where.setdefault(sku, (str(sku_path), from_csv.line[sku]))
             skus.setdefault(sku, erp_sku)
     by_erp: dict[str, str] = {}
+    fulfilled = set(data.fulfilled_by_channel)
     for sku, erp_sku in skus.items():
+        if sku in fulfilled:
+            continue  # never pushed to: it may share its ERP SKU
         if erp_sku in by_erp:
             # Stock levels could not tell which channel SKU to update.
             problems.append(Problem(*where[sku], (
@@ -184,7 +195,7 @@ def check(path: Path, channel: str | None = None, kind: str | None = None,
     mapping = Mapping(
         statuses=dict(data.statuses), skus=skus,
         carriers=dict(data.carriers), warehouses=dict(data.warehouses),
-        source=str(path))
+        fulfilled_by_channel=fulfilled, source=str(path))
     return mapping, problems
 
 

@@ -308,6 +308,9 @@ class FakeAdapter:
         for orders in self.pages:
             yield OrderPage(list(orders), total=sum(map(len, self.pages)))
 
+    def next_orders_call(self):
+        return None
+
 
 def woo_sync(adapter=None, erp=None, mapping=None):
     config = ChannelConfig(code='WOO', kind='woocommerce',

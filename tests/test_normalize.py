@@ -9,7 +9,7 @@ import pytest
 from e2e_harness import FIXTURES
 
 from oms_contract.models import OrderStatus
-from sync_agent.channels import shopify, woocommerce
+from sync_agent.channels import amazon, shopify, woocommerce
 from sync_agent.channels.payload import PayloadError
 from sync_agent.mapping import Mapping
 
@@ -59,18 +59,122 @@ WOOCOMMERCE = [
     ('batch_update_orders.json', ['update', 0],
         dict(external_id='727', status='shipped')),
     ]
+# v0 orders are read with their items inline, and with an RDT their
+# address and buyer (V0 assembles them as the adapter does)
+V0 = 'v0:TEST_CASE_200'
+AMAZON = [
+    ('v2026_getOrder_example.json', ['order'],
+        dict(external_id='202-1234567-8901234', status='shipped',
+            currency='GBP', total=Decimal('103.97'),
+            shipping_price=Decimal('10.00'),
+            lines=[('ECHO-DOT-4-UK-CHARCOAL-3PACK', 3, Decimal('29.99'))])),
+    # Every parcel delivered: completed; the buyer's cancellation request
+    # came after shipping (and was executed): no hold
+    ('v2026_searchOrders_example.json', ['orders', 0],
+        dict(external_id='123-4567890-1234567', status='completed',
+            total=Decimal('154.99'), hold_reason=None,
+            lines=[('ECHO-DOT-4-CHARCOAL', 2, Decimal('49.99')),
+                ('FIRE-TV-4K-2021', 1, Decimal('49.99'))])),
+    ('v2026_searchOrders_sandbox_A1VC38T7YXB528_JP.json', ['orders', 0],
+        dict(external_id='250-1234567-8901234', status='shipped',
+            currency='JPY', total=Decimal('19940'),
+            fulfilled_by_channel=True,
+            lines=[('ECHO-DOT-4-JP-CHARCOAL', 1, Decimal('5980')),
+                ('FIRE-TV-4K-MAX-JP', 2, Decimal('6980'))])),
+    ('v2026_searchOrders_sandbox_A1F83G8C2ARO7P_GB.json', ['orders', 0],
+        dict(external_id='202-7654321-1098765', status='shipped')),
+    ('v2026_searchOrders_sandbox_A2Q3Y263D00KWC_BR.json', ['orders', 0],
+        dict(external_id='171-2345678-9012345', status='awaiting_shipment',
+            currency='BRL', total=Decimal('1599.90'))),
+    ('v2026_getOrder_sandbox_171-9876543-2109876.json', ['order'],
+        dict(status='awaiting_shipment', total=Decimal('299.90'))),
+    ('v2026_getOrder_sandbox_028-1234567-8901234.json', ['order'],
+        dict(status='shipped', currency='TRY',
+            lines=[('FIRE-HD10-TR-BLK', 2, Decimal('62.50'))])),
+    # No buyer data (in-store pickup): the recipient names the customer
+    ('v2026_getOrder_sandbox_114-9876543-1234567.json', ['order'],
+        dict(status='awaiting_shipment', total=Decimal('49.99'))),
+    # ItemPrice is the line's total; the buyer asked to cancel: held
+    (V0, [], dict(external_id='902-1845936-5435065',
+            status='awaiting_shipment', currency='USD',
+            total=Decimal('11.01'), fulfilled_by_channel=False,
+            hold_reason="The buyer asked to cancel (NABetaASINB00551Q3CS: "
+            "Found cheaper somewhere else.): do not ship",
+            lines=[('NABetaASINB00551Q3CS', 1, Decimal('10.00'))])),
+    ]
 CASES = ([(shopify, 'shopify', *case) for case in SHOPIFY]
-    + [(woocommerce, 'woocommerce', *case) for case in WOOCOMMERCE])
+    + [(woocommerce, 'woocommerce', *case) for case in WOOCOMMERCE]
+    + [(amazon, 'amazon', *case) for case in AMAZON])
+# Published orders that cannot be imported as they stand (held by the
+# agent with the reason): v0 orders without their items
+AMAZON_HELD = [
+    ('v0_getOrders_TEST_CASE_200.json', ['payload', 'Orders', 0]),
+    ('v0_getOrders_TEST_CASE_200_NEXT_TOKEN.json', ['payload', 'Orders', 0]),
+    ('v0_getOrder_TEST_CASE_IBA_200.json', []),
+    ]
 
 pytestmark = pytest.mark.skipif(
     not FIXTURES.exists(), reason=f"no marketplace fixtures at {FIXTURES}")
 
 
 def load(kind, name, path):
+    if name == V0:
+        return v0_order()
     payload = json.loads((FIXTURES / kind / name).read_text())
     for key in path:
         payload = payload[key]
     return payload
+
+
+def v0_order():
+    "Amazon's v0 example order as the adapter assembles it"
+    def part(name):
+        return load('amazon', f'v0_{name}_TEST_CASE_200.json', ['payload'])
+    order = part('getOrder')
+    order['ShippingAddress'] = part('getOrderAddress')['ShippingAddress']
+    order['BuyerInfo'] = {k: v for k, v in part('getOrderBuyerInfo').items()
+        if k != 'AmazonOrderId'}
+    order['OrderItems'] = part('getOrderItems')['OrderItems']
+    return order
+
+
+@pytest.mark.parametrize('name, path', AMAZON_HELD)
+def test_amazon_orders_without_their_items_are_held(name, path):
+    with pytest.raises(PayloadError, match="OrderItems is missing"):
+        amazon.normalize_order(load('amazon', name, path))
+
+
+def test_amazon_v0_line_total_becomes_an_exact_unit_price():
+    order = v0_order()
+    item = order['OrderItems'][0]
+    item.update(QuantityOrdered=3, ItemPrice={'CurrencyCode': 'USD',
+            'Amount': '10.00'})
+    line, = amazon.normalize_order(order).lines
+    # 10.00 / 3 is not exact: six places, whose line total rounds back
+    assert line.unit_price == Decimal('3.333333')
+    item['ItemPrice']['Amount'] = '29.97'
+    line, = amazon.normalize_order(order).lines
+    assert (line.unit_price, str(line.unit_price)) == (Decimal('9.99'),
+        '9.99')
+
+
+def test_amazon_pending_orders_have_no_address_and_await_payment():
+    order = load('amazon', 'v2026_getOrder_example.json', ['order'])
+    order['fulfillment']['fulfillmentStatus'] = 'PENDING'
+    del order['recipient']
+    read = amazon.normalize_order(order)
+    assert (read.status, read.shipping_address) == ('pending_payment', None)
+
+
+def test_amazon_get_order_answers_are_read_without_their_wrapper():
+    answer = load('amazon', 'v2026_getOrder_example.json', [])
+    assert amazon.normalize_order(answer).raw == answer['order']
+
+
+def test_amazon_unfulfillable_is_held():
+    order = load('amazon', 'v2026_getOrder_example.json', ['order'])
+    order['fulfillment']['fulfillmentStatus'] = 'UNFULFILLABLE'
+    assert "unfulfillable" in amazon.normalize_order(order).hold_reason
 
 
 @pytest.mark.parametrize('channel, kind, name, path, expected', CASES,

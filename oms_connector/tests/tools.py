@@ -289,15 +289,28 @@ SYNC_CATALOGUE = [
 def sync_records():
     """The records of the agent's end-to-end tests: the catalogue in
     stock, a Shopify channel (EUR) and a WooCommerce channel (USD) listing
-    every product under its code, and one agent key for both."""
+    every product under its code, and one agent key for both; an Amazon
+    channel (USD, reserving once paid) listing them too, the mug also as
+    FBA_MUG (fulfilled by Amazon), with a key of its own."""
     shopify = create_channel('shopify', kind='shopify', currency='EUR',
         name="Sandbox Shopify")
     woo = create_channel('woo', kind='woocommerce', name="Sandbox Woo")
+    amazon = create_channel('amazon', kind='amazon', name="Sandbox Amazon",
+        reserve_stock='payment')
     for code, name, price, stock in SYNC_CATALOGUE:
         product = create_product(name, code, price, quantity=stock)
         create_listing(shopify, product, code)
         create_listing(woo, product, code)
-    return {'agent_key': create_api_key([shopify, woo])}
+        create_listing(amazon, product, code)
+        if code == 'MUG-STONE':
+            create_listing(amazon, product, FBA_MUG,
+                fulfilled_by_channel=True)
+    return {'agent_key': create_api_key([shopify, woo]),
+        'amazon_key': create_api_key([amazon])}
+
+
+# The mug's SKU on Amazon where Amazon ships it from its own stock (FBA)
+FBA_MUG = 'MUG-STONE-FBA'
 
 
 # The race for the last units: channels selling one scarce product.

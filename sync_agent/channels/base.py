@@ -17,6 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from pydantic import BaseModel, ConfigDict
+
 from oms_contract.models import ChannelReturn, Order, StockRefusal
 
 from ..config import ChannelConfig
@@ -110,6 +112,7 @@ class FulfilmentUpdate:
     tracking_number: str | None = None
     tracking_url: str | None = None
     order_number: str | None = None
+    shipped_at: dt.datetime | None = None  # when the parcel left (UTC)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,10 +197,28 @@ class RefundResult:
 # What an adapter may declare it does:
 # - compare_and_set: a stock write carries the quantity expected now, and
 #   the channel refuses it when it shows another (`StockResult.stale`);
-# - refunds: push_refund makes refunds on the channel, and fetch_returns
-#   reports the refunds made there;
+# - refunds: push_refund makes refunds on the channel;
+# - refund_reports: fetch_returns reports the refunds made on the channel;
 # - returns: fetch_returns reports customers' return requests too.
-CAPABILITIES = frozenset({'compare_and_set', 'refunds', 'returns'})
+CAPABILITIES = frozenset(
+    {'compare_and_set', 'refunds', 'refund_reports', 'returns'})
+
+
+class ScanPaused(Exception):
+    """A scan of orders stops for now: the channel allows no call before
+    `next_call` (its rate limit). The pages yielded so far are good; the
+    adapter resumes the scan where it stopped when asked again from the
+    same start, and the cursor moves only once a scan is complete."""
+
+    def __init__(self, next_call: dt.datetime):
+        super().__init__(
+            f"the channel allows the next call at {next_call.isoformat()}")
+        self.next_call = next_call
+
+
+class NoSettings(BaseModel):
+    "A kind that needs nothing beyond the base URL"
+    model_config = ConfigDict(extra='forbid')
 
 
 class Mapper(Protocol):
@@ -239,6 +260,10 @@ class Adapter(abc.ABC):
     # (CAPABILITIES); the conformance kit checks each one declared, and
     # that one not declared is really missing.
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    # What the channel configuration's `settings:` may hold for this kind
+    Settings: ClassVar[type[BaseModel]] = NoSettings
+    # Levels one bulk stock write sets at most
+    stock_batch: ClassVar[int] = 250
 
     def __init__(self, config: ChannelConfig, credentials: dict[str, str],
             state_dir: Path | None = None,
@@ -247,6 +272,7 @@ class Adapter(abc.ABC):
         self.credentials = credentials
         self.state_dir = state_dir
         self.page_size = config.page_size or self.default_page_size
+        self.settings = self.Settings.model_validate(config.settings)
         self.unknown: dict[str, float] = {}
         self.transport = transport or Transport(
             config.code,
@@ -303,6 +329,16 @@ class Adapter(abc.ABC):
         return RefundResult(manual=True, error=(
                 f"{self.kind} channels cannot take refunds from the agent: "
                 "refund by hand on the channel"))
+
+    def stock_calls(self, count: int) -> int:
+        """The fewest calls that set `count` levels the adapter already
+        knows (the figure benchmarks and the kit hold push_stock to)"""
+        return -(-count // self.stock_batch)
+
+    def next_orders_call(self) -> dt.datetime | None:
+        """When the channel allows the next orders call, where its rate
+        limit makes that worth showing (`oms-sync status`); else None"""
+        return None
 
     def to_look_up(self, skus: Iterable[str]) -> list[str]:
         "Those of the SKUs not found lately"

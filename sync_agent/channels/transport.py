@@ -76,6 +76,27 @@ class RateLimiter:
                 limiter = cls._shared[account] = cls(rate, burst)
             return limiter
 
+    def ready_in(self) -> float:
+        "Seconds until a call's token is there (0: now), taking none"
+        if self.rate <= 0:
+            return 0.0
+        with self.lock:
+            tokens = min(self.burst, self.tokens
+                + (self.clock() - self.updated) * self.rate)
+        return max(0.0, (1 - tokens) / self.rate)
+
+    def adopt(self, rate: float) -> None:
+        """The rate the marketplace says it allows now (a header): later
+        calls are paced by it"""
+        if rate > 0:
+            with self.lock:
+                self.rate = rate
+
+    def drain(self) -> None:
+        "The marketplace refused a call for its quota: no token is left"
+        with self.lock:
+            self.tokens, self.updated = 0.0, self.clock()
+
     def acquire(self) -> float:
         "Take one call's token, sleeping until there is one; returns waited"
         if self.rate <= 0:

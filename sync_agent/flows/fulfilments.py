@@ -64,4 +64,5 @@ class FulfilmentFlow(OutboxFlow):
             notify_customer=fulfilment.notify_customer,
             carrier=carrier,
             tracking_number=fulfilment.tracking_number,
-            tracking_url=fulfilment.tracking_url)
+            tracking_url=fulfilment.tracking_url,
+            shipped_at=fulfilment.shipped_at)

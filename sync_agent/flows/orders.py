@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from oms_contract.models import Order, RejectedOrder, storable_payload
 
+from ..channels.base import ScanPaused
 from ..channels.payload import READ_ERRORS
 from .cursor import parse_cursor, start
 from .flow import Flow, digest, validation_reason
@@ -92,31 +93,47 @@ class OrderFlow(Flow):
         seen: set[tuple[str, str]] = set()
         waiting: list[Translation] = []
         read = 0
-        for page in self.adapter.fetch_orders(since):
-            for raw in page.orders:
-                translation = self.translate(raw)
-                if translation.key in seen:
-                    continue  # a page repeated as rows shifted
-                seen.add(translation.key)
-                waiting.append(translation)
-                if translation.order is not None and (
-                        newest is None
-                        or translation.order.updated_at > newest):
-                    newest = translation.order.updated_at
-            read += len(page.orders)
-            if progress:
-                progress(read, page.total)
-            if len(waiting) >= (self.config.erp_batch or ERP_BATCH):
-                # Sorted by update time, everything up to `newest` is in
-                # hand and the cursor may move; else only at the end.
-                self._post(waiting, newest
-                    if self.adapter.sorted_by_update else None, counts)
-                waiting = []
+        try:
+            for page in self.adapter.fetch_orders(since):
+                for raw in page.orders:
+                    translation = self.translate(raw)
+                    if translation.key in seen:
+                        continue  # a page repeated as rows shifted
+                    seen.add(translation.key)
+                    waiting.append(translation)
+                    if translation.order is not None and (
+                            newest is None
+                            or translation.order.updated_at > newest):
+                        newest = translation.order.updated_at
+                read += len(page.orders)
+                if progress:
+                    progress(read, page.total)
+                if len(waiting) >= (self.config.erp_batch or ERP_BATCH):
+                    # Sorted by update time, everything up to `newest` is
+                    # in hand and the cursor may move; else only at the
+                    # end.
+                    self._post(waiting, newest
+                        if self.adapter.sorted_by_update else None, counts)
+                    waiting = []
+        except ScanPaused as pause:
+            # The channel's rate limit: what was read goes in, and the
+            # cursor waits for the end of the scan, which resumes there.
+            self._post(waiting, newest
+                if self.adapter.sorted_by_update else None, counts)
+            logger.info("%s: orders scan paused by the channel's rate "
+                "limit until %s", self.code, pause.next_call.isoformat(),
+                extra={'channel': self.code})
+            return {'read': read, **counts, 'paused': True,
+                'next_call': _second(pause.next_call)}
         if waiting or newest != stored:
             self._post(waiting, newest, counts)
         self.orders_pulled = started
-        return {'read': read, **counts,
+        summary = {'read': read, **counts,
             'cursor': newest.isoformat() if newest else None}
+        next_call = self.adapter.next_orders_call()
+        if next_call is not None:
+            summary['next_call'] = _second(next_call)
+        return summary
 
     def _post(self, translations: list[Translation],
             cursor: dt.datetime | None, counts: dict[str, int]) -> None:
@@ -131,3 +148,7 @@ class OrderFlow(Flow):
         for result in answer['results']:
             counts[result['result']] = counts.get(result['result'], 0) + 1
 
+
+
+def _second(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat(timespec='seconds')

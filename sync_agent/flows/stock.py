@@ -162,7 +162,12 @@ class StockFlow(Flow):
                     external_variant_id=erp_level.get(
                         'external_variant_id')))
             other = levels.get(level.update.key)
-            if error is None and other is not None:
+            if level.update.sku in self.mapping.fulfilled_by_channel:
+                error = (f"the channel fulfils {level.update.sku} from its "
+                    f"own stock ({self.mapping.source}: "
+                    "fulfilled_by_channel): its quantity is the channel's")
+                reason = StockRefusal.refused
+            elif error is None and other is not None:
                 error = (f"the channel's {level.update.sku}"
                     + (f" at {location}" if location else '')
                     + f" is already set from {other.name}")

@@ -49,6 +49,11 @@ class Listing(DeactivableMixin, ModelSQL, ModelView):
             ('max_listed', '>=', 0),
             ],
         help="The most the channel shows; empty: the channel's.")
+    fulfilled_by_channel = fields.Boolean(
+        "Fulfilled by Channel",
+        help="The channel stores and ships this listing's goods from its "
+        "own stock (Amazon FBA): the ERP pushes no quantity for it. The "
+        "same product may have another listing the seller ships.")
     @classmethod
     def __setup__(cls):
         super().__setup__()

@@ -47,6 +47,7 @@ EXCEPTION_KINDS = [
     ('invalid_address', "Invalid Address"),
     ('invalid_order', "Invalid Order"),
     ('cancelled_after_shipping', "Cancelled after Shipping"),
+    ('channel_hold', "Held by the Channel"),
     ('manual', "Held by Staff"),
     ]
 PRIORITIES = [
@@ -122,6 +123,11 @@ class Sale(metaclass=PoolMeta):
     oms_channel_updated = fields.Timestamp(
         "Channel Updated", readonly=True,
         states={'invisible': ~Eval('oms_channel')})
+    oms_channel_fulfils = fields.Boolean(
+        "Fulfilled by Channel", readonly=True,
+        states={'invisible': ~Eval('oms_channel_fulfils')},
+        help="The channel ships this order from its own stock (Amazon FBA): "
+        "nothing is reserved or shipped from the ERP's warehouses.")
     oms_channel_deducted = fields.Boolean(
         "Channel Deducted", readonly=True,
         states={'invisible': ~Eval('oms_channel')},
@@ -219,6 +225,7 @@ class Sale(metaclass=PoolMeta):
         for name in [
                 'oms_channel', 'oms_external_id', 'oms_channel_status',
                 'oms_channel_updated', 'oms_channel_deducted',
+                'oms_channel_fulfils',
                 'oms_exception', 'oms_exception_kind',
                 'oms_exception_reason', 'oms_payload', 'oms_events',
                 'oms_fulfilments']:
@@ -424,9 +431,11 @@ class Sale(metaclass=PoolMeta):
     @classmethod
     def _oms_enact(cls, sales):
         "Bring the Tryton sales and shipments in line with their OMS state"
+        # A pending order may have no address yet (Amazon serves it once
+        # paid): it stays a draft until then.
         to_quote = [s for s in sales
             if s.oms_state == 'pending_payment' and not s.oms_reserve_due
-            and s.state == 'draft']
+            and s.state == 'draft' and s.shipment_address]
         to_reserve = [s for s in sales if s.oms_reserve_due]
         to_release = [s for s in sales
             if s.oms_state in {'cancelled', 'refunded'}

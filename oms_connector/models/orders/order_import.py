@@ -19,7 +19,7 @@ from trytond.transaction import Transaction, TransactionError
 from oms_contract.models import RejectedOrder
 
 from ...exceptions import OrderHold
-from .order import dump_order, rank
+from .order import GONE, dump_order, rank
 
 logger = logging.getLogger(__name__)
 
@@ -282,6 +282,9 @@ class OrderImporter(Model):
         for sale, order, address in zip(
                 sales, orders, addresses, strict=True):
             sale.oms_state = order.status.value
+            if order.fulfilled_by_channel:
+                sale.oms_channel_fulfils = True
+                sale.shipment_method = 'manual'  # no shipment of ours
             cls._write_order(sale, order, new=True)
             found = [hold] if hold else cls._fill(sale, order, address, lookup)
             if sale.oms_state in {'cancelled', 'refunded'}:
@@ -313,6 +316,7 @@ class OrderImporter(Model):
             company=channel.company,
             oms_channel=channel,
             oms_external_id=external_id,
+            oms_channel_fulfils=False,
             currency=channel.currency,
             lines=[])
         cls._set_party(sale, party)
@@ -326,7 +330,9 @@ class OrderImporter(Model):
         sale.on_change_party()
         sale.warehouse = channel.warehouse
         sale.invoice_method = channel.invoice_method
-        sale.shipment_method = 'order'
+        # The channel ships what it fulfils itself: no shipment is made
+        sale.shipment_method = ('manual' if sale.oms_channel_fulfils
+            else 'order')
 
     @classmethod
     def _save_new(cls, sales, holds):
@@ -383,6 +389,11 @@ class OrderImporter(Model):
                 'unknown_sku', 'invalid_address', 'invalid_order'}:
             cls.rebuild(sale, keep_address=not unread)
             sale = Sale(sale.id)
+        elif (sale.state == 'draft' and not sale.shipment_address
+                and order.shipping_address):
+            # The address a pending order lacked came with its payment
+            cls.rebuild(sale, keep_address=False)
+            sale = Sale(sale.id)
         target = order.status.value
         if target == sale.oms_state:
             pass
@@ -403,7 +414,24 @@ class OrderImporter(Model):
                 Sale._oms_set_state([sale], target)
                 if not Sale(sale.id).oms_exception:
                     Sale._oms_enact([Sale(sale.id)])
+        cls._follow_channel_hold(Sale(sale.id), order)
         return 'updated'
+
+    @classmethod
+    def _follow_channel_hold(cls, sale, order):
+        """Hold the order while the channel asks not to ship it (a buyer's
+        cancellation request); let it go once the channel no longer does"""
+        Sale = Pool().get('sale.sale')
+        if (order.hold_reason and not sale.oms_exception
+                and sale.oms_state not in GONE | {'cancelled', 'refunded'}):
+            Sale.oms_hold([sale], 'channel_hold', gettext(
+                    'oms_connector.msg_channel_hold',
+                    reason=order.hold_reason))
+        elif (not order.hold_reason
+                and sale.oms_exception_kind == 'channel_hold'):
+            Sale.oms_release([sale], gettext(
+                    'oms_connector.msg_channel_hold_lifted'))
+            Sale._oms_enact([Sale(sale.id)])
 
     @classmethod
     def rebuild(cls, sale, keep_address=True):
@@ -487,8 +515,12 @@ class OrderImporter(Model):
 
         if address is None:
             sale.shipment_address = None
-            holds.append(('invalid_address', gettext(
-                        'oms_connector.msg_no_shipping_address')))
+            # A pending order may get its address with its payment
+            # (Amazon's do): nothing to fix until it is due to reserve.
+            if not (order.status == 'pending_payment'
+                    and sale.oms_channel.reserve_stock == 'payment'):
+                holds.append(('invalid_address', gettext(
+                            'oms_connector.msg_no_shipping_address')))
         elif isinstance(address, OrderHold):
             sale.shipment_address = None
             holds.append(('invalid_address', address.message))
@@ -532,6 +564,10 @@ class OrderImporter(Model):
         # Held orders keep every line (unmapped ones without a product), so
         # staff see what was ordered and its total.
         sale.lines = lines
+        if order.hold_reason and order.status.value not in GONE:
+            holds.append(('channel_hold', gettext(
+                        'oms_connector.msg_channel_hold',
+                        reason=order.hold_reason)))
         return holds
 
 

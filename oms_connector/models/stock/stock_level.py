@@ -177,6 +177,8 @@ class ListingLevel(ModelSQL, ModelView):
         to_create, to_write, keep = [], [], set()
         readings = defaultdict(dict)  # by company
         for listing in listings:
+            if listing.fulfilled_by_channel:
+                continue  # the channel counts its stock: no level
             for warehouse, quantity in listing.available_to_sell(
                     stock[listing.id]).items():
                 key = (listing.id, warehouse)
@@ -300,7 +302,8 @@ class ListingLevel(ModelSQL, ModelView):
         wanted = defaultdict(list)
         for sale in sales:
             channel = sale.oms_channel
-            if not channel or not channel.deducts_sales:
+            if (not channel or not channel.deducts_sales
+                    or sale.oms_channel_fulfils):
                 continue
             deducted = sale.oms_channel_status in DEDUCTED
             if deducted != bool(sale.oms_channel_deducted):

@@ -148,7 +148,9 @@ class ShopifyAdapter(Adapter):
     kind = KIND
     sorted_by_update = True
     stock_by_location = True
-    capabilities = frozenset({'compare_and_set', 'refunds', 'returns'})
+    capabilities = frozenset(
+        {'compare_and_set', 'refunds', 'refund_reports', 'returns'})
+    stock_batch = QUANTITIES_PER_CALL
     default_page_size = 20
 
     def __init__(self, *args: Any, **kwargs: Any):

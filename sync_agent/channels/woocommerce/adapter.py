@@ -106,7 +106,8 @@ class WooCommerceAdapter(Adapter):
     kind = KIND
     # A stock write carries no expected quantity (§2.5): no
     # compare-and-set. Core has refunds but no returns (§2.6).
-    capabilities = frozenset({'refunds'})
+    capabilities = frozenset({'refunds', 'refund_reports'})
+    stock_batch = ITEMS_PER_BATCH
     # Sorted by id, the stable order while rows change (§2.2): the cursor
     # moves only when a scan is complete.
     sorted_by_update = False
