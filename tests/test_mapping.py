@@ -62,7 +62,7 @@ def problems_of(path, **kwargs):
 # -- Checking files -----------------------------------------------------
 
 @pytest.mark.parametrize('name', ['shopify-example.yaml',
-        'woocommerce-example.yaml'])
+        'woocommerce-example.yaml', 'amazon-example.yaml'])
 def test_example_mappings_check_clean(name):
     mapping, problems = check(MAPPINGS / name)
 
@@ -240,7 +240,8 @@ def test_check_mappings_command_on_the_examples(capsys):
     assert main(['check-mappings', str(MAPPINGS)]) == 0
 
     out = capsys.readouterr().out.splitlines()
-    assert out == [f'{MAPPINGS / "shopify-example.yaml"}: OK',
+    assert out == [f'{MAPPINGS / "amazon-example.yaml"}: OK',
+        f'{MAPPINGS / "shopify-example.yaml"}: OK',
         f'{MAPPINGS / "woocommerce-example.yaml"}: OK']
 
 
@@ -481,3 +482,16 @@ def test_check_mappings_points_at_the_line_to_fix(tmp_path, capsys):
     assert out[2] == (f"{tmp_path / 'skus.csv'}:3: a quote opened on this "
         "row is not closed")
     assert len(out) == 3
+
+
+def test_a_product_sold_both_ways_maps_from_two_amazon_skus(tmp_path):
+    "The SKU Amazon fulfils shares its ERP SKU; stock goes to the other"
+    path = tmp_path / 'amazon.yaml'
+    path.write_text("kind: amazon\nskus:\n  MUG-FBA: MUG\n  MUG-MFN: MUG\n")
+    _, problems = check(path)
+    assert ["mapped from both" in p.message for p in problems] == [True]
+
+    path.write_text(path.read_text() + "fulfilled_by_channel: [MUG-FBA]\n")
+    mapping = load(path)
+    assert mapping.channel_sku('MUG') == 'MUG-MFN'
+    assert mapping.fulfilled_by_channel == {'MUG-FBA'}

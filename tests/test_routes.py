@@ -5,6 +5,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from e2e_harness import staff
+
+from proteus import Model
 
 from oms_connector.tests.tools import order_payload
 from sync_agent.erp import ErpClient, ErpError
@@ -225,3 +228,36 @@ class failing_insert:
 
 def server_is_postgresql(erp):
     return erp.uri.startswith('postgresql')
+
+
+def test_an_order_the_channel_ships_itself_reserves_nothing(erp, shop):
+    "Amazon FBA: recorded for reporting and the customer, nothing shipped"
+    order = new_order(status='shipped', fulfilled_by_channel=True,
+        lines=[('MUG-01', 5, '8.00')])  # more mugs than the ERP has
+    created, = shop.post_orders('shop', [order], None)['results']
+
+    assert (created['result'], created['state'], created['exception']) == (
+        'created', 'shipped', None)
+    Sale = Model.get('sale.sale', config=staff(erp))
+    sale = Sale(created['sale_id'])
+    assert (sale.state, sale.shipment_method, sale.oms_channel_fulfils) == (
+        'processing', 'manual', True)
+    assert sale.shipments == [] and all(
+        not line.moves for line in sale.lines)
+
+
+def test_the_channels_hold_holds_the_order_until_lifted(erp, shop):
+    "A buyer's cancellation request on Amazon: not shipped meanwhile"
+    order = new_order(hold_reason="The buyer asked to cancel (MUG: changed "
+        "mind): do not ship", lines=[('TS-RED-M', 1, '19.50')])
+    held, = shop.post_orders('shop', [order], None)['results']
+    assert held['exception']['kind'] == 'channel_hold'
+    assert 'changed mind' in held['exception']['reason']
+
+    lifted = dict(order, hold_reason=None,
+        updated_at='2026-11-11T04:00:00+00:00')
+    released, = shop.post_orders('shop', [lifted], None)['results']
+    assert (released['result'], released['exception']) == ('updated', None)
+    Sale = Model.get('sale.sale', config=staff(erp))
+    assert [s.state for s in Sale(released['sale_id']).shipments] == [
+        'assigned']
