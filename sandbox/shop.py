@@ -258,7 +258,7 @@ class Shop:
             order_id = self._store(draft, now)
             if raw:
                 _merge(self._orders[order_id], raw)
-            return self._served(order_id)
+            return self._as_served(order_id)
 
     def generate_orders(self, n: int, seed: int | None = None,
             status: str | None = None, spread_hours: float = 6.0,
@@ -283,7 +283,7 @@ class Shop:
                     break  # nothing left to sell: no more orders
             drafts.sort(key=lambda d: d.created_at)
             ids = [self._store(d, now) for d in drafts]
-            return [self._served(i) for i in ids]
+            return [self._as_served(i) for i in ids]
 
     def create_malformed_order(self, kind: str = 'missing_total',
             **overrides: Any) -> dict[str, Any]:
@@ -295,7 +295,7 @@ class Shop:
             order = self.create_order(**overrides)
             order_id = self._id_of(order)
             self._corrupt(self._orders[order_id], kind)
-            return self._served(order_id)
+            return self._as_served(order_id)
 
     def update_order(self, order_id: int | str, status: str | None = None,
             **fields: Any) -> dict[str, Any]:
@@ -312,19 +312,19 @@ class Shop:
                 self._set_status(number, status)
             raw.update(fields)
             self._bump(number)
-            return self._served(number)
+            return self._as_served(number)
 
     def order(self, order_id: int | str) -> dict[str, Any]:
         "The stored order as the marketplace would serve it in full"
         with self.lock:
-            return self._served(self._lookup(order_id))
+            return self._as_served(self._lookup(order_id))
 
     def orders(self) -> list[dict[str, Any]]:
         "Every stored order, oldest id first"
         with self.lock:
-            return [self._served(i) for i in sorted(self._orders)]
+            return [self._as_served(i) for i in sorted(self._orders)]
 
-    def _served(self, order_id: int) -> dict[str, Any]:
+    def _as_served(self, order_id: int) -> dict[str, Any]:
         """What the Python API hands back of a stored order: a copy of it
         as the marketplace serves it (the payload as stored, unless a kind
         serves less of it)"""

@@ -160,7 +160,7 @@ class Orders:
                 item.setdefault('cancellation', {})['cancellationRequest'] \
                     = {'requester': 'BUYER', 'cancelReason': reason}
             self._bump(number)
-            return self._served(number)
+            return self._as_served(number)
 
     def cancel(self, order_id: int | str,
             reason: str = 'Buyer requested cancellation') -> dict[str, Any]:
@@ -174,7 +174,7 @@ class Orders:
                         'cancelledBy': 'MERCHANT', 'cancelReason': reason}
             self._apply_status(number, 'CANCELLED', self.now())
             self._bump(number)
-            return self._served(number)
+            return self._as_served(number)
 
     def order_id(self, raw: dict[str, Any]) -> str:
         """The orderId (AmazonOrderId) of a served order, of either
@@ -218,7 +218,7 @@ class Orders:
             updated: dt.datetime) -> None:
         raw['lastUpdatedTime'] = iso_z(updated)
 
-    def _served(self, number: int) -> dict[str, Any]:
+    def _as_served(self, number: int) -> dict[str, Any]:
         "The order as getOrder serves it (a copy)"
         record = self._orders[number]
         view = copy.deepcopy(record)
@@ -560,8 +560,8 @@ class Orders:
             raise invalid_input(f"{other} cannot be given with "
                 f"{names[by]}")
         after = created if created is not None else updated
-        before = upper_bound(request, names[f'{by}_before'], self.now(),
-            self.settle_s)
+        before = upper_bound(request, names[f'{by}_before'],
+            self._latest_now(), self.settle_s)
         if after > before:
             raise invalid_input(f"{names[by]} must be before "
                 f"{names[f'{by}_before']}")
@@ -580,6 +580,13 @@ class Orders:
         return Search(v0, by, after, before, frozenset(marketplaces),
             frozenset(statuses), frozenset(words[c] for c in channels),
             int_param(request, names['size'], 100, 1, 100))
+
+    def _latest_now(self) -> dt.datetime:
+        """Now, or the newest lastUpdatedTime when later: each change
+        moves an order a second on (Shop._bump), maybe past the clock,
+        and an order is never out of reach of a search made after it"""
+        now = self.now()
+        return max(now, self._index[-1][0]) if self._index else now
 
     def _status_of(self, number: int, v0: bool) -> str | None:
         status = self._orders[number]['fulfillment'].get('fulfillmentStatus')
@@ -649,7 +656,8 @@ class Orders:
     def http_searchOrders(self, request: Request) -> Response:
         search, numbers, token = self._search_page(request, False,
             'paginationToken')
-        body: dict[str, Any] = {'orders': [self._served(n) for n in numbers]}
+        body: dict[str, Any] = {
+            'orders': [self._as_served(n) for n in numbers]}
         if token:
             body['pagination'] = {'nextToken': token}
         key = 'lastUpdatedBefore' if search.by == 'updated' \
@@ -658,7 +666,8 @@ class Orders:
         return Response.json(body)
 
     def http_getOrder(self, request: Request, order_id: str) -> Response:
-        return Response.json({'order': self._served(self._number(order_id))})
+        return Response.json(
+            {'order': self._as_served(self._number(order_id))})
 
     def http_getOrders(self, request: Request) -> Response:
         search, numbers, token = self._search_page(request, True,

@@ -40,7 +40,7 @@ class Shipments:
                 package['packageStatus'] = {'status': 'DELIVERED',
                     'detailedStatus': 'DELIVERED'}
             self._bump(number)
-            return self._served(number)
+            return self._as_served(number)
 
     def http_confirmShipment(self, request: Request,
             order_id: str) -> Response:
