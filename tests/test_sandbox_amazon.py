@@ -10,6 +10,7 @@ import pytest
 import requests
 from e2e_harness import FIXTURES
 
+from sandbox.__main__ import build, describe
 from sandbox.shop import MALFORMED
 
 MARKETPLACE = 'ATVPDKIKX0DER'
@@ -582,3 +583,15 @@ def test_control_routes_for_amazon(sandbox):
     assert got['order']['orderId'] == paid['orderId']
     assert requests.post(f'{control}/ctl-a/tokens/expire').status_code == 200
     assert requests.get(f'{control}/ctl-a/inventory').json() == {'A': 9}
+
+
+def test_a_config_file_builds_an_amazon_shop(sandbox):
+    build(sandbox, {'shops': [{'kind': 'amazon', 'name': 'cfg-a',
+                'seller_id': 'ACFG', 'settle_s': 120, 'rate_scale': 10,
+                'products': {'generate': 5, 'seed': 1},
+                'orders': {'count': 3, 'seed': 1}}]})
+    shop = sandbox.shop('cfg-a')
+    assert (shop.seller_id, shop.settle_s, shop.rate_scale) == (
+        'ACFG', 120, 10)
+    assert len(shop.orders()) == 3
+    assert 'seller ACFG' in describe(sandbox)
