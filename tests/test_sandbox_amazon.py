@@ -294,7 +294,7 @@ def test_each_operation_has_its_bucket(shop, api):
     assert answers[0].headers['x-amzn-RequestId']
     # Another operation's bucket is untouched
     assert search(api, shop, lastUpdatedAfter=LONG_AGO).headers[
-        'x-amzn-RateLimit-Limit'] == '5.6e-06'
+        'x-amzn-RateLimit-Limit'] == '0.0000056'
     assert shop.rate_limit()['operations']['getListingsItem']['level'] < 1
     shop.set_rate_limit(rate_scale=1000, levels={'getListingsItem': 10})
     assert api.get(path, params=params).status_code == 200

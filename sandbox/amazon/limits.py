@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 RATES: dict[str, tuple[float, int]] = {
@@ -30,8 +31,8 @@ RATES: dict[str, tuple[float, int]] = {
 
 
 def rate_text(rate: float) -> str:
-    "x-amzn-RateLimit-Limit's value: 0.0056, 5, 2.5"
-    return f'{rate:.6g}'
+    "x-amzn-RateLimit-Limit's value: 0.0056, 5, 2.5, 0.0000056 (no exponent)"
+    return format(Decimal(f'{rate:.6g}').normalize(), 'f')
 
 
 @dataclass

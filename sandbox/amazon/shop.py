@@ -185,7 +185,8 @@ class AmazonShop(Auth, Catalog, Orders, Shipments, Feeds, Finances, Shop):
         return super().handle(request)
 
     def operation(self, request: Request) -> str:
-        route = request.extra.get('route', route_of(request))
+        route = request.extra['route'] if 'route' in request.extra \
+            else route_of(request)
         return route[0] if route else f'{request.method} {request.path}'
 
     def internal_error(self) -> Response:
