@@ -1,4 +1,4 @@
-"""Sandbox: simulated Shopify and WooCommerce shops on 127.0.0.1.
+"""Sandbox: simulated Shopify, WooCommerce and Amazon shops on 127.0.0.1.
 
 For the end-to-end tests, the demo and the benchmarks: each shop keeps its
 catalogue, stock, orders, fulfilments, notes and refunds, serves its
@@ -8,6 +8,7 @@ orders, and misbehaves on demand.
     from sandbox import Sandbox
     with Sandbox() as sandbox:                      # a free port
         shop = sandbox.add_shopify('eu', token='shpat_x')
+        # or add_woocommerce('us'), add_amazon('amz', settle_s=120)
         shop.add_product('MUG-RED', 'Mug – red', '12.50', stock=10)
         shop.generate_orders(200, seed=1)
         shop.faults.set(throttle_next=2)
@@ -16,9 +17,11 @@ orders, and misbehaves on demand.
 
 Modules: ``server`` (Sandbox, HTTP), ``shopify`` (Admin GraphQL subset,
 marketplace-apis.md §1), ``woocommerce`` (REST v3 subset, §2),
+``amazon`` (Selling Partner API subset, §3: its own docstring lists what
+it simulates, its options and its unconfirmed choices),
 ``generator`` (orders, catalogues), ``faults`` (knobs), ``control`` (the
 ``/_sandbox/`` JSON API), ``graphql`` (routing a document on its root
-field), ``shop`` (what both kinds share).
+field), ``shop`` (what every kind shares).
 
 Simulated as documented: Shopify's cost bucket and THROTTLED body, cursor
 paging by (updatedAt, id) with nested line-item paging, the 250-item input
@@ -47,6 +50,14 @@ False`` plays "continue selling when out of stock" turned off: its
 checkout offers what is left and no more of it, so generated orders take
 what is left and then stop, and an order asked for beyond the stock is
 refused (``generator.SoldOut``); it never shows less than zero.
+Amazon (details in ``sandbox/amazon``): Login with Amazon and Restricted
+Data Tokens, a token bucket per operation (``rate_scale``), Orders
+2026-01-01 (searchOrders, getOrder) and v0 (getOrders, getOrder,
+getOrderItems, PII only with an RDT) from one record, the ``…Before``
+settle rule (``settle_s``), FBA orders and listings, Listings Items
+PATCH/GET and ``JSON_LISTINGS_FEED`` processed asynchronously with
+per-message refusals, confirmShipment (204, packages edited by their
+reference) and Finances refund events; ``refund()`` plays Seller Central.
 
 **Unconfirmed** in the real APIs (marketplace-apis.md §9), so chosen here
 and not to be relied on by the agent beyond what the adapters must handle
@@ -83,6 +94,9 @@ anyway:
   refund (400 here); 401 bodies (always
   ``woocommerce_rest_cannot_view`` here); state codes (ISO 3166-2 suffixes
   here, where WooCommerce has its own for some countries, e.g. China).
+- Amazon: see ``sandbox/amazon``'s docstring (includedData defaults,
+  result order, page sizes, issue codes, error bodies, DISCOUNT signs,
+  package statuses, refund event timing, among others).
 
 Not simulated: webhooks, bulk operations, Shopify's legacy REST
 API and 60-day order window, OAuth 1.0a, ``last``/``before``/``reverse``

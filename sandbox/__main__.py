@@ -6,9 +6,12 @@ The YAML lists the shops (without --config: one Shopify and one
 WooCommerce shop with 50 products and 20 orders each):
 
     shops:
-      - kind: shopify                 # or woocommerce
+      - kind: shopify                 # or woocommerce, amazon
         name: shopify-eu
         token: shpat_demo       # woocommerce: consumer_key, consumer_secret
+                                # amazon: client_id, client_secret,
+                                # refresh_token, seller_id, marketplace_id
+                                # and its options (settle_s, rate_scale, …)
         currency: EUR           # default EUR (shopify), USD (woocommerce)
         locations: [Outlet]     # shopify: more than "Main warehouse"
         rate_limit: {maximum_available: 1000, restore_rate: 50}
@@ -30,6 +33,7 @@ from typing import Any
 import yaml
 
 from . import generator
+from .amazon.shop import OPTIONS as AMAZON_OPTIONS
 from .server import Sandbox
 from .shop import Shop
 
@@ -46,6 +50,8 @@ OPTIONS = {
     'shopify': ('token', 'currency', 'location'),
     'woocommerce': ('consumer_key', 'consumer_secret', 'currency',
         'utc_offset_hours'),
+    'amazon': ('client_id', 'client_secret', 'refresh_token', 'seller_id',
+        'marketplace_id', 'currency', *AMAZON_OPTIONS),
     }
 
 
@@ -58,7 +64,7 @@ def build(sandbox: Sandbox, config: dict[str, Any]) -> list[tuple]:
         kind, name = entry.pop('kind', None), entry.pop('name', None)
         if kind not in OPTIONS or not name:
             raise ValueError(f"each shop needs a name and a kind "
-                f"(shopify or woocommerce): {entry}")
+                f"({', '.join(OPTIONS)}): {entry}")
         options = {k: entry.pop(k) for k in OPTIONS[kind] if k in entry}
         shop: Shop
         if kind == 'shopify':
@@ -68,7 +74,7 @@ def build(sandbox: Sandbox, config: dict[str, Any]) -> list[tuple]:
             if 'rate_limit' in entry:
                 shop.set_rate_limit(**entry.pop('rate_limit'))
         else:
-            shop = sandbox.add_woocommerce(name, **options)
+            shop = sandbox.add(kind, name, **options)
         products = entry.pop('products', []) or []
         if isinstance(products, dict):
             products = generator.catalog(int(products['generate']),
@@ -109,6 +115,9 @@ def describe(sandbox: Sandbox) -> str:
         info = shop.describe()
         if shop.kind == 'shopify':
             secret = f"X-Shopify-Access-Token: {info['token']}"
+        elif shop.kind == 'amazon':
+            secret = (f"seller {info['settings']['seller_id']}, LWA "
+                f"{info['settings']['lwa_url']}")
         else:
             secret = (f"consumer key {info['consumer_key']}, secret "
                 f"{info['consumer_secret']}")
@@ -120,7 +129,8 @@ def describe(sandbox: Sandbox) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m sandbox',
-        description="Simulated Shopify and WooCommerce shops on loopback.")
+        description="Simulated Shopify, WooCommerce and Amazon shops on "
+        "loopback.")
     parser.add_argument('--port', type=int, default=8010,
         help="port on 127.0.0.1 (0: any free one; default 8010)")
     parser.add_argument('--config', type=Path,

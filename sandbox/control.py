@@ -5,7 +5,8 @@ call the shops' Python API: the demo, the benchmarks, a shell.
 GET    /shops                                      ``{"shops": [...]}``
 POST   /shops                                      add one: ``{kind, name,
                                                    token | consumer_key,
-                                                   consumer_secret, ...}``
+                                                   consumer_secret |
+                                                   client_id, ..., options}``
 GET    /shops/{name}                               the shop
 POST   /shops/{name}/products                      ``[{sku, title, price,
                                                    stock, variant_of}]`` or
@@ -16,11 +17,18 @@ POST   /shops/{name}/orders/generate               ``{count, seed, status,
                                                    many_lines_share}``
 POST   /shops/{name}/orders                        one order's overrides
 POST   /shops/{name}/orders/malformed              ``{kind, ...}``
+POST   /shops/{name}/orders/fba                    Amazon: an FBA order,
+                                                   as /orders
 GET    /shops/{name}/orders/{id}                   the stored order
 POST   /shops/{name}/orders/{id}                   ``{status, ...fields}``
 POST   /shops/{name}/orders/{id}/refund            ``{amount, lines, ...}``
-POST   /shops/{name}/orders/{id}/deliver           Shopify: its parcels
-                                                   delivered
+POST   /shops/{name}/orders/{id}/deliver           Shopify, Amazon: its
+                                                   parcels delivered
+POST   /shops/{name}/orders/{id}/cancellation-request
+                                                   Amazon: the buyer asks
+                                                   ``{reason}``
+POST   /shops/{name}/orders/{id}/cancel            Amazon: the seller
+                                                   cancels ``{reason}``
 POST   /shops/{name}/orders/{id}/returns           Shopify: the customer
                                                    asks a return ``{lines,
                                                    reason, note}``
@@ -31,9 +39,17 @@ GET    /shops/{name}/faults                        the knobs
 POST   /shops/{name}/faults                        set some knobs
 GET    /shops/{name}/calls                         ``{operation: count}``
 POST   /shops/{name}/calls/reset
-GET    /shops/{name}/rate-limit                    Shopify's bucket
-POST   /shops/{name}/rate-limit                    ``{maximum_available,
-                                                   restore_rate}``
+GET    /shops/{name}/rate-limit                    Shopify's bucket,
+                                                   Amazon's buckets
+POST   /shops/{name}/rate-limit                    Shopify:
+                                                   ``{maximum_available,
+                                                   restore_rate}``; Amazon:
+                                                   ``{rate_scale, levels:
+                                                   {operation: level}}``
+GET    /shops/{name}/options                       Amazon: its options
+PUT    /shops/{name}/options                       set some (checked)
+POST   /shops/{name}/tokens/expire                 Amazon: every token
+                                                   issued expires
 =====  ==========================================  =======================
 
 Errors are ``{"error": "..."}`` with 400 (bad input) or 404.
@@ -108,7 +124,7 @@ def add_shop(sandbox: Host, request: Request) -> Response:
         raise ControlError(400, "a shop needs a name")
     if kind not in sandbox.kinds:
         raise ControlError(
-            400, f"kind must be {' or '.join(sandbox.kinds)}")
+            400, f"kind must be {', '.join(sandbox.kinds)}")
     shop = sandbox.add(kind, name, **values)
     return Response.json(shop.describe(), 201)
 
@@ -148,6 +164,8 @@ def generate_orders(shop: Shop, request: Request) -> Response:
 
 
 def _order_ref(shop: Shop, order: dict[str, Any]) -> dict[str, Any]:
+    if shop.kind == 'amazon':
+        return {'id': order['orderId'], 'updated_at': order['lastUpdatedTime']}
     if shop.kind == 'shopify':
         return {'id': order['id'], 'name': order['name'],
             'updated_at': order['updatedAt']}
@@ -179,6 +197,44 @@ def update_order(shop: Shop, request: Request, order_id: str) -> Response:
 
 def refund(shop: Shop, request: Request, order_id: str) -> Response:
     return Response.json(shop.refund(order_id, **_body(request)), 201)
+
+
+def _extra(shop: Shop, name: str, what: str) -> Callable[..., Any]:
+    "A shop's method only some kinds have (404 on the others)"
+    method = getattr(shop, name, None)
+    if method is None:
+        raise ControlError(404, f"{shop.name} ({shop.kind}) has no {what}")
+    return method
+
+
+def create_fba_order(shop: Shop, request: Request) -> Response:
+    return Response.json(_extra(shop, 'create_fba_order', 'FBA orders')(
+            **_times(_body(request))), 201)
+
+
+def request_cancellation(shop: Shop, request: Request,
+        order_id: str) -> Response:
+    return Response.json(_extra(shop, 'request_cancellation',
+            'cancellation requests')(order_id, **_body(request)))
+
+
+def cancel(shop: Shop, request: Request, order_id: str) -> Response:
+    return Response.json(_extra(shop, 'cancel', 'cancellation')(
+            order_id, **_body(request)))
+
+
+def get_options(shop: Shop, request: Request) -> Response:
+    return Response.json(_extra(shop, 'options', 'options')())
+
+
+def set_options(shop: Shop, request: Request) -> Response:
+    return Response.json(_extra(shop, 'set_options', 'options')(
+            **_body(request)))
+
+
+def expire_tokens(shop: Shop, request: Request) -> Response:
+    _extra(shop, 'expire_tokens', 'tokens')()
+    return Response.json({})
 
 
 def deliver(shop: Shop, request: Request, order_id: str) -> Response:
@@ -238,25 +294,18 @@ def reset_calls(shop: Shop, request: Request) -> Response:
     return Response.json({})
 
 
-def _bucket_shop(shop: Shop) -> Any:
-    if not hasattr(shop, 'set_rate_limit'):
-        raise ControlError(404, f"{shop.name} has no cost bucket")
-    return shop
-
-
 def get_rate_limit(shop: Shop, request: Request) -> Response:
-    with shop.lock:
-        return Response.json(_bucket_shop(shop).bucket.status())
+    return Response.json(_extra(shop, 'rate_limit', 'rate limit')())
 
 
 def set_rate_limit(shop: Shop, request: Request) -> Response:
-    values = _body(request)
-    return Response.json(_bucket_shop(shop).set_rate_limit(
-            values.get('maximum_available'), values.get('restore_rate')))
+    return Response.json(_extra(shop, 'set_rate_limit', 'rate limit')(
+            **_body(request)))
 
 
 SHOP = r'^/shops/(?P<shop>[^/]+)'
-ORDER = SHOP + r'/orders/(?P<order>\d+)'
+# Numbers, and Amazon's 3-7-7 digit orderIds
+ORDER = SHOP + r'/orders/(?P<order>\d[\d-]*)'
 ROUTES: list[tuple[str, re.Pattern, Callable[..., Response]]] = [
     (method, re.compile(pattern + '/?$'), action)
     for method, pattern, action in [
@@ -266,11 +315,14 @@ ROUTES: list[tuple[str, re.Pattern, Callable[..., Response]]] = [
         ('POST', SHOP + '/products', add_products),
         ('POST', SHOP + '/orders/generate', generate_orders),
         ('POST', SHOP + '/orders/malformed', create_malformed),
+        ('POST', SHOP + '/orders/fba', create_fba_order),
         ('POST', SHOP + '/orders', create_order),
         ('GET', ORDER, get_order),
         ('POST', ORDER, update_order),
         ('POST', ORDER + '/refund', refund),
         ('POST', ORDER + '/deliver', deliver),
+        ('POST', ORDER + '/cancellation-request', request_cancellation),
+        ('POST', ORDER + '/cancel', cancel),
         ('POST', ORDER + '/returns', request_return),
         ('POST', SHOP + r'/returns/(?P<number>\d+)', set_return_status),
         ('GET', SHOP + '/inventory', get_inventory),
@@ -281,4 +333,7 @@ ROUTES: list[tuple[str, re.Pattern, Callable[..., Response]]] = [
         ('POST', SHOP + '/calls/reset', reset_calls),
         ('GET', SHOP + '/rate-limit', get_rate_limit),
         ('POST', SHOP + '/rate-limit', set_rate_limit),
+        ('GET', SHOP + '/options', get_options),
+        ('PUT', SHOP + '/options', set_options),
+        ('POST', SHOP + '/tokens/expire', expire_tokens),
         ]]

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import control
+from .amazon import AmazonShop
 from .shop import Shop
 from .shopify import ShopifyShop
 from .web import Request, Response, utcnow
@@ -66,12 +67,12 @@ class Sandbox:
             self.shops[shop.name] = shop
 
     # The kinds of shop it simulates: add_<kind> makes one
-    kinds = ('shopify', 'woocommerce')
+    kinds = ('shopify', 'woocommerce', 'amazon')
 
     def add(self, kind: str, name: str, **options: Any) -> Shop:
         "A shop of the kind (see kinds), as add_<kind> makes it"
         if kind not in self.kinds:
-            raise ValueError(f"kind must be {' or '.join(self.kinds)}")
+            raise ValueError(f"kind must be {', '.join(self.kinds)}")
         return getattr(self, f'add_{kind}')(name, **options)
 
     def add_shopify(self, name: str, token: str = 'shpat_sandbox',
@@ -88,6 +89,20 @@ class Sandbox:
         "A WooCommerce shop. options: utc_offset_hours (the site's zone)"
         shop = WooCommerceShop(self, name, consumer_key, consumer_secret,
             currency, **options)
+        self._add(shop)
+        return shop
+
+    def add_amazon(self, name: str,
+            client_id: str = 'amzn1.application-oa2-client.sandbox',
+            client_secret: str = 'sandbox-secret',
+            refresh_token: str = 'Atzr|sandbox',
+            seller_id: str = 'A3SANDBOXSELLER',
+            marketplace_id: str = 'ATVPDKIKX0DER',
+            currency: str | None = None, **options: Any) -> AmazonShop:
+        """An Amazon seller account in one marketplace. options: see
+        sandbox.amazon (settle_s, token_lifetime_s, rate_scale, …)"""
+        shop = AmazonShop(self, name, client_id, client_secret,
+            refresh_token, seller_id, marketplace_id, currency, **options)
         self._add(shop)
         return shop
 

@@ -88,6 +88,12 @@ class Shop:
         "What the agent's adapter authenticates with (its CREDENTIALS)"
         raise NotImplementedError
 
+    @property
+    def settings(self) -> dict[str, Any]:
+        """What the agent's channel configuration needs beyond the
+        credentials (Amazon's seller and marketplaces); none by default"""
+        return {}
+
     def now(self) -> dt.datetime:
         return self.sandbox.now()
 
@@ -252,7 +258,7 @@ class Shop:
             order_id = self._store(draft, now)
             if raw:
                 _merge(self._orders[order_id], raw)
-            return copy.deepcopy(self._orders[order_id])
+            return self._as_served(order_id)
 
     def generate_orders(self, n: int, seed: int | None = None,
             status: str | None = None, spread_hours: float = 6.0,
@@ -277,7 +283,7 @@ class Shop:
                     break  # nothing left to sell: no more orders
             drafts.sort(key=lambda d: d.created_at)
             ids = [self._store(d, now) for d in drafts]
-            return [copy.deepcopy(self._orders[i]) for i in ids]
+            return [self._as_served(i) for i in ids]
 
     def create_malformed_order(self, kind: str = 'missing_total',
             **overrides: Any) -> dict[str, Any]:
@@ -289,7 +295,7 @@ class Shop:
             order = self.create_order(**overrides)
             order_id = self._id_of(order)
             self._corrupt(self._orders[order_id], kind)
-            return copy.deepcopy(self._orders[order_id])
+            return self._as_served(order_id)
 
     def update_order(self, order_id: int | str, status: str | None = None,
             **fields: Any) -> dict[str, Any]:
@@ -306,18 +312,23 @@ class Shop:
                 self._set_status(number, status)
             raw.update(fields)
             self._bump(number)
-            return copy.deepcopy(raw)
+            return self._as_served(number)
 
     def order(self, order_id: int | str) -> dict[str, Any]:
         "The stored order as the marketplace would serve it in full"
         with self.lock:
-            return copy.deepcopy(self._orders[self._lookup(order_id)])
+            return self._as_served(self._lookup(order_id))
 
     def orders(self) -> list[dict[str, Any]]:
         "Every stored order, oldest id first"
         with self.lock:
-            return [copy.deepcopy(self._orders[i])
-                for i in sorted(self._orders)]
+            return [self._as_served(i) for i in sorted(self._orders)]
+
+    def _as_served(self, order_id: int) -> dict[str, Any]:
+        """What the Python API hands back of a stored order: a copy of it
+        as the marketplace serves it (the payload as stored, unless a kind
+        serves less of it)"""
+        return copy.deepcopy(self._orders[order_id])
 
     def order_ids(self) -> list[int]:
         with self.lock:

@@ -82,6 +82,11 @@ class ShopifyShop(Catalog, Orders, Fulfilments, Refunds, Shop):
                     for n, name in self._locations.items()],
                 'rate_limit': self.bucket.status()}
 
+    def rate_limit(self) -> dict[str, float]:
+        "The cost bucket's throttleStatus"
+        with self.lock:
+            return self.bucket.status()
+
     def set_rate_limit(self, maximum_available: float | None = None,
             restore_rate: float | None = None) -> dict[str, float]:
         "Resize the bucket (it is refilled)"
