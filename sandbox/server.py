@@ -38,8 +38,12 @@ class Sandbox:
     the shops' timestamps."""
 
     def __init__(self, port: int = 0,
-            clock: Callable[[], dt.datetime] | None = None) -> None:
+            clock: Callable[[], dt.datetime] | None = None,
+            rate_scale: float = 1.0) -> None:
         self.port = port
+        # How many times faster than the marketplace's own the time-bound
+        # rate limits run (Amazon's: one order search in 3 minutes)
+        self.rate_scale = rate_scale
         self.lock = threading.RLock()
         self.shops: dict[str, Shop] = {}
         self._clock = clock
@@ -101,6 +105,7 @@ class Sandbox:
             currency: str | None = None, **options: Any) -> AmazonShop:
         """An Amazon seller account in one marketplace. options: see
         sandbox.amazon (settle_s, token_lifetime_s, rate_scale, …)"""
+        options.setdefault('rate_scale', self.rate_scale)
         shop = AmazonShop(self, name, client_id, client_secret,
             refresh_token, seller_id, marketplace_id, currency, **options)
         self._add(shop)

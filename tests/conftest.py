@@ -129,6 +129,7 @@ def race_erp(request, erp_server):
 
 @pytest.fixture
 def sandbox():
-    "A sandbox marketplace without shops, on a free port"
-    with Sandbox() as running:
+    """A sandbox marketplace without shops, on a free port; Amazon's rate
+    limits 50 times faster (its order search: one call in 3.6 s)"""
+    with Sandbox(rate_scale=50) as running:
         yield running

@@ -115,7 +115,11 @@ class AmazonShop(Auth, Catalog, Orders, Shipments, Feeds, Finances, Shop):
         return {'seller_id': self.seller_id,
             'marketplace_ids': [self.marketplace_id],
             'lwa_url': f'{self.base_url}/auth/o2/token',
-            'settle_seconds': self.settle_s}
+            'settle_seconds': self.settle_s,
+            # A feed is polled once it is processed here (Amazon takes
+            # minutes: the adapter's default is 30 s)
+            'feed_poll_seconds': round(self.feed_processing_s * 1.2 + 0.1,
+                3)}
 
     def describe(self) -> dict[str, Any]:
         with self.lock:

@@ -285,11 +285,14 @@ class AmazonAdapter(Adapter):
         "The time filter of a scan: after `since` (else ever), until settled"
         after, before = names
         start = since or dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-        end = dt.datetime.now(dt.UTC) - dt.timedelta(
-            seconds=self.settings.settle_seconds)
-        if end <= start:
-            end = start + dt.timedelta(seconds=1)
-        return {after: amazon_time(start), before: amazon_time(end)}
+        window = {after: amazon_time(start)}
+        if self.settings.settle_seconds:
+            # Stated, not left to the API's default (unconfirmed)
+            end = dt.datetime.now(dt.UTC) - dt.timedelta(
+                seconds=self.settings.settle_seconds)
+            window[before] = amazon_time(max(end, start
+                    + dt.timedelta(seconds=1)))
+        return window
 
     def _search_pages(self, since: dt.datetime | None, token: str | None
             ) -> Iterator[tuple[OrderPage, str | None]]:
