@@ -192,14 +192,18 @@ def _v2026_line(item: dict[str, Any], position: int) -> OrderLine:
     field = f'orderItems[{position}]'
     product = item.get('product') or {}
     price = ((product.get('price') or {}).get('unitPrice') or {})
+    quantity = _quantity(item.get('quantityOrdered'),
+        f'{field}.quantityOrdered')
+    unit = money(price.get('amount'),
+        f'{field}.product.price.unitPrice.amount')
+    # A promotion on the item: its DISCOUNT proceeds (negative) come off
+    discount = _breakdown(item.get('proceeds') or {}, 'DISCOUNT')
     return OrderLine(
         external_id=item['orderItemId'],
         sku=text(product.get('sellerSku')),
         title=text(product.get('title')) or text(product.get('asin')) or '',
-        quantity=_quantity(item.get('quantityOrdered'),
-            f'{field}.quantityOrdered'),
-        unit_price=money(price.get('amount'),
-            f'{field}.product.price.unitPrice.amount'))
+        quantity=quantity,
+        unit_price=_unit_price(unit * quantity - abs(discount), quantity))
 
 
 def _v2026_address(address: dict[str, Any] | None) -> Address | None:
@@ -220,7 +224,8 @@ def _v2026_address(address: dict[str, Any] | None) -> Address | None:
 
 
 def _breakdown(proceeds: dict[str, Any], kind: str) -> Decimal:
-    "An order's proceeds subtotal of one type (SHIPPING …); 0 when absent"
+    """A proceeds' subtotal of one type (SHIPPING, DISCOUNT …), an order's
+    or an item's; 0 when absent"""
     for position, part in enumerate(proceeds.get('breakdowns') or []):
         if part.get('type') == kind:
             return money((part.get('subtotal') or {}).get('amount'),
@@ -290,15 +295,22 @@ def _v0_line(item: dict[str, Any], position: int) -> OrderLine:
     quantity = _quantity(item.get('QuantityOrdered'),
         f'{field}.QuantityOrdered')
     # ItemPrice is the line's total (§3.2a): no unit price is served.
-    line_total = _v0_amount(item, 'ItemPrice', position, required=True)
-    unit = line_total / quantity
-    if unit != unit.quantize(UNIT_PRICE):
-        unit = unit.quantize(UNIT_PRICE)
+    line_total = (_v0_amount(item, 'ItemPrice', position, required=True)
+        - _v0_amount(item, 'PromotionDiscount', position))
     return OrderLine(
         external_id=item['OrderItemId'],
         sku=text(item.get('SellerSKU')),
         title=text(item.get('Title')) or text(item.get('ASIN')) or '',
-        quantity=quantity, unit_price=unit)
+        quantity=quantity, unit_price=_unit_price(line_total, quantity))
+
+
+def _unit_price(line_total: Decimal, quantity: int) -> Decimal:
+    """A line's total over its quantity: exact where it divides, else to
+    six places (the ERP's line total, rounded to the currency, is then
+    the total charged)"""
+    unit = max(line_total, Decimal(0)) / quantity
+    return unit if unit == unit.quantize(UNIT_PRICE) else unit.quantize(
+        UNIT_PRICE)
 
 
 def _v0_amount(item: dict[str, Any], name: str, position: int,
