@@ -12,7 +12,7 @@ from pathlib import Path
 from proteus import Model
 from proteus.config import XmlrpcConfig
 
-from oms_connector.tests.tools import SYNC_CATALOGUE
+from oms_connector.tests.tools import FBA_MUG, SYNC_CATALOGUE
 from sandbox.server import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +21,10 @@ FIXTURES = Path(os.environ.get('OMS_MARKETPLACE_FIXTURES',
         ROOT.parent / 'shared' / 'fixtures' / 'marketplace-payloads'))
 TOKEN = 'shpat_e2e_0123456789'
 CONSUMER_KEY, CONSUMER_SECRET = 'ck_e2e_0123456789', 'cs_e2e_0123456789'
-SECRETS = (TOKEN, CONSUMER_KEY, CONSUMER_SECRET)
+# Amazon's Login with Amazon client and the seller's refresh token
+LWA_CLIENT = 'amzn1.application-oa2-client.e2e0123456789'
+LWA_SECRET, REFRESH_TOKEN = 'lwa-e2e-0123456789', 'Atzr|e2e-0123456789'
+SECRETS = (TOKEN, CONSUMER_KEY, CONSUMER_SECRET, LWA_SECRET, REFRESH_TOKEN)
 CHANNELS = (('shopify', 'shopify'), ('woo', 'woocommerce'))
 # The shipping tests' mapping files: the warehouse and DHL named as each
 # shop knows them
@@ -45,10 +48,24 @@ def sandbox_shops() -> Iterator[Sandbox]:
         yield sandbox
 
 
+def amazon_shop(sandbox: Sandbox):
+    """The sync world's Amazon seller account: its catalogue out of stock,
+    and the mug also sold from Amazon's own stock (FBA_MUG)"""
+    shop = sandbox.add_amazon('amazon', client_id=LWA_CLIENT,
+        client_secret=LWA_SECRET, refresh_token=REFRESH_TOKEN)
+    for code, name, price, _ in SYNC_CATALOGUE:
+        shop.add_product(code, name, price, stock=0)
+    shop.add_product(FBA_MUG, "Stoneware Mug (FBA)", '14.50', stock=100,
+        fulfilled_by='AMAZON')
+    return shop
+
+
 def agent_runner(erp, sandbox, directory, mappings, intervals=None,
-        settings=None, channel_settings=None):
-    """oms-sync(*args) run in a process of its own against the ERP and both
-    shops, with each channel's mapping file text from mappings (and more
+        settings=None, channel_settings=None, channels=CHANNELS,
+        key='agent_key'):
+    """oms-sync(*args) run in a process of its own against the ERP and the
+    shops of `channels` (both, by default; the ERP `key` of the world),
+    with each channel's mapping file text from mappings (and more
     settings: top-level, such as leases, and each channel's); .start runs
     it in the background (its output to a file with log=), .state is its
     state file"""
@@ -61,20 +78,24 @@ def agent_runner(erp, sandbox, directory, mappings, intervals=None,
                 'channels': [{
                         'code': code, 'kind': kind,
                         'base_url': sandbox.shop(code).base_url,
+                        'settings': sandbox.shop(code).settings,
                         'mapping': f'{code}.yaml', 'page_size': 10,
                         'rate_limit': {'per_second': 0},
                         'intervals': intervals or {
                             'orders': 1, 'stock': 30},
                         'retry': {'max_wait': 1},
                         **(channel_settings or {}),
-                        } for code, kind in CHANNELS],
+                        } for code, kind in channels],
                 **(settings or {}),
                 }))
     env = {**os.environ,
-        'OMS_ERP_KEY': erp.world['agent_key'],
+        'OMS_ERP_KEY': erp.world[key],
         'OMS_SHOPIFY_TOKEN': TOKEN,
         'OMS_WOO_CONSUMER_KEY': CONSUMER_KEY,
         'OMS_WOO_CONSUMER_SECRET': CONSUMER_SECRET,
+        'OMS_AMAZON_CLIENT_ID': LWA_CLIENT,
+        'OMS_AMAZON_CLIENT_SECRET': LWA_SECRET,
+        'OMS_AMAZON_REFRESH_TOKEN': REFRESH_TOKEN,
         'PYTHONPATH': str(ROOT)}
     command = [sys.executable, '-m', 'sync_agent.cli', '--config',
         str(config), '--log-format', 'text']
