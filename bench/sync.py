@@ -2,22 +2,25 @@
 agent, and whether any is lost or doubled:
 
     python -m bench.sync --orders 1000 [--db postgresql [--workers N]]
-        [--skus 200]
+        [--skus 200] [--channels shopify,woocommerce,amazon]
 
-A real trytond serves a database with a Shopify and a WooCommerce channel
-listing --skus products; the sandbox marketplace holds --orders new paid
-orders split between the two shops; the agent (in this process, one thread
-per channel, as `oms-sync run` would) pulls them all into the ERP, then
-pushes the stock levels the orders changed. With --workers, trytond-worker
+A real trytond serves a database with a channel of each kind asked for
+(Shopify and WooCommerce by default; Amazon too with --channels) listing
+--skus products; the sandbox marketplace holds --orders new paid orders
+split between the shops; the agent (in this process, one thread per
+channel, as `oms-sync run` would) pulls them all into the ERP, then pushes
+the stock levels the orders changed. With --workers, trytond-worker
 processes reserve the goods after the ERP has stored the orders (see
 docs/architecture.md, the import); the stock push then waits until every
-order is reserved. Prints one JSON object. Not a test: nothing here
-asserts a time.
+order is reserved. Amazon's per-operation rate limits run --amazon-speed
+times faster than Amazon's own (its order search: one call in 3 minutes
+after a burst of 20): `amazon_capture_lag_s` says how late an order is
+seen at Amazon's real pace. Prints one JSON object. Not a test: nothing
+here asserts a time.
 """
 import argparse
 import datetime as dt
 import json
-import math
 import os
 import sys
 import tempfile
@@ -37,7 +40,20 @@ PG_URI = 'postgresql://postgres@127.0.0.1:5432/'
 SKUS = int(os.environ.get('OMS_BENCH_SKUS', 200))
 TOKEN = 'shpat_bench_0123456789'
 KEY, SECRET = 'ck_bench_0123456789', 'cs_bench_0123456789'
-SHOPIFY_BULK, WOO_BULK = 250, 100
+LWA_CLIENT, LWA_SECRET = 'amzn1.application-oa2-client.bench', 'lwa-bench'
+REFRESH_TOKEN = 'Atzr|bench-0123456789'
+# Channel code → kind, as the world creates them
+KINDS = {'shopify': 'shopify', 'woo': 'woocommerce', 'amazon': 'amazon'}
+CURRENCIES = {'shopify': 'EUR'}
+# The calls each shop counts as stock writes (Amazon: its feed's too)
+STOCK_CALLS = {
+    'shopify': lambda call: call == 'inventorySetQuantities',
+    'woocommerce': lambda call: call.startswith('POST')
+    and call.endswith('/batch'),
+    'amazon': lambda call: call in {'patchListingsItem',
+        'createFeedDocument', 'uploadFeedDocument', 'createFeed', 'getFeed',
+        'getFeedDocument', 'downloadReport'},
+    }
 
 
 def catalogue(skus):
@@ -46,8 +62,8 @@ def catalogue(skus):
 
 
 def world():
-    """Both channels list every product, each in ample stock (so no order
-    is held for stock and every order reserves)"""
+    """A channel of each kind lists every product, each in ample stock (so
+    no order is held for stock and every order reserves)"""
     from trytond.modules.company.tests.tools import create_company
 
     from oms_connector.tests.tools import (
@@ -57,43 +73,54 @@ def world():
         create_product,
     )
     create_company()
-    shopify = create_channel('shopify', kind='shopify', currency='EUR')
-    woo = create_channel('woo', kind='woocommerce')
+    channels = [create_channel(code, kind=kind,
+            currency=CURRENCIES.get(code, 'USD'))
+        for code, kind in KINDS.items()]
     for code, name, price in catalogue(SKUS):
         product = create_product(name, code, price, quantity=100_000)
-        create_listing(shopify, product, code)
-        create_listing(woo, product, code)
-    return {'agent_key': create_api_key([shopify, woo])}
+        for channel in channels:
+            create_listing(channel, product, code)
+    return {'agent_key': create_api_key(channels)}
 
 
-def run(orders, uri, skus, workers=0):
+def run(orders, uri, skus, workers=0, codes=('shopify', 'woo'),
+        amazon_speed=50.0):
     # The world's size travels to its builder's process by environment;
     # its own template name keeps one per size.
     os.environ['OMS_BENCH_SKUS'] = str(skus)
     cache = Cache(cache_root(), uri)
     template, answer = cache.world(
-        'bench.sync.world', prefix=f'bench_sync{skus}')
+        'bench.sync.world', prefix=f'bench_sync3k{skus}')
     directory = Path(tempfile.mkdtemp(prefix='oms-bench-sync-'))
     database = f'{RUN_PREFIX}{os.getpid()}_bench'
     cache.copy(template, directory, database)
     try:
         with Server(directory, database, uri, workers=workers
-                ) as erp, Sandbox() as sandbox:
+                ) as erp, Sandbox(rate_scale=amazon_speed) as sandbox:
             watch = ReservationWatch(uri, database) if workers else None
             return measure(orders, skus, erp, answer, sandbox, directory,
-                watch, workers)
+                watch, workers, codes)
     finally:
         cache.drop(directory, database)
 
 
-def measure(orders, skus, erp, answer, sandbox, directory, watch=None,
-        workers=0):
-    shops = {
-        'shopify': sandbox.add_shopify('shopify', token=TOKEN,
+def add_shops(sandbox, codes):
+    "The shops of the channels asked for, by code"
+    add = {
+        'shopify': lambda: sandbox.add_shopify('shopify', token=TOKEN,
             currency='EUR', maximum_available=2000, restore_rate=1000),
-        'woo': sandbox.add_woocommerce(
+        'woo': lambda: sandbox.add_woocommerce(
             'woo', consumer_key=KEY, consumer_secret=SECRET),
+        'amazon': lambda: sandbox.add_amazon('amazon',
+            client_id=LWA_CLIENT, client_secret=LWA_SECRET,
+            refresh_token=REFRESH_TOKEN),
         }
+    return {code: add[code]() for code in codes}
+
+
+def measure(orders, skus, erp, answer, sandbox, directory, watch=None,
+        workers=0, codes=('shopify', 'woo')):
+    shops = add_shops(sandbox, codes)
     products = catalogue(skus)
     for shop in shops.values():
         shop.add_products([{'sku': sku, 'title': name, 'price': price,
@@ -102,8 +129,8 @@ def measure(orders, skus, erp, answer, sandbox, directory, watch=None,
             'erp': {'url': erp.url, 'database': erp.database},
             'state_dir': str(directory / 'agent'),
             'channels': [
-                {'code': code, 'kind': 'shopify' if code == 'shopify'
-                    else 'woocommerce', 'base_url': shop.base_url,
+                {'code': code, 'kind': KINDS[code],
+                    'base_url': shop.base_url, 'settings': shop.settings,
                     'rate_limit': {'per_second': 0}}
                 for code, shop in shops.items()],
             })
@@ -111,16 +138,19 @@ def measure(orders, skus, erp, answer, sandbox, directory, watch=None,
             'OMS_ERP_KEY': answer['agent_key'],
             'OMS_SHOPIFY_TOKEN': TOKEN,
             'OMS_WOO_CONSUMER_KEY': KEY,
-            'OMS_WOO_CONSUMER_SECRET': SECRET})
+            'OMS_WOO_CONSUMER_SECRET': SECRET,
+            'OMS_AMAZON_CLIENT_ID': LWA_CLIENT,
+            'OMS_AMAZON_CLIENT_SECRET': LWA_SECRET,
+            'OMS_AMAZON_REFRESH_TOKEN': REFRESH_TOKEN})
     # Stock pushes are measured on their own, after the import.
     scheduler = Scheduler(agent, wake_stock=False)
     # The shops show the ERP's stock before the sale starts (a level never
     # pushed is read first, after an orders pull).
     scheduler.run_once(['orders', 'stock'])
-    shops['shopify'].generate_orders(orders // 2, seed=1, status='paid',
-        spread_hours=1)
-    shops['woo'].generate_orders(orders - orders // 2, seed=2, status='paid',
-        spread_hours=1)
+    for seed, (shop, share) in enumerate(zip(shops.values(),
+            split(orders, len(shops)), strict=True), 1):
+        shop.generate_orders(share, seed=seed, status='paid',
+            spread_hours=1)
     for shop in shops.values():
         shop.reset_calls()
 
@@ -147,22 +177,24 @@ def measure(orders, skus, erp, answer, sandbox, directory, watch=None,
         for code in agent.channels}
     order_calls = {code: sum(shop.calls.values())
         for code, shop in shops.items()}
+    amazon = (amazon_pace(shops['amazon'].calls['searchOrders'])
+        if 'amazon' in shops else None)
     for shop in shops.values():
         shop.reset_calls()
     push_start = time.perf_counter()
     scheduler.run_once(['stock'])
     push_seconds = time.perf_counter() - push_start
-    stock_calls = (shops['shopify'].calls['inventorySetQuantities']
-        + sum(n for call, n in shops['woo'].calls.items()
-            if call.startswith('POST') and call.endswith('/batch')))
-    minimum = (math.ceil(pending['shopify'] / SHOPIFY_BULK)
-        + math.ceil(pending['woo'] / WOO_BULK))
+    stock_calls = {code: sum(n for call, n in shop.calls.items()
+            if STOCK_CALLS[shop.kind](call))
+        for code, shop in shops.items()}
+    minimum = {code: sync.adapter.stock_calls(pending[code])
+        for code, sync in agent.channels.items()}
 
     duplicates = missing = 0
     for code, shop in shops.items():
         held = agent.erp.summary(code, external_ids=True)
         in_erp = held['external_ids']
-        expected = {str(o.get('legacyResourceId') or o['id'])
+        expected = {agent.channels[code].mapper.external_id(o)
             for o in shop.orders()}
         duplicates += len(in_erp) - len(set(in_erp))
         missing += len(expected - set(in_erp))
@@ -183,10 +215,37 @@ def measure(orders, skus, erp, answer, sandbox, directory, watch=None,
         'failed_jobs': [code for code, s in summaries.items() if s is None],
         'stock_levels_changed': pending,
         'stock_push_s': round(push_seconds, 3),
-        'api_calls_stock_push': stock_calls,
-        'min_api_calls_stock_push': minimum,
+        'api_calls_stock_push': sum(stock_calls.values()),
+        'min_api_calls_stock_push': sum(minimum.values()),
+        'api_calls_stock_push_by_channel': stock_calls,
+        'min_api_calls_stock_push_by_channel': minimum,
         'api_calls_orders': order_calls,
+        **({'amazon': amazon} if amazon else {}),
         'measured_at': dt.datetime.now(dt.UTC).isoformat(timespec='seconds'),
+        }
+
+
+def split(total, parts):
+    "total as `parts` near-equal shares"
+    return [total // parts + (i < total % parts) for i in range(parts)]
+
+
+def amazon_pace(searches, page=100):
+    """What Amazon's own limits make of an orders scan of `searches` calls
+    (searchOrders: a burst of 20, then one call in 1/0.0056 s, about 3
+    minutes): a new order is seen at the earliest 2 minutes after its
+    change (the window must end that long before now), at the latest one
+    steady call later; a backlog of more pages than the burst waits a
+    call's time per page beyond it"""
+    from sync_agent.channels.amazon.adapter import OPERATIONS
+    rate, burst = OPERATIONS['searchOrders']
+    settle = 120
+    return {
+        'search_calls': searches,
+        'capture_lag_s': {'least': settle, 'mean': round(settle
+                + 0.5 / rate), 'most': round(settle + 1 / rate)},
+        'scan_s_at_amazon_pace': round(max(0, searches - burst) / rate),
+        'orders_per_hour_steady': round(3600 * rate * page),
         }
 
 
@@ -199,11 +258,21 @@ def main():
         default='sqlite')
     parser.add_argument('--workers', type=int, default=0,
         help="trytond-worker processes reserving the goods (PostgreSQL)")
+    parser.add_argument('--channels', default='shopify,woocommerce',
+        help="the kinds of shop selling, comma-separated (shopify, "
+        "woocommerce, amazon)")
+    parser.add_argument('--amazon-speed', type=float, default=50.0,
+        help="how many times faster than Amazon's own its rate limits run")
     args = parser.parse_args()
+    codes = [code for code, kind in KINDS.items()
+        if kind in args.channels.split(',')]
+    if not codes:
+        parser.error(f"--channels: none of {', '.join(KINDS.values())}")
     if args.workers and args.db != 'postgresql':
         parser.error("trytond-worker needs --db postgresql")
     uri = PG_URI if args.db == 'postgresql' else 'sqlite://'
-    json.dump(run(args.orders, uri, args.skus, args.workers), sys.stdout)
+    json.dump(run(args.orders, uri, args.skus, args.workers, codes,
+            args.amazon_speed), sys.stdout)
     print()
 
 
