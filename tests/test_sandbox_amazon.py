@@ -82,7 +82,9 @@ def test_login_with_amazon_grants_and_refuses(shop):
     assert shop.calls['token'] == 3
     assert shop.settings == {'seller_id': SELLER,
         'marketplace_ids': [MARKETPLACE],
-        'lwa_url': f'{shop.base_url}/auth/o2/token', 'settle_seconds': 0.0}
+        'lwa_url': f'{shop.base_url}/auth/o2/token', 'settle_seconds': 0.0,
+        # a feed is polled once it is processed
+        'feed_poll_seconds': round(shop.feed_processing_s * 1.2 + 0.1, 3)}
     assert shop.describe()['credentials'] == shop.credentials
 
 

@@ -599,10 +599,12 @@ class Listing(metaclass=PoolMeta):
     @classmethod
     def search_levels(cls, name, clause):
         _, operator, value = clause[:3]
-        return [('levels.' + {
-                        'push_pending': 'pending',
-                        'push_error': 'push_error',
-                        }[name], operator, value)]
+        if name == 'push_error':
+            # A level refused: a listing without levels (fulfilled by its
+            # channel) has no error, which `levels.push_error != None`
+            # would find
+            return [('levels', 'where', [('push_error', operator, value)])]
+        return [('levels.pending', operator, value)]
 
     @classmethod
     def on_modification(cls, mode, listings, field_names=None):
