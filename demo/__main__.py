@@ -1,8 +1,8 @@
 """The whole demo, in the foreground until Ctrl-C: the ERP (trytond on a
 SQLite database built once in demo-data/), the sandbox marketplace with a
-Shopify-like and a WooCommerce-like shop taking orders, and the sync agent
-moving orders into the ERP and stock back to the shops, refunds and
-returns both ways, with a live summary."""
+Shopify-like, a WooCommerce-like and an Amazon-like shop taking orders,
+and the sync agent moving orders into the ERP and stock back to the shops,
+refunds and returns both ways, with a live summary."""
 import argparse
 import json
 import os
@@ -21,8 +21,8 @@ from harness.databases import (
 from harness.server import Server, write_config
 from harness.web_client import install_web_client
 
-from .data import ORDER_POINTS
-from .live import Live
+from .data import CHANNELS, ORDER_POINTS
+from .live import RATE_SCALE, Live
 from .sinks import MailSink, SmsSink
 
 DATABASE = 'oms_demo'
@@ -108,8 +108,10 @@ def main():
 
 def _current(built):
     """Whether a demo database has what this demo needs: built before the
-    demo had an agent, returns or these order points, it is built again"""
+    demo had an agent, returns, these order points or all its shops, it is
+    built again"""
     return ('agent' in built['keys'] and 'returns' in built
+        and all(code in built['keys'] for code, *_ in CHANNELS)
         and built.get('order_points') == json.loads(
             json.dumps(ORDER_POINTS)))
 
@@ -124,15 +126,21 @@ def _explain(erp, args, directory, answer, keys, web_root, live,
         if web_root else 'not installed (needs npm); use the Tryton client')
     shops = '\n'.join(f'    {code:<11} {shop.base_url}'
         for code, shop in live.shops.items())
+    channel_keys = '\n'.join(f'    {code:<11} {keys[code]}'
+        for code, *_ in CHANNELS)
     print(f"""
-The demo is running: the ERP, two sandbox shops taking orders, the sync
-agent between them (orders every 5 s, stock every 5 s and at once after an
-import, shipments every 5 s, refunds and returns every 15 s), a warehouse
-shipping an order now and then with DHL, UPS or SF Express, purchasing
-staff receiving the suppliers' deliveries and ordering what runs low (the
-towel set is discontinued: it sells out, and its orders wait), and now
-and then a customer refunded or returning goods on a shop, or staff
-refunding one in the ERP.
+The demo is running: the ERP, three sandbox shops taking orders (Shopify,
+WooCommerce, and an Amazon seller account whose mug also sells fulfilled
+by Amazon), the sync agent between them (orders every 5 s, on Amazon
+every 10 s, stock every 5 s and at once after an import, shipments every
+5 s, refunds and returns every 15 s), a warehouse shipping an order now
+and then with DHL, UPS or SF Express, purchasing staff receiving the
+suppliers' deliveries and ordering what runs low (the towel set is
+discontinued: it sells out, and its orders wait), and now and then a
+customer refunded or returning goods on a shop, an Amazon buyer asking
+to cancel, or staff refunding one in the ERP. Amazon's rate limits run
+{RATE_SCALE:g}× faster than Amazon's own (its order search: one call in
+{180 / RATE_SCALE:g} s, not 3 minutes).
 
   Web client       {web_line}
   Tryton client    server 127.0.0.1:{args.port}, database {DATABASE},
@@ -143,7 +151,8 @@ refunding one in the ERP.
                    needing attention, refunds to check; Configuration >
                    Return Policies and Customer Tiers)
   ERP API          {base}/oms/v1/   (OpenAPI: {base}/oms/v1/openapi.json)
-  Sandbox shops (Shopify GraphQL / WooCommerce REST subsets):
+  Sandbox shops (Shopify GraphQL / WooCommerce REST / Amazon SP-API
+  subsets):
 {shops}
     control API    {live.sandbox.url}/_sandbox/shops
 
@@ -154,8 +163,7 @@ refunding one in the ERP.
 
   Agent API keys (demo only; kept in {answer}):
     agent       {keys['agent']}
-    shopify-eu  {keys['shopify-eu']}
-    woo-main    {keys['woo-main']}
+{channel_keys}
 
   Customers       e-mails in {directory / 'mail'}
                   (SMTP 127.0.0.1:{args.smtp_port}),

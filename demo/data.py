@@ -1,7 +1,7 @@
-"""The demo shop: a homeware seller on Shopify and WooCommerce with a few
-orders in every state and a few returns. Runs inside a proteus session (see
-harness.databases.populate); orders enter through the real import
-route, as the agent's would."""
+"""The demo shop: a homeware seller on Shopify, WooCommerce and Amazon with
+a few orders in every state and a few returns. Runs inside a proteus
+session (see harness.databases.populate); orders enter through the real
+import route, as the agent's would."""
 import datetime as dt
 import random
 from decimal import Decimal
@@ -21,18 +21,46 @@ from oms_connector.tests.tools import (
     order_payload,
 )
 
-# code, name, price, stock, Shopify SKU, WooCommerce SKU
+# code, kind, name, currency, the channel's other fields. Each shop keeps a
+# few units back: a product falling below them raises a low-stock alert
+# (Order Management > Stock Alerts).
+CHANNELS = [
+    ('shopify-eu', 'shopify', "Shopify EU Store", 'EUR',
+        {'safety_stock': 5, 'notify_sms_events': ['shipped']}),
+    ('woo-main', 'woocommerce', "WooCommerce Shop", 'EUR',
+        {'reserve_stock': 'payment', 'safety_stock': 3}),
+    # Amazon takes the buyer's money once it lets the order ship
+    # (Unshipped): reserved then. It tells its buyers itself and forbids
+    # sellers' e-mails outside its messaging service.
+    ('amazon-us', 'amazon', "Amazon US", 'USD',
+        {'reserve_stock': 'payment', 'safety_stock': 3,
+            'notify_email_events': []}),
+    ]
+# code, name, price, stock, then its SKU on each channel in CHANNELS'
+# order (None: not sold there)
 PRODUCTS = [
     ('TEE-ORG-M', "Organic Cotton T-shirt, M", '24.00', 120,
-        'TEE-ORG-M', 'woo-tee-m'),
+        'TEE-ORG-M', 'woo-tee-m', 'TEE-ORG-M'),
     ('TEE-ORG-L', "Organic Cotton T-shirt, L", '24.00', 90,
-        'TEE-ORG-L', 'woo-tee-l'),
-    ('MUG-STONE', "Stoneware Mug", '14.50', 200, 'MUG-STONE', 'woo-mug'),
+        'TEE-ORG-L', 'woo-tee-l', 'TEE-ORG-L'),
+    ('MUG-STONE', "Stoneware Mug", '14.50', 200, 'MUG-STONE', 'woo-mug',
+        'MUG-STONE'),
     ('KETTLE-1L', "Enamel Kettle 1 L", '39.90', 60,
-        'KETTLE-1L', 'woo-kettle'),
+        'KETTLE-1L', 'woo-kettle', 'KETTLE-1L'),
     # Few left: it sells out during the demo, and orders wait for stock.
-    ('TOWEL-SET', "Linen Towel Set", '32.00', 6, 'TOWEL-SET', None),
+    ('TOWEL-SET', "Linen Towel Set", '32.00', 6, 'TOWEL-SET', None,
+        'TOWEL-SET'),
     ]
+# The listings a channel stores and ships from its own stock (Amazon FBA),
+# by channel: SKU, product code, units in the channel's warehouses. The
+# same product is also sold under its own SKU, shipped by the demo's
+# warehouse.
+FULFILLED_BY_CHANNEL = {
+    'amazon-us': [('MUG-STONE-FBA', 'MUG-STONE', 300)],
+    }
+# A euro buys this many of each currency (Tryton's test rates would make
+# a dollar two euros): the reports count the dollars in euros.
+RATES = {'EUR': Decimal(1), 'USD': Decimal('1.08')}
 # What the suppliers keep in stock (code: minimum, target of its order
 # point): below the minimum, the warehouse's forecast asks for a purchase
 # up to the target. Sized for the demo's pace: each sells ten to sixteen
@@ -58,8 +86,19 @@ CUSTOMERS = [
     ]
 
 
+KINDS = {code: kind for code, kind, *_ in CHANNELS}
+CURRENCIES = {code: currency for code, _, _, currency, _ in CHANNELS}
+
+
+def skus(channel: str) -> dict[str, str]:
+    "The channel's SKU of each product it sells, by product code"
+    column = 4 + list(KINDS).index(channel)
+    return {p[0]: p[column] for p in PRODUCTS if p[column]}
+
+
 def build():
     create_company(currency=get_currency('EUR'))
+    _rates()
     # The demo is configured: no set-up wizard on first login.
     Item = Model.get('ir.module.config_wizard.item')
     for item in Item.find([]):
@@ -68,39 +107,38 @@ def build():
     products = {}
     for code, name, price, stock, *_ in PRODUCTS:
         products[code] = create_product(name, code, price, quantity=stock)
-    # Each shop keeps a few units back: a product falling below them
-    # raises a low-stock alert (Order Management > Stock Alerts).
-    shopify = create_channel(
-        'shopify-eu', kind='shopify', name="Shopify EU Store",
-        currency='EUR', safety_stock=5,
-        notify_sms_events=['shipped'])
-    woo = create_channel(
-        'woo-main', kind='woocommerce', name="WooCommerce Shop",
-        reserve_stock='payment', currency='EUR', safety_stock=3)
-    for code, *_, shopify_sku, woo_sku in PRODUCTS:
-        create_listing(shopify, products[code], shopify_sku)
-        if woo_sku:
-            create_listing(woo, products[code], woo_sku)
-    keys = {
-        'shopify-eu': create_api_key([shopify]),
-        'woo-main': create_api_key([woo]),
-        # The demo's agent syncs both shops.
-        'agent': create_api_key([shopify, woo]),
-        }
-    _import_orders('shopify-eu', keys['shopify-eu'], [
-            p[4] for p in PRODUCTS])
-    _import_orders('woo-main', keys['woo-main'], [
-            p[5] for p in PRODUCTS if p[5]])
+    channels = {code: create_channel(code, kind=kind, name=name,
+            currency=currency, **values)
+        for code, kind, name, currency, values in CHANNELS}
+    for code, channel in channels.items():
+        for product, sku in skus(code).items():
+            create_listing(channel, products[product], sku)
+        for sku, product, _ in FULFILLED_BY_CHANNEL.get(code, []):
+            create_listing(channel, products[product], sku,
+                fulfilled_by_channel=True)
+    keys = {code: create_api_key([channel])
+        for code, channel in channels.items()}
+    # The demo's agent syncs every shop.
+    keys['agent'] = create_api_key(list(channels.values()))
+    for code in channels:
+        _import_orders(code, keys[code], list(skus(code).values()))
     _ship_some()
     from . import history
-    history.build(products,
-        {'shopify-eu': {p[0]: p[4] for p in PRODUCTS},
-            'woo-main': {p[0]: p[5] for p in PRODUCTS if p[5]}},
+    history.build(products, {code: skus(code) for code in channels},
         Model.get('oms.carrier').find([]), keys, post_orders,
         _refunded_by_hand)
     _replenishment(products)
     return {'keys': keys, 'returns': _after_sales(keys),
         'order_points': ORDER_POINTS}
+
+
+def _rates():
+    "Each currency at its rate to the euro (see RATES)"
+    Rate = Model.get('currency.currency.rate')
+    for code, value in RATES.items():
+        currency = get_currency(code)
+        Rate.delete(Rate.find([('currency', '=', currency.id)]))
+        Rate(date=dt.date.min, rate=value, currency=currency).save()
 
 
 def _replenishment(products):
@@ -137,27 +175,42 @@ def _orders(channel, skus, rng):
             email=email, customer_id=email, name=name, country_code=country,
             shipping_price='4.90', updated_at=created)
         order.update({
-                'currency': 'EUR',
+                'currency': CURRENCIES[channel],
                 'created_at': created.isoformat(),
-                'kind': channel.split('-')[0],
+                'kind': KINDS[channel],
                 })
         order['shipping_address'].update(
             street=street, city=city, zip=zip_)
         yield order
+    # Orders the channel shipped from its own stock: recorded, nothing
+    # reserved or shipped by the warehouse.
+    for n, (sku, *_) in enumerate(FULFILLED_BY_CHANNEL.get(channel, [])):
+        created = start + dt.timedelta(minutes=17 * (len(statuses) + n + 1))
+        yield order_payload(
+            channel, f'{channel}-{1500 + n}', status='shipped',
+            lines=[(sku, 1, _price(sku))], fulfilled_by_channel=True,
+            email='grace@example.com', customer_id='grace@example.com',
+            name="Grace Hopper", country_code='US', shipping_price='0.00',
+            updated_at=created, created_at=created.isoformat(),
+            currency=CURRENCIES[channel], kind=KINDS[channel])
     # One order whose SKU nobody mapped: it waits in the exception tab.
     order = order_payload(
         channel, f'{channel}-1999', lines=[('UNMAPPED-SKU', 1, '9.99')],
         email='grace@example.com', customer_id='grace@example.com',
-        name="Grace Hopper", country_code='US', currency='EUR',
-        kind=channel.split('-')[0])
+        name="Grace Hopper", country_code='US',
+        currency=CURRENCIES[channel], kind=KINDS[channel])
     order['shipping_address'].update(
         street="1 Harbour St", city="Arlington", zip="22201")
     yield order
 
 
 def _price(sku):
-    for code, _, price, _, shopify_sku, woo_sku in PRODUCTS:
-        if sku in {code, shopify_sku, woo_sku}:
+    "The price of the product a SKU of any channel stands for"
+    fulfilled = {sku: code for listings in FULFILLED_BY_CHANNEL.values()
+        for sku, code, _ in listings}
+    sku = fulfilled.get(sku, sku)
+    for code, _, price, _, *channel_skus in PRODUCTS:
+        if sku == code or sku in channel_skus:
             return price
     return '10.00'
 
@@ -195,11 +248,13 @@ CARRIERS = [
 
 
 def _ship_some():
-    """The warehouse ships a few of the morning's orders, each with its
-    carrier and tracking number (Lin Hui's first: she reads Chinese, and so
-    does her e-mail; then one of Grace Hopper's, which she will ask to
-    return); one is already delivered. These orders are not on the sandbox
-    shops, so staff marked their fulfilments done by hand."""
+    """The warehouse ships a few of the European shops' morning orders,
+    each with its carrier and tracking number (Lin Hui's first: she reads
+    Chinese, and so does her e-mail; then one of Grace Hopper's, which she
+    will ask to return); one is already delivered. These orders are not on
+    the sandbox shops, so staff marked their fulfilments done by hand.
+    (The returns of _after_sales are on these orders: the Amazon shop's
+    wait with the others.)"""
     Sale = Model.get('sale.sale')
     Carrier = Model.get('oms.carrier')
     Fulfilment = Model.get('oms.fulfilment')
@@ -215,6 +270,7 @@ def _ship_some():
     awaiting = sorted(Sale.find([
                 ('oms_state', '=', 'awaiting_shipment'),
                 ('oms_exception', '=', False),
+                ('oms_channel.code', 'in', ['shopify-eu', 'woo-main']),
                 ], order=[('id', 'ASC')]),
         key=lambda s: s.party.name != "Lin Hui")
     for n, sale in enumerate(awaiting[:5]):

@@ -1,7 +1,7 @@
 """The demo shop's last six months, so that its reports have something to
-say: stock bought from two suppliers and received, orders from both shops
-imported, shipped by each carrier and completed, a few cancelled, a few
-returned and refunded. Everything goes through the ERP's own flows (the
+say: stock bought from two suppliers and received, orders from the three
+shops imported, shipped by each carrier and completed, a few cancelled, a
+few returned and refunded. Everything goes through the ERP's own flows (the
 import route, shipments, purchases, return requests) in a proteus session;
 then the dates are set back to when it happened, for the flows stamp today."""
 import datetime as dt
@@ -156,8 +156,8 @@ def _orders(skus, today, rng):
                 channel, f'{channel}-h{100 + number}', status=status,
                 lines=lines, email=email, customer_id=email, name=name,
                 country_code=country, shipping_price='4.90',
-                updated_at=paid, currency='EUR',
-                created_at=paid.isoformat(), kind=channel.split('-')[0])
+                updated_at=paid, currency=data.CURRENCIES[channel],
+                created_at=paid.isoformat(), kind=data.KINDS[channel])
             orders.setdefault(channel, []).append((order, paid))
     return orders
 

@@ -1,17 +1,20 @@
 """The demo's moving parts around the ERP: the sandbox marketplace with the
-demo's two shops taking orders, the agent syncing them, a warehouse
+demo's three shops taking orders, the agent syncing them, a warehouse
 shipping orders, purchasing staff replenishing from the suppliers and
 customers now and then wanting their money back (in threads of this
 process), with a summary every few seconds."""
 import copy
 import datetime as dt
+import functools
 import itertools
 import logging
 import random
 import textwrap
 import threading
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -26,19 +29,47 @@ from sync_agent import logs
 from sync_agent.agent import Agent
 from sync_agent.scheduler import Scheduler
 
-from .data import CARRIERS, PRODUCTS, take_back
+from .data import (
+    CARRIERS,
+    CHANNELS,
+    FULFILLED_BY_CHANNEL,
+    PRODUCTS,
+    skus,
+    take_back,
+)
 from .supply import Purchasing
 
-TOKEN = 'shpat_demo_0123456789'
-KEY, SECRET = 'ck_demo_0123456789', 'cs_demo_0123456789'
+# Each kind's credentials on the sandbox (demo only)
+CREDENTIALS = {
+    'shopify': {'token': 'shpat_demo_0123456789'},
+    'woocommerce': {'consumer_key': 'ck_demo_0123456789',
+        'consumer_secret': 'cs_demo_0123456789'},
+    'amazon': {'client_id': 'amzn1.application-oa2-client.demo',
+        'client_secret': 'amzn1.oa2-cs.v1.demo0123456789',
+        'refresh_token': 'Atzr|demo0123456789'},
+    }
+# Amazon's per-operation limits run this many times faster than Amazon's
+# own: its order search, one call in 3 minutes after a burst, is one in 9 s.
+RATE_SCALE = 20
+# How often the agent runs each job, in seconds: briskly, for a demo. On
+# Amazon it searches orders every 10 s, when the search has a call to
+# spare (at RATE_SCALE), rather than wait for one.
+INTERVALS = {'orders': 5, 'stock': 5, 'fulfilments': 5, 'returns': 15,
+    'reconcile': 300}
+KIND_INTERVALS = {'amazon': {'orders': 10}}
 MAPPINGS = Path(__file__).resolve().parent / 'mappings'
 # What happens after delivery, in turn, to an order a shop shows shipped:
 # the customer's refund or return on the shop (the agent brings it into
-# the ERP), or staff's refund in the ERP (the agent makes it on the shop).
+# the ERP), or staff's refund in the ERP (the agent makes it on the shop;
+# Amazon takes none from it). And before shipping: an Amazon buyer asks to
+# cancel (the ERP holds the order), and the seller cancels it on Amazon
+# the next time round.
 AFTER_SALES = [
     ('shopify-eu', 'staff_refund'),
+    ('amazon-us', 'cancellation'),
     ('shopify-eu', 'return'),
     ('woo-main', 'refund'),
+    ('amazon-us', 'refund'),
     ('woo-main', 'staff_refund'),
     ('shopify-eu', 'refund'),
     ]
@@ -58,11 +89,13 @@ HOLDS = {
     'unknown_sku': "unknown SKU",
     'invalid_address': "invalid address",
     'cancelled_after_shipping': "cancelled after shipping",
+    'channel_hold': "buyer asked to cancel",
     'manual': "by staff",
     }
 # The orders the ERP got from the sandbox shops: those seeded with the
 # database (the morning's and the history's) have ids like shopify-eu-1001.
-FROM_THE_SHOPS = ('oms_external_id', 'not like', '%-%')
+FROM_THE_SHOPS = [('oms_external_id', 'not like', f'{code}-%')
+    for code, *_ in CHANNELS]
 
 
 class Live:
@@ -81,25 +114,18 @@ class Live:
         self.directory = directory
         self.every = every
         self.stopping = threading.Event()
-        self.sandbox = Sandbox(port=port)
-        self.shops = {
-            'shopify-eu': self.sandbox.add_shopify(
-                'shopify-eu', token=TOKEN, currency='EUR'),
-            'woo-main': self.sandbox.add_woocommerce(
-                'woo-main', consumer_key=KEY, consumer_secret=SECRET,
-                currency='EUR'),
-            }
-        for shop in self.shops.values():
+        self.sandbox = Sandbox(port=port, rate_scale=RATE_SCALE)
+        self.shops = {code: self.sandbox.add(kind, code, currency=currency,
+                **CREDENTIALS[kind])
+            for code, kind, _, currency, _ in CHANNELS}
+        for code, shop in self.shops.items():
             shop.sells_out_of_stock = False
             # A homeware shop's customers buy a few things, not 26-60
             # lines of its five products.
             shop.many_lines_share = 0
-        for _, name, price, stock, shopify_sku, woo_sku in PRODUCTS:
-            self.shops['shopify-eu'].add_product(
-                shopify_sku, name, price, stock=stock)
-            if woo_sku:
-                self.shops['woo-main'].add_product(
-                    woo_sku, name, price, stock=stock)
+            for product, sku in skus(code).items():
+                _, name, price, stock, *_ = _product(product)
+                shop.add_product(sku, name, price, stock=stock)
         self.settings = {
             'erp': {'url': erp_url, 'database': database},
             'state_dir': str(directory / 'agent'),
@@ -107,10 +133,13 @@ class Live:
                     'code': code,
                     'kind': shop.kind,
                     'base_url': shop.base_url,
+                    # What the kind's API needs beyond the URL (Amazon's
+                    # seller and marketplace): never a secret
+                    **({'settings': shop.settings} if shop.settings
+                        else {}),
                     'mapping': str(MAPPINGS / f'{code}.yaml'),
-                    'intervals': {'orders': 5, 'stock': 5,
-                        'fulfilments': 5, 'returns': 15,
-                        'reconcile': 300},
+                    'intervals': INTERVALS | KIND_INTERVALS.get(
+                        shop.kind, {}),
                     } for code, shop in self.shops.items()],
             }
         self.config = agent_config.AgentConfig.model_validate(self.settings)
@@ -169,7 +198,8 @@ class Live:
         return self
 
     def _sell(self):
-        "New orders now and then; now and then one that cannot be read"
+        """New orders now and then, some of them of what Amazon ships
+        itself; now and then one that cannot be read"""
         rng = random.Random(42)
         for n in itertools.count():
             if self.stopping.wait(self.every):
@@ -177,12 +207,28 @@ class Live:
             for shop in self.shops.values():
                 shop.generate_orders(rng.randint(0, 2), seed=rng.random(),
                     spread_hours=0)
+            for code, listings in FULFILLED_BY_CHANNEL.items():
+                if rng.random() < 0.3:
+                    self._sell_fulfilled_by_channel(code, listings, rng)
             if n % 10 == 9:
                 shop = rng.choice(list(self.shops.values()))
                 try:
                     shop.create_malformed_order('bad_date')
                 except SoldOut:
                     pass  # nothing left to order, even unreadably
+
+    def _sell_fulfilled_by_channel(self, code: str,
+            listings: list[tuple[str, str, int]],
+            rng: random.Random) -> None:
+        """An order Amazon ships from its own stock, shipped already. Its
+        listings are not in the sandbox shop's catalogue: the generator
+        would put them in orders the seller ships, which Amazon never
+        does (it splits such an order in two)."""
+        sku, product, _ = rng.choice(listings)
+        _, name, price, *_ = _product(product)
+        self.shops[code].create_fba_order(seed=rng.random(), lines=[{
+                    'sku': sku, 'title': name, 'price': price,
+                    'quantity': rng.choice([1, 1, 2])}])
 
     def _warehouse(self):
         """Now and then the warehouse ships the oldest order that is ready
@@ -230,33 +276,42 @@ class Live:
                     "purchasing could not finish its round: %s", error)
 
     def _after_sales(self):
-        """Every fifteen orders' time, something happens to an order a
-        shop shows shipped (see AFTER_SALES); a return asked for on
-        Shopify is approved by the shop the next time round"""
+        """Every fifteen orders' time, something happens to an order of a
+        shop (see AFTER_SALES); what the shop does about it (approve a
+        return asked for on Shopify, cancel an order an Amazon buyer
+        wants cancelled) it does the next time round"""
         tryton = XmlrpcConfig(self.tryton.url)  # this thread's own
-        requested = []
+        next_time: list[Callable[[], object]] = []
         turns = itertools.cycle(AFTER_SALES)
         code, what = next(turns)
         while not self.stopping.wait(self.every * 15):
             try:
-                for shop, return_id in requested:
-                    shop.set_return_status(return_id, 'OPEN')
-                requested.clear()
-                order = self._shipped_order(code)
+                for step in next_time:
+                    step()
+                next_time.clear()
+                order = (self._unshipped_order(code)
+                    if what == 'cancellation' else self._shipped_order(code))
                 if order is None:
-                    continue  # nothing shipped on that shop yet
-                self.returned.add((code, order['id']))
+                    continue  # nothing (un)shipped on that shop yet
+                order_id = _order_id(order)
+                self.returned.add((code, order_id))
                 shop, sku = self.shops[code], _skus(order)[0]
                 if what == 'staff_refund':
                     self._refund_by_staff(code, order, tryton)
                 elif what == 'return':
-                    requested.append((shop, shop.request_return(
-                                order['id'], {sku: 1},
-                                reason='SIZE_TOO_SMALL')['id']))
+                    return_id = shop.request_return(order_id, {sku: 1},
+                        reason='SIZE_TOO_SMALL')['id']
+                    next_time.append(functools.partial(
+                            shop.set_return_status, return_id, 'OPEN'))
+                elif what == 'cancellation':
+                    shop.request_cancellation(order_id,
+                        reason="Ordered the wrong size")
+                    next_time.append(functools.partial(
+                            _cancel_unshipped, shop, order_id))
                 elif shop.kind == 'shopify':
-                    shop.refund(order['id'], lines={sku: 1}, note="Damaged")
+                    shop.refund(order_id, lines={sku: 1}, note="Damaged")
                 else:
-                    shop.refund(order['id'], lines={sku: 1}, reason="Damaged")
+                    shop.refund(order_id, lines={sku: 1}, reason="Damaged")
             except Exception as error:  # noqa: BLE001 - the demo goes on
                 logging.getLogger(__name__).warning(
                     "after-sales (%s on %s) failed: %s", what, code, error)
@@ -267,8 +322,19 @@ class Live:
         shipped it) that nothing was returned of yet"""
         shop = self.shops[code]
         return next((o for o in shop.orders()
-                if (code, o['id']) not in self.returned
+                if (code, _order_id(o)) not in self.returned
                 and _shown_shipped(shop, o)), None)
+
+    def _unshipped_order(self, code):
+        """The newest order of an Amazon shop waiting for the seller to ship
+        it that the ERP has had for a while (a minute: the agent imported
+        it, and the warehouse ships the oldest first)"""
+        shop = self.shops[code]
+        before = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+        return next((o for o in reversed(shop.orders())
+                if (code, _order_id(o)) not in self.returned
+                and _waits_for_seller(o)
+                and (_created(o) or before) < before), None)
 
     @staticmethod
     def _refund_by_staff(code, order, tryton):
@@ -278,7 +344,8 @@ class Live:
         codes = {p[0] for p in PRODUCTS}
         sale, = Sale.find([
                 ('oms_channel.code', '=', code),
-                ('oms_external_id', '=', str(order['id']).rsplit('/', 1)[-1]),
+                ('oms_external_id', '=',
+                    str(_order_id(order)).rsplit('/', 1)[-1]),
                 ])
         product = next(li.product.code for li in sale.lines
             if li.product and li.product.code in codes)
@@ -310,6 +377,8 @@ class Live:
             pending = self.agent.erp.stock_levels(code, limit=0)['pending']
             imported = sales.search_count(
                 channel + [FROM_THE_SHOPS], 0, None, context)
+            fulfils = sales.search_count(channel + [FROM_THE_SHOPS,
+                    ('oms_channel_fulfils', '=', True)], 0, None, context)
             held = Counter(s['oms_exception_kind'] for s in sales.search_read(
                     channel + [('oms_exception', '=', True)], 0, None, None,
                     ['oms_exception_kind'], context))
@@ -323,8 +392,9 @@ class Live:
             for kind, n in held.most_common())
         return [
             f"  {code:<11} shop {len(shop.orders()):>4} orders · ERP "
-            f"{imported:>4} of them, +{erp['orders'] - imported} seeded "
-            "before the demo",
+            f"{imported:>4} of them"
+            + (f" ({fulfils} shipped by the channel)" if fulfils else '')
+            + f", +{erp['orders'] - imported} seeded before the demo",
             f"  {'':<11} {sum(held.values())} on hold"
             + (f" ({kinds})" if kinds else '')
             + f" · stock last pushed {stock.get('pushed', 0)} SKU(s), "
@@ -379,11 +449,11 @@ class Live:
                 return []
         width = max(len(p[1]) for p in PRODUCTS)
         lines = []
-        for _, name, _, _, *skus in PRODUCTS:
+        for _, name, _, _, *channel_skus in PRODUCTS:
             shown = [f"{code} shows {shop.inventory(sku)} "
                 f"(ERP {levels[code].get(sku, '?')})"
                 for (code, shop), sku in zip(
-                    self.shops.items(), skus, strict=True)
+                    self.shops.items(), channel_skus, strict=True)
                 if sku]
             lines.append(f"    {name:<{width}}  " + ' · '.join(shown))
         return lines
@@ -402,15 +472,50 @@ def _shorten(text: str, width: int) -> str:
     return textwrap.shorten(text, width, placeholder='…')
 
 
-def _shown_shipped(shop, order):
+def _product(code: str) -> tuple:
+    "The product of that code in data.PRODUCTS"
+    return next(p for p in PRODUCTS if p[0] == code)
+
+
+def _order_id(order: dict[str, Any]) -> Any:
+    "The id a shop knows its order by (Amazon's orderId)"
+    return order['orderId'] if 'orderId' in order else order['id']
+
+
+def _shown_shipped(shop: Shop, order: dict[str, Any]) -> bool:
     "Whether the shop shows the order shipped (the agent told it)"
-    if shop.kind == 'shopify':
-        return bool(shop.fulfilments(order['id']))
-    return order['status'] == 'completed'
+    if shop.kind == 'woocommerce':
+        return order['status'] == 'completed'
+    return bool(shop.fulfilments(_order_id(order)))
 
 
-def _skus(order):
+def _waits_for_seller(order: dict[str, Any]) -> bool:
+    "Whether an Amazon order waits for the seller to ship it"
+    fulfillment = order.get('fulfillment') or {}
+    return (fulfillment.get('fulfilledBy') == 'MERCHANT'
+        and fulfillment.get('fulfillmentStatus') == 'UNSHIPPED')
+
+
+def _created(order: dict[str, Any]) -> dt.datetime | None:
+    "When an Amazon order was placed (None: unreadable, a malformed one)"
+    try:
+        return dt.datetime.fromisoformat(order['createdTime'])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _cancel_unshipped(shop: Shop, order_id: str) -> None:
+    """The seller cancels an Amazon order its buyer asked to cancel, unless
+    it has shipped meanwhile"""
+    if _waits_for_seller(shop.order(order_id)):
+        shop.cancel(order_id)
+
+
+def _skus(order: dict[str, Any]) -> list[str]:
     "The SKUs of a shop's order, as the shop keeps it"
+    if 'orderItems' in order:  # Amazon's
+        return [item['product'].get('sellerSku')
+            for item in order['orderItems']]
     lines = order.get('line_items') or order['lineItems']['nodes']
     return [line['sku'] for line in lines]
 
