@@ -237,7 +237,7 @@ def amazon_pace(searches, page=100):
     change (the window must end that long before now), at the latest one
     steady call later; a backlog of more pages than the burst waits a
     call's time per page beyond it"""
-    from sync_agent.channels.amazon.adapter import OPERATIONS
+    from sync_agent.channels.amazon.limits import OPERATIONS
     rate, burst = OPERATIONS['searchOrders']
     settle = 120
     return {

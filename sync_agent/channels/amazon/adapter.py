@@ -1,23 +1,15 @@
 """The Amazon adapter: all of the Selling Partner API's HTTP detail
-(marketplace-apis.md §3).
+(marketplace-apis.md §3), with its parts: ``auth`` (Login with Amazon,
+Restricted Data Tokens), ``limits`` (a token bucket per operation; an
+orders scan pauses rather than wait minutes for its next call) and
+``listings`` (stock).
 
-- Auth: a Login with Amazon access token from the seller's refresh token,
-  kept until a minute before it expires and fetched again once when a
-  call says it expired; Restricted Data Tokens for Orders v0's addresses
-  and buyers.
-- Rate limits: a token bucket per operation, at Amazon's rate and burst,
-  paced by the rate each answer states (``x-amzn-RateLimit-Limit``); a 429
-  QuotaExceeded drains the bucket and waits a token's time. The orders
-  search allows one call in 3 minutes after a burst of 20: a scan that
-  would wait longer than a few seconds pauses (``ScanPaused``) and resumes
-  from its pagination token on the next pull.
+- Every call goes through its operation's bucket with the access token,
+  fetched again once when a call says it expired.
 - Orders: Orders API v2026-01-01 ``searchOrders`` (items inside), or v0
   ``getOrders`` + ``getOrderItems`` per order, by ``settings.orders_api``;
   the window ends ``settle_seconds`` before now, as the API demands.
-- Stock: merchant-fulfilled (``DEFAULT``) quantities, by
-  ``patchListingsItem`` for a few SKUs, by one ``JSON_LISTINGS_FEED`` when
-  that takes fewer calls; a listing's product type is read once
-  (``getListingsItem``) and cached. FBA listings are Amazon's to count.
+  A scan paused by the rate limit resumes from its pagination token.
 - Shipments: ``confirmShipment`` per parcel, whose ``packageReferenceId``
   is the fulfilment's idempotency key (Amazon edits a package confirmed
   again rather than adding one), after reading the order's packages.
@@ -27,10 +19,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import gzip
-import json
 import logging
-import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Annotated, Any, Literal, NamedTuple
 from urllib.parse import quote
@@ -38,33 +27,21 @@ from urllib.parse import quote
 import requests
 from pydantic import BaseModel, ConfigDict, Field
 
-from oms_contract.models import StockRefusal
-
-from ...logs import masker
 from ..base import (
     Adapter,
     FulfilmentResult,
     FulfilmentUpdate,
     OrderPage,
     ReturnPage,
-    ScanPaused,
-    StockKey,
-    StockResult,
-    StockUpdate,
-    chunks,
 )
 from ..payload import PayloadError, utc
-from ..transport import (
-    AuthError,
-    ChannelError,
-    RateLimiter,
-    json_body,
-)
+from ..transport import AuthError, ChannelError, RateLimiter, json_body
+from . import limits
+from .auth import LWA_URL, LoginWithAmazon
+from .listings import FEED_MESSAGES, Listings
 from .mapper import KIND, unwrap
 
 logger = logging.getLogger(__name__)
-
-LWA_URL = 'https://api.amazon.com/auth/o2/token'
 
 
 class AmazonSettings(BaseModel):
@@ -86,29 +63,6 @@ class AmazonSettings(BaseModel):
     refunds_backfill_days: Annotated[int, Field(ge=1, le=730)] = 30
 
 
-# Amazon's usage plans (§3): (calls a second, burst), per operation
-OPERATIONS: dict[str, tuple[float, int]] = {
-    'searchOrders': (0.0056, 20),
-    'getOrder': (0.5, 30),
-    'getOrders': (0.0167, 20),
-    'getOrderItems': (0.5, 30),
-    'createRestrictedDataToken': (1, 10),
-    'patchListingsItem': (5, 5),
-    'getListingsItem': (5, 10),
-    'createFeedDocument': (0.5, 15),
-    'createFeed': (0.0083, 15),
-    'getFeed': (2, 15),
-    'getFeedDocument': (0.0222, 10),
-    'confirmShipment': (2, 10),
-    'listFinancialEvents': (0.5, 30),
-    }
-# An orders scan waits no longer than this for its next call: beyond, it
-# pauses and the orders thread serves the other channels.
-LONGEST_INLINE_WAIT = 10.0
-# A stock feed's calls: create the document, upload it, create the feed,
-# poll it once, read the report's document, download the report.
-FEED_CALLS = 6
-FEED_MESSAGES = 10_000  # up to 25,000 a feed; kept to a size that uploads
 # Amazon's carrier codes for confirmShipment (the list is unconfirmed:
 # §3.5); any other carrier is sent as Other with its name.
 CARRIER_CODES = frozenset({
@@ -118,19 +72,12 @@ CARRIER_CODES = frozenset({
     'Correos', 'PostNL', 'Canada Post', 'Australia Post', 'Japan Post',
     'Yamato Transport', 'Sagawa Express', 'China Post', 'SF Express',
     'Yanwen', '4PX', 'Amazon Shipping'})
-RDT_RESOURCE = {'method': 'GET', 'path': '/orders/v0/orders',
-    'dataElements': ['buyerInfo', 'shippingAddress']}
 
 
 class Answer(NamedTuple):
     "A successful answer: its JSON body (None for 204) and headers"
     body: Any
     headers: Mapping[str, str]
-
-
-class Token(NamedTuple):
-    value: str
-    expires: float  # monotonic
 
 
 class Scan(NamedTuple):
@@ -144,7 +91,7 @@ def amazon_time(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
-class AmazonAdapter(Adapter):
+class AmazonAdapter(Listings, LoginWithAmazon, Adapter):
     kind = KIND
     # Amazon reports refunds (Finances API) but takes none from an app
     # (§3.6); no compare-and-set on listings; returns come by report only.
@@ -159,10 +106,7 @@ class AmazonAdapter(Adapter):
         super().__init__(*args, **kwargs)
         self.api = self.config.base_url.rstrip('/')
         self.page_size = min(self.page_size, 100)
-        self.limits = {operation: RateLimiter(rate, burst)
-            for operation, (rate, burst) in OPERATIONS.items()}
-        self._token: Token | None = None
-        self._rdt: Token | None = None
+        self.limits = limits.buckets()
         self._scan: Scan | None = None
         # SKU → {'product_type': …, 'fba': bool}: read once, kept
         self.listings: dict[str, dict[str, Any]] = self.load_cache(
@@ -176,14 +120,12 @@ class AmazonAdapter(Adapter):
         fetched again once when Amazon says it expired"""
         for attempt in (1, 2):
             bucket = self.limits[operation]
-            if operation in {'searchOrders', 'getOrders'}:
-                self._pause_if_waiting(bucket)
-            bucket.acquire()
-            token = self._restricted_token() if rdt else self._access_token()
+            limits.take(operation, bucket)
+            token = self.restricted_token() if rdt else self.access_token()
             try:
                 return self.transport.call(
                     method, self.api + path, self._reader(bucket),
-                    throttle_wait=self._throttled(operation, bucket),
+                    throttle_wait=limits.throttle_wait(operation, bucket),
                     headers={'x-amz-access-token': token,
                         'user-agent': 'oms-sync/1.0 (Language=Python)'},
                     **kwargs)
@@ -192,19 +134,13 @@ class AmazonAdapter(Adapter):
                     raise
                 logger.info("%s: the access token expired early: "
                     "fetched again", self, extra={'channel': self.config.code})
-                self._token = self._rdt = None
+                self.forget_tokens()
         raise AssertionError("unreachable")
-
-    def _pause_if_waiting(self, bucket: RateLimiter) -> None:
-        wait = bucket.ready_in()
-        if wait > LONGEST_INLINE_WAIT:
-            raise ScanPaused(dt.datetime.now(dt.UTC)
-                + dt.timedelta(seconds=wait))
 
     def _reader(self, bucket: RateLimiter) -> Callable[[requests.Response],
             Answer]:
         def read(response: requests.Response) -> Answer:
-            _adopt_rate(bucket, response)
+            limits.adopt_rate(bucket, response)
             if response.status_code == 204:
                 return Answer(None, response.headers)
             if response.ok:
@@ -212,45 +148,6 @@ class AmazonAdapter(Adapter):
             raise ChannelError(
                 f"HTTP {response.status_code} {error_text(response)}")
         return read
-
-    def _throttled(self, operation: str, bucket: RateLimiter
-            ) -> Callable[[requests.Response], float | None]:
-        """A 429 QuotaExceeded: no token is left; wait one token's time at
-        the rate Amazon states (no Retry-After is documented). An orders
-        search pauses instead of waiting minutes."""
-        def wait(response: requests.Response) -> float:
-            _adopt_rate(bucket, response)
-            bucket.drain()
-            seconds = 1 / bucket.rate
-            if operation in {'searchOrders', 'getOrders'} and \
-                    seconds > LONGEST_INLINE_WAIT:
-                raise ScanPaused(dt.datetime.now(dt.UTC)
-                    + dt.timedelta(seconds=seconds))
-            return seconds
-        return wait
-
-    def _access_token(self) -> str:
-        "The LWA access token, fetched when there is none or it is old"
-        if self._token is None or time.monotonic() >= self._token.expires:
-            form = {'grant_type': 'refresh_token',
-                'refresh_token': self.credentials['refresh_token'],
-                'client_id': self.credentials['client_id'],
-                'client_secret': self.credentials['client_secret']}
-            answer = self.transport.call(
-                'POST', self.settings.lwa_url, _read_grant, data=form)
-            self._token = _token(answer['access_token'],
-                answer.get('expires_in'))
-        return self._token.value
-
-    def _restricted_token(self) -> str:
-        "A Restricted Data Token for Orders v0's addresses and buyers"
-        if self._rdt is None or time.monotonic() >= self._rdt.expires:
-            answer = self.request('createRestrictedDataToken', 'POST',
-                '/tokens/2021-03-01/restrictedDataToken',
-                json={'restrictedResources': [RDT_RESOURCE]}).body
-            self._rdt = _token(answer['restrictedDataToken'],
-                answer.get('expiresIn'))
-        return self._rdt.value
 
     # -- Orders -----------------------------------------------------------
 
@@ -364,179 +261,6 @@ class AmazonAdapter(Adapter):
             return
         order['OrderItems'] = items
 
-    # -- Stock ------------------------------------------------------------
-
-    def stock_calls(self, count: int) -> int:
-        if count <= FEED_CALLS:
-            return count
-        return FEED_CALLS * -(-count // FEED_MESSAGES)
-
-    def push_stock(self, updates: list[StockUpdate]) -> list[StockResult]:
-        """Set each SKU's merchant-fulfilled quantity: one PATCH each for a
-        few, one JSON_LISTINGS_FEED for more. FBA listings and SKUs Amazon
-        does not know are refused without a call."""
-        results, ready = self._ready(updates)
-        if len(ready) > FEED_CALLS:
-            for chunk in chunks(ready, FEED_MESSAGES):
-                results += self._feed(chunk)
-        else:
-            results += [self._patch(update) for update in ready]
-        return results
-
-    def read_stock(self, updates: list[StockUpdate]
-            ) -> dict[StockKey, int | None]:
-        """What Amazon shows for each SKU (getListingsItem, one call a
-        SKU): its DEFAULT quantity, None for an FBA listing"""
-        found: dict[StockKey, int | None] = {}
-        for update in updates:
-            listing = self._get_listing(update.sku)
-            if listing is not None:
-                found[update.key] = (None if listing['fba']
-                    else listing['quantity'])
-        return found
-
-    def _ready(self, updates: list[StockUpdate]
-            ) -> tuple[list[StockResult], list[StockUpdate]]:
-        "Refusals of SKUs that cannot be set, and the updates that can"
-        missing = self.to_look_up(u.sku for u in updates
-            if u.sku not in self.listings)
-        for sku in missing:
-            self._get_listing(sku)
-        self.not_found(s for s in missing if s not in self.listings)
-        if missing:
-            self.store_cache('listings', self.listings)
-        refused, ready = [], []
-        for update in updates:
-            listing = self.listings.get(update.sku)
-            if listing is None:
-                refused.append(StockResult(update,
-                        "Amazon has no listing with this SKU in "
-                        f"{', '.join(self.settings.marketplace_ids)}",
-                        StockRefusal.unknown_sku))
-            elif listing['fba']:
-                refused.append(StockResult(update,
-                        "fulfilled by Amazon (FBA): Amazon counts this "
-                        "SKU's stock; mark its listing Fulfilled by Channel",
-                        StockRefusal.refused))
-            else:
-                ready.append(update)
-        return refused, ready
-
-    def _get_listing(self, sku: str) -> dict[str, Any] | None:
-        """The listing's product type, whether Amazon fulfils it, and its
-        DEFAULT quantity; remembered (None: Amazon has no such SKU)"""
-        try:
-            body = self.request('getListingsItem', 'GET', self._item(sku),
-                params={'marketplaceIds': ','.join(
-                        self.settings.marketplace_ids),
-                    'includedData': 'summaries,fulfillmentAvailability'}
-                ).body
-        except ChannelError as error:
-            if 'HTTP 404' not in str(error):
-                raise
-            self.listings.pop(sku, None)
-            return None
-        channels = {a.get('fulfillmentChannelCode'): a.get('quantity')
-            for a in body.get('fulfillmentAvailability') or []}
-        summary = (body.get('summaries') or [{}])[0]
-        self.listings[sku] = {
-            'product_type': summary.get('productType') or 'PRODUCT',
-            'fba': bool(channels) and 'DEFAULT' not in channels}
-        return {**self.listings[sku], 'quantity': channels.get('DEFAULT')}
-
-    def _item(self, sku: str) -> str:
-        return (f'/listings/2021-08-01/items/'
-            f'{quote(self.settings.seller_id, safe="")}/{quote(sku, safe="")}')
-
-    def _patch_body(self, update: StockUpdate) -> dict[str, Any]:
-        return {'productType': self.listings[update.sku]['product_type'],
-            'patches': [{'op': 'replace',
-                'path': '/attributes/fulfillment_availability',
-                'value': [{'fulfillment_channel_code': 'DEFAULT',
-                        'quantity': update.quantity}]}]}
-
-    def _patch(self, update: StockUpdate) -> StockResult:
-        body = self.request('patchListingsItem', 'PATCH',
-            self._item(update.sku), params={'marketplaceIds': ','.join(
-                    self.settings.marketplace_ids)},
-            json=self._patch_body(update)).body
-        errors = [i for i in body.get('issues') or []
-            if i.get('severity') == 'ERROR']
-        if body.get('status') == 'ACCEPTED' and not errors:
-            return StockResult(update)
-        return StockResult(update, '; '.join(
-                f"{i.get('code')}: {i.get('message')}" for i in errors)
-            or f"Amazon answered {body.get('status')}")
-
-    def _feed(self, updates: list[StockUpdate]) -> list[StockResult]:
-        """One JSON_LISTINGS_FEED: create and upload the document, create
-        the feed, wait for its processing, read the report. A message the
-        report refuses fails alone, with Amazon's words."""
-        feed = {'header': {'sellerId': self.settings.seller_id,
-                'version': '2.0', 'issueLocale': 'en_US'},
-            'messages': [{'messageId': n, 'sku': u.sku,
-                    'operationType': 'PATCH', **self._patch_body(u)}
-                for n, u in enumerate(updates, 1)]}
-        content_type = 'application/json; charset=UTF-8'
-        document = self.request('createFeedDocument', 'POST',
-            '/feeds/2021-06-30/documents',
-            json={'contentType': content_type}).body
-        # The upload goes to S3's pre-signed URL: no SP-API token
-        self.transport.call('PUT', document['url'], _read_upload,
-            data=json.dumps(feed).encode(),
-            headers={'Content-Type': content_type})
-        feed_id = self.request('createFeed', 'POST',
-            '/feeds/2021-06-30/feeds', json={
-                'feedType': 'JSON_LISTINGS_FEED',
-                'marketplaceIds': self.settings.marketplace_ids,
-                'inputFeedDocumentId': document['feedDocumentId']}
-            ).body['feedId']
-        processed = self._processed(feed_id)
-        report = self._report(processed)
-        status = processed.get('processingStatus')
-        if status != 'DONE':
-            why = f"the stock feed {feed_id} ended {status}"
-            if report:
-                why += ': ' + '; '.join(str(i.get('message'))
-                    for i in report.get('issues') or [])
-            return [StockResult(u, why) for u in updates]
-        refused: dict[int, list[str]] = {}
-        for issue in (report or {}).get('issues') or []:
-            if issue.get('severity') == 'ERROR':
-                refused.setdefault(issue.get('messageId'), []).append(
-                    f"{issue.get('code')}: {issue.get('message')}")
-        return [StockResult(u, '; '.join(refused[n])) if n in refused
-            else StockResult(u) for n, u in enumerate(updates, 1)]
-
-    def _processed(self, feed_id: str) -> dict[str, Any]:
-        """The feed once Amazon has processed it (DONE, CANCELLED, FATAL),
-        polled every feed_poll_seconds; a feed still processing after
-        feed_timeout is given up on: its levels stay pending"""
-        deadline = time.monotonic() + self.settings.feed_timeout
-        while True:
-            time.sleep(self.settings.feed_poll_seconds)
-            feed = self.request('getFeed', 'GET',
-                f'/feeds/2021-06-30/feeds/{quote(feed_id, safe="")}').body
-            if feed.get('processingStatus') in {'DONE', 'CANCELLED',
-                    'FATAL'}:
-                return feed
-            if time.monotonic() > deadline:
-                raise ChannelError(f"the stock feed {feed_id} is still "
-                    f"{feed.get('processingStatus')} after "
-                    f"{self.settings.feed_timeout:g} s")
-
-    def _report(self, feed: dict[str, Any]) -> dict[str, Any] | None:
-        "The feed's processing report (None when it has none)"
-        document_id = feed.get('resultFeedDocumentId')
-        if not document_id:
-            return None
-        document = self.request('getFeedDocument', 'GET',
-            f'/feeds/2021-06-30/documents/{quote(document_id, safe="")}'
-            ).body
-        compressed = document.get('compressionAlgorithm') == 'GZIP'
-        return self.transport.call('GET', document['url'],
-            lambda response: _read_report(response, compressed))
-
     # -- Shipments ----------------------------------------------------------
 
     def push_fulfilment(self, update: FulfilmentUpdate) -> FulfilmentResult:
@@ -627,14 +351,6 @@ def _package_reference(key: str) -> str:
     return key[:40]
 
 
-def _adopt_rate(bucket: RateLimiter, response: requests.Response) -> None:
-    "Pace the operation at the rate Amazon says it allows now"
-    try:
-        rate = float(response.headers.get('x-amzn-RateLimit-Limit', ''))
-    except ValueError:
-        return
-    bucket.adopt(rate)
-
 
 def error_text(response: requests.Response) -> str:
     "Amazon's errors[] as `code: message`, else the start of the body"
@@ -647,43 +363,8 @@ def error_text(response: requests.Response) -> str:
         return response.text[:200]
 
 
-def _token(value: str, expires_in: Any) -> Token:
-    "A token kept until a minute before Amazon says it expires"
-    masker.add([value])
-    seconds = expires_in if isinstance(expires_in, int | float) else 3600
-    return Token(value, time.monotonic() + max(0, seconds - 60))
 
 
-def _read_grant(response: requests.Response) -> dict[str, Any]:
-    "Login with Amazon's answer; a refused grant or client fails at once"
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if response.ok and body.get('access_token'):
-        return body
-    if response.status_code in {400, 401}:
-        raise AuthError(f"Login with Amazon refused the credentials: "
-            f"{body.get('error')}: {body.get('error_description')}")
-    raise ChannelError(f"Login with Amazon answered HTTP "
-        f"{response.status_code}: {response.text[:200]}")
-
-
-def _read_upload(response: requests.Response) -> None:
-    if not response.ok:
-        raise ChannelError(f"the feed upload failed: HTTP "
-            f"{response.status_code} {response.text[:200]}")
-
-
-def _read_report(response: requests.Response, compressed: bool
-        ) -> dict[str, Any]:
-    if not response.ok:
-        raise ChannelError(f"the feed report cannot be read: HTTP "
-            f"{response.status_code}")
-    content = response.content
-    if compressed:
-        content = gzip.decompress(content)
-    return json.loads(content)
 
 
 def _newest(events: list[dict[str, Any]]) -> dt.datetime | None:
