@@ -36,8 +36,9 @@ def agent(sync_erp, marketplace, tmp_path_factory):
         channels=[('amazon', 'amazon')], key='amazon_key')
 
 
-def run(agent, job):
-    done = agent('once', '--job', job)
+def run(agent, *jobs):
+    "Each job once (all of them when none is named) in one agent process"
+    done = agent('once', *(f'--job={job}' for job in jobs))
     assert done.returncode == 0, done.stderr
     return done
 
@@ -46,16 +47,15 @@ def test_an_amazon_seller_from_order_to_refund(sync_erp, marketplace, agent):
     shop = marketplace.shop('amazon')
     tryton = staff(sync_erp)
     Sale = Model.get('sale.sale', config=tryton)
-    run(agent, 'orders')
-    run(agent, 'stock')  # Amazon shows what the ERP has to sell
+    run(agent, 'orders', 'stock')  # Amazon shows what the ERP has to sell
     assert shop.inventory('TEE-BLK-S') == 500
 
     shop.reset_calls()
     mine = shop.create_order(status='paid', lines=[('TEE-BLK-S', 2)])
     amazons = shop.create_fba_order(lines=[(FBA_MUG, 1)])
     shop.faults.set(throttle_next=3, retry_after_s=0.2)
+    # The import wakes the stock push for what it reserved
     log = run(agent, 'orders').stderr
-    run(agent, 'orders')
 
     assert shop.faults.fired['throttle_next'] == 3
     seller, = Sale.find([('oms_channel.code', '=', 'amazon'),
@@ -67,34 +67,31 @@ def test_an_amazon_seller_from_order_to_refund(sync_erp, marketplace, agent):
     assert [s.state for s in seller.shipments] == ['assigned']
     assert (fba.oms_channel_fulfils, fba.shipments) == (True, [])
     assert not fba.oms_exception
-    assert len(Sale.find([('oms_channel.code', '=', 'amazon')])) == 2
-
-    # The T-shirts the order reserved (the import woke the stock push):
-    # one PATCH, not a feed; the FBA mug's count is Amazon's
-    run(agent, 'stock')
+    # The T-shirts reserved: one PATCH, not a feed; the FBA mug's count
+    # is Amazon's
     assert shop.inventory('TEE-BLK-S') == 498
     stock_calls = {call: n for call, n in shop.calls.items()
         if call in STOCK_OPERATIONS}
     assert stock_calls == {'patchListingsItem': 1}
 
-    # The parcel: confirmed once with its tracking, however often pushed
+    # The parcel leaves; a refund is made in Seller Central. Every job,
+    # twice: the parcel confirmed once, the refund one return request,
+    # the orders still one each
     ship(tryton, 'amazon', shop.order_id(mine), 'JD014600006281')
-    run(agent, 'fulfilments')
-    run(agent, 'fulfilments')
+    shop.refund(shop.order_id(mine), lines={'TEE-BLK-S': 1})
+    log += run(agent).stderr
+    log += run(agent).stderr
+
     package, = shop.shipments(shop.order_id(mine))
     assert (package['carrier'], package['trackingNumber']) == (
         'DHL', 'JD014600006281')
     assert shop.calls['confirmShipment'] == 1
-
-    # A refund made in Seller Central: one return request
-    shop.refund(shop.order_id(mine), lines={'TEE-BLK-S': 1})
-    run(agent, 'returns')
-    run(agent, 'returns')
     Return = Model.get('oms.return', config=tryton)
     refunded, = Return.find([('channel.code', '=', 'amazon')])
     assert (refunded.source, refunded.state) == ('channel', 'refunded')
     assert [(li.product.code, li.quantity) for li in refunded.lines] == [
         ('TEE-BLK-S', 1)]
+    assert len(Sale.find([('oms_channel.code', '=', 'amazon')])) == 2
 
     status = agent('status').stdout
     assert 'next_call=' in status  # when searchOrders allows the next

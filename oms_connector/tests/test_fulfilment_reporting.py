@@ -49,8 +49,9 @@ class FulfilmentReportingTestCase(ShopWorld, unittest.TestCase):
         """March 2026: Shop (ships within 24 h) has orders shipped by DHL
         after 4, 12, 24 and 48 h (the first two completed 48 and 72 h
         later), one whose first parcel left by UPS after 6 h, one not
-        shipped, one cancelled; a walk-in sale (48 h by default) shipped
-        after 49 h; an order paid in April"""
+        shipped, one cancelled, one the channel fulfils itself (Amazon FBA:
+        not the shop's to ship, not counted); a walk-in sale (48 h by
+        default) shipped after 49 h; an order paid in April"""
         pool = Pool()
         Sale = pool.get('sale.sale')
         Carrier = pool.get('oms.carrier')
@@ -69,6 +70,9 @@ class FulfilmentReportingTestCase(ShopWorld, unittest.TestCase):
                 lines=[('TEE', 1), ('MUG', 1)])
             waiting = self.order('F', ('TEE', 1))
             self.logged(waiting, 'awaiting_shipment', at(5, 10))
+            by_channel = self.order('I', ('TEE', 1),
+                fulfilled_by_channel=True)
+            self.logged(by_channel, 'awaiting_shipment', at(5, 10))
             cancelled = self.order('G', ('TEE', 1))
             self.logged(cancelled, 'awaiting_shipment', at(5, 10))
             Sale.oms_cancel([cancelled])

@@ -91,7 +91,9 @@ def order_lead_times(filters: Filters, carrier: bool = True):
     waited = hours_between(
         moments.paid, Coalesce(moments.shipped, dt.datetime.now()))
     where = ((sale.company == filters.company)
-        & ((moments.shipped != Null) | ~sale.oms_state.in_(CLOSED_STATES)))
+        & ((moments.shipped != Null) | ~sale.oms_state.in_(CLOSED_STATES))
+        # The channel's own shipping (Amazon FBA) is not the seller's
+        & (Coalesce(sale.oms_channel_fulfils, False) == False))  # noqa: E712
     if filters.channel:
         where &= sale.oms_channel == filters.channel
     if filters.warehouse:
