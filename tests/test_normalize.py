@@ -1,6 +1,7 @@
 """Each channel's normalize_order reads the payloads the marketplace itself
 publishes (../shared/fixtures/marketplace-payloads, see its SOURCES.md),
 and every one of them reaches the ERP: imported, or held with a reason."""
+import copy
 import datetime as dt
 import json
 from decimal import Decimal
@@ -8,9 +9,9 @@ from decimal import Decimal
 import pytest
 from e2e_harness import FIXTURES
 
-from oms_contract.models import OrderStatus
+from oms_contract.models import Order, OrderStatus
 from sync_agent.channels import amazon, shopify, woocommerce
-from sync_agent.channels.payload import PayloadError
+from sync_agent.channels.payload import READ_ERRORS, PayloadError
 from sync_agent.mapping import Mapping
 
 # file, path to the order in it (SOURCES.md), what a merchant must see
@@ -294,3 +295,51 @@ def test_every_published_order_reaches_the_erp_once(shop):
             assert result['exception']['reason']
     assert 'refunded' in {r['state'] for r in results}
     assert {r['result'] for r in again['results']} == {'unchanged'}
+
+
+HOSTILE = [None, '', 'x\x00y', 10**30, -1, 1.5, True, [], {},
+    {'nested': {'nested': {'nested': {}}}}, '9' * 400]
+# One published order of each kind, every value of it replaced in turn
+ONE_OF_EACH = [(shopify, 'shopify', SHOPIFY[0]), (woocommerce,
+        'woocommerce', WOOCOMMERCE[0]), (amazon, 'amazon', AMAZON[0]),
+    (amazon, 'amazon', AMAZON[-1])]
+
+
+def places(value, path=()):
+    "Every path to a value inside JSON data"
+    yield path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from places(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from places(item, (*path, index))
+
+
+def replaced(data, path, value):
+    data = copy.deepcopy(data)
+    if not path:
+        return value
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return data
+
+
+@pytest.mark.parametrize('channel, kind, case', ONE_OF_EACH,
+    ids=[f'{k}:{c[0]}' for _, k, c in ONE_OF_EACH])
+def test_any_value_of_the_wrong_kind_is_refused_by_name(channel, kind, case):
+    """Whatever a field holds (NUL, huge numbers, wrong types, nesting), the
+    normalizer reads an order the ERP can store or refuses it with a reason
+    the agent holds it by: it never fails otherwise"""
+    name, path, _ = case
+    raw = load(kind, name, path)
+    for where in list(places(raw))[1:]:
+        for value in HOSTILE:
+            try:
+                order = channel.normalize_order(replaced(raw, where, value))
+            except READ_ERRORS as error:
+                assert str(error), where
+            else:
+                Order.model_validate(order.model_dump())
