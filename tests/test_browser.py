@@ -141,6 +141,8 @@ def test_a_held_order_is_fixed_and_reprocessed(as_clerk, shop_floor):
     client.close_tab()
 
     client.open_menu('Order Management', 'Listings')
+    # The mug's listings only: the new row comes in sight below them
+    client.search('Stoneware')
     client.toolbar('new_')
     client.choose('Sandbox Shop', CHANNEL_NAME)
     client.type('\t', RENAMED_SKU, '\t')

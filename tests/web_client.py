@@ -224,6 +224,14 @@ class WebClient:
                 return
         raise AssertionError(f"no tab {name!r} in {self.tab_title()}")
 
+    def search(self, text: str) -> None:
+        "Search the active tab's list, as typed in its Filters box"
+        box = self.tab().find_element(By.CSS_SELECTOR,
+            '.filter-box input[type="text"], .filter-box input')
+        box.clear()
+        box.send_keys(text, Keys.ENTER)
+        self.idle()
+
     def rows(self) -> list[WebElement]:
         "The rows the active tab's list shows"
         return [r for r in self.tab().find_elements(By.CSS_SELECTOR,
@@ -281,9 +289,19 @@ class WebClient:
         """Type text into the focused many2one, then pick `shown` from the
         completion it offers"""
         self.type(text)
-        item = self.wait.until(ready.element_to_be_clickable((By.XPATH,
-                    '//ul[contains(@class, "dropdown-menu")]'
-                    f'//span[normalize-space(text())="{shown}"]')))
+        try:
+            item = self.wait.until(ready.element_to_be_clickable((By.XPATH,
+                        '//ul[contains(@class, "dropdown-menu")]'
+                        f'//span[normalize-space(text())="{shown}"]')))
+        except TimeoutException:
+            offered = [e.text for e in self.driver.find_elements(
+                    By.CSS_SELECTOR, 'ul.dropdown-menu span')
+                if e.is_displayed()]
+            typed = self.driver.switch_to.active_element.get_attribute(
+                'value')
+            self.picture('failed-choice')
+            raise AssertionError(f"{shown!r} is not offered for {text!r} "
+                f"(the field holds {typed!r}); offered: {offered}") from None
         item.click()
         self.idle()
 
