@@ -20,7 +20,7 @@ pytestmark = pytest.mark.one_backend
 
 # Seconds: short, to keep the test short, yet longer than a renewal (a
 # third of it) held up behind an import on a busy SQLite ERP.
-TTL = 10
+TTL = 15
 INTERVALS = {'orders': 1, 'stock': 1, 'fulfilments': 1, 'returns': 1}
 MAPPINGS = {'shopify': "kind: shopify\nwarehouses:\n  WH: Main warehouse\n",
     'woo': "kind: woocommerce\n"}
