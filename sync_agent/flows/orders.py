@@ -149,6 +149,6 @@ class OrderFlow(Flow):
             counts[result['result']] = counts.get(result['result'], 0) + 1
 
 
-
 def _second(value: dt.datetime) -> str:
+    "A time as the job's summary shows it: UTC, to the second"
     return value.astimezone(dt.UTC).isoformat(timespec='seconds')
