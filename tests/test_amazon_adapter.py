@@ -99,7 +99,7 @@ def test_a_scan_paused_by_the_rate_limit_resumes_where_it_stopped(
     erp = MemoryErp()
     sync = amazon(shop, tmp_path, erp)
     shop.generate_orders(12, seed=3, status='paid', spread_hours=1)
-    bucket = sync.adapter.limits['searchOrders']
+    bucket = sync.adapter.buckets['searchOrders']
     bucket.tokens = 1.0  # the burst spent but for one call
 
     paused = sync.pull_orders()

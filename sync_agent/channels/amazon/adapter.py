@@ -38,7 +38,7 @@ from ..payload import PayloadError, utc
 from ..transport import AuthError, ChannelError, RateLimiter, json_body
 from . import limits
 from .auth import LWA_URL, LoginWithAmazon
-from .listings import FEED_MESSAGES, Listings
+from .listings import Listings
 from .mapper import KIND, unwrap
 
 logger = logging.getLogger(__name__)
@@ -99,14 +99,13 @@ class AmazonAdapter(Listings, LoginWithAmazon, Adapter):
     sorted_by_update = False  # unconfirmed order of searchOrders' results
     default_page_size = 100
     Settings = AmazonSettings
-    stock_batch = FEED_MESSAGES
     settings: AmazonSettings
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.api = self.config.base_url.rstrip('/')
         self.page_size = min(self.page_size, 100)
-        self.limits = limits.buckets()
+        self.buckets = limits.buckets()
         self._scan: Scan | None = None
         # SKU → {'product_type': …, 'fba': bool}: read once, kept
         self.listings: dict[str, dict[str, Any]] = self.load_cache(
@@ -119,7 +118,7 @@ class AmazonAdapter(Listings, LoginWithAmazon, Adapter):
         """One SP-API call through its operation's bucket; the access token
         fetched again once when Amazon says it expired"""
         for attempt in (1, 2):
-            bucket = self.limits[operation]
+            bucket = self.buckets[operation]
             limits.take(operation, bucket)
             token = self.restricted_token() if rdt else self.access_token()
             try:
@@ -173,7 +172,7 @@ class AmazonAdapter(Listings, LoginWithAmazon, Adapter):
     def next_orders_call(self) -> dt.datetime | None:
         operation = ('getOrders' if self.settings.orders_api == 'v0'
             else 'searchOrders')
-        wait = self.limits[operation].ready_in()
+        wait = self.buckets[operation].ready_in()
         return (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)
             ).replace(microsecond=0)
 

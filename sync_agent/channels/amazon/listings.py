@@ -31,6 +31,7 @@ class Listings:
     listings: dict[str, dict[str, Any]]
 
     def stock_calls(self, count: int) -> int:
+        "A PATCH each for a few SKUs, else a feed's calls per 10,000"
         if count <= FEED_CALLS:
             return count
         return FEED_CALLS * -(-count // FEED_MESSAGES)
