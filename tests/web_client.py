@@ -231,6 +231,9 @@ class WebClient:
         box.clear()
         box.send_keys(text, Keys.ENTER)
         self.idle()
+        # The list is reloaded after the keystroke: wait for its rows
+        self.wait.until(lambda _: (rows := self.rows()) and all(
+                text.lower() in row.text.lower() for row in rows))
 
     def rows(self) -> list[WebElement]:
         "The rows the active tab's list shows"
@@ -288,6 +291,9 @@ class WebClient:
     def choose(self, text: str, shown: str) -> None:
         """Type text into the focused many2one, then pick `shown` from the
         completion it offers"""
+        # A new row's field takes the focus once drawn
+        self.wait.until(lambda driver:
+            driver.switch_to.active_element.tag_name == 'input')
         self.type(text)
         try:
             item = self.wait.until(ready.element_to_be_clickable((By.XPATH,
