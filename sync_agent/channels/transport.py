@@ -81,9 +81,12 @@ class RateLimiter:
         if self.rate <= 0:
             return 0.0
         with self.lock:
-            tokens = min(self.burst, self.tokens
-                + (self.clock() - self.updated) * self.rate)
+            tokens = self._refilled(self.clock())
         return max(0.0, (1 - tokens) / self.rate)
+
+    def _refilled(self, now: float) -> float:
+        "The tokens there are at `now` (under the lock)"
+        return min(self.burst, self.tokens + (now - self.updated) * self.rate)
 
     def adopt(self, rate: float) -> None:
         """The rate the marketplace says it allows now (a header): later
@@ -103,8 +106,7 @@ class RateLimiter:
             return 0.0
         with self.lock:
             now = self.clock()
-            self.tokens = min(
-                self.burst, self.tokens + (now - self.updated) * self.rate)
+            self.tokens = self._refilled(now)
             self.updated = now
             self.tokens -= 1
             wait = -self.tokens / self.rate if self.tokens < 0 else 0.0
