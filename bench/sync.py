@@ -173,7 +173,8 @@ def measure(orders, skus, erp, answer, sandbox, directory, watch=None,
         watch.wait_for(orders)
         reserved_after = max(watch.seen.values(), default=start) - start
 
-    pending = {code: agent.erp.stock_levels(code)['pending']
+    pending = {code: [level['sku'] for level in
+            agent.erp.stock_levels(code)['levels']]
         for code in agent.channels}
     order_calls = {code: sum(shop.calls.values())
         for code, shop in shops.items()}
@@ -213,7 +214,8 @@ def measure(orders, skus, erp, answer, sandbox, directory, watch=None,
         'duplicates': duplicates,
         'missing': missing,
         'failed_jobs': [code for code, s in summaries.items() if s is None],
-        'stock_levels_changed': pending,
+        'stock_levels_changed': {code: len(skus)
+            for code, skus in pending.items()},
         'stock_push_s': round(push_seconds, 3),
         'api_calls_stock_push': sum(stock_calls.values()),
         'min_api_calls_stock_push': sum(minimum.values()),

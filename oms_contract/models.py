@@ -155,6 +155,19 @@ class Customer(_Canonical):
     phone: Code | None = None
 
 
+class ProtectedReceiver(_Canonical):
+    """The receiver's data a channel serves only encrypted (Taobao): its
+    ciphertexts as served, never decrypted by the agent, and the channel's
+    id of the receiver. The address's name, street and phone then hold
+    masked values, for people to read."""
+    oaid: Code | None = Field(None, description=(
+            "The channel's id of the receiver (Taobao's OAID): what its "
+            "own services print waybills and decrypt by."))
+    name: Text | None = None
+    street: Text | None = None
+    phone: Text | None = None
+
+
 class Address(_Canonical):
     name: Line
     street: Text
@@ -163,6 +176,11 @@ class Address(_Canonical):
     country_code: Code
     subdivision: Code | None = None
     phone: Code | None = None
+    # Beyond DESIGN §3's fields (added, never renamed):
+    protected: ProtectedReceiver | None = Field(None, description=(
+            "Set where the channel serves the receiver encrypted: name, "
+            "street and phone are then masked, and the ciphertexts are "
+            "here."))
 
 
 class OrderLine(_Canonical):
@@ -474,6 +492,12 @@ class ChannelReturn(_Canonical):
     return_external_id: Code | None = Field(None, description=(
             "For a refund: the channel's id of the return it settles."))
     lines: list[ReturnLine] = Field(default_factory=list)
+    # Beyond DESIGN §3's fields (added, never renamed):
+    return_carrier: Line | None = Field(None, description=(
+            "For a return: the carrier the customer sent the goods back "
+            "with, as the channel names it."))
+    return_tracking_number: Code | None = Field(None, description=(
+            "For a return: the waybill of the goods coming back."))
     raw: Payload = Field(default_factory=dict)
 
 

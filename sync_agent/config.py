@@ -28,7 +28,7 @@ from .yamlfile import Problem, read_yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
 
-KINDS = ('shopify', 'woocommerce', 'amazon')
+KINDS = ('shopify', 'woocommerce', 'amazon', 'taobao')
 
 # The credentials each kind needs, and the environment variable that holds
 # each by default ({code} is the channel's code, upper-cased).
@@ -43,6 +43,13 @@ CREDENTIALS = {
         'refresh_token': 'OMS_{code}_REFRESH_TOKEN',
         'client_id': 'OMS_{code}_CLIENT_ID',
         'client_secret': 'OMS_{code}_CLIENT_SECRET',
+        },
+    # TOP: the app's key and secret (the signing key) and the seller's
+    # session (access token)
+    'taobao': {
+        'app_key': 'OMS_{code}_APP_KEY',
+        'app_secret': 'OMS_{code}_APP_SECRET',
+        'session': 'OMS_{code}_SESSION',
         },
     }
 
@@ -98,7 +105,7 @@ class Retry(_Config):
 
 class ChannelConfig(_Config):
     code: Annotated[str, Field(min_length=1)]
-    kind: Literal['shopify', 'woocommerce', 'amazon']
+    kind: Literal['shopify', 'woocommerce', 'amazon', 'taobao']
     base_url: Annotated[str, Field(pattern=r'^https?://')]
     settings: dict[str, Any] = Field(default_factory=dict, description=(
             "What the kind's API needs beyond the base URL (Amazon: seller "

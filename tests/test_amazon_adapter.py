@@ -161,8 +161,7 @@ def test_stock_by_patch_for_a_few_and_a_feed_for_more(shop, tmp_path):
     assert shop.listing('AMZ-FBA') == fba  # untouched
     # Each SKU new to the adapter looked up once, then the feed's calls
     looked_up = len(many) - len(few)
-    assert adapter.calls - before == looked_up + adapter.stock_calls(
-        len(SKUS))
+    assert adapter.calls - before == looked_up + adapter.stock_calls(SKUS)
 
     shown = adapter.read_stock([StockUpdate(SKUS[0], 9),
             StockUpdate('AMZ-FBA', 9), StockUpdate('NO-SUCH-SKU', 9)])

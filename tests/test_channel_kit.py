@@ -189,7 +189,7 @@ def canonical(sync: ChannelSync, shop, order: dict) -> Order:
 def _id(shop, order: dict) -> Any:
     "The id the shop knows a stored order by"
     return (order.get('legacyResourceId') or order.get('id')
-        or order['orderId'])
+        or order.get('tid_str') or order['orderId'])
 
 
 # -- orders ---------------------------------------------------------------
@@ -316,7 +316,7 @@ def test_stock_takes_the_fewest_calls_and_none_when_nothing_changed(
     assert {sku: shop.inventory(sku) for sku in SKUS} == dict.fromkeys(
         SKUS, 9)
     # 30 levels: one bulk write (Amazon's feed: its documents and polls)
-    assert pushing == sync.adapter.stock_calls(len(SKUS))
+    assert pushing == sync.adapter.stock_calls(SKUS)
     assert idle['pushed'] == 0 and sync.adapter.calls == before + pushing
 
 

@@ -242,6 +242,56 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
             self.assertEqual(odd.lines, ())
 
     @with_transaction()
+    def test_a_receiver_served_encrypted_is_kept_so_and_shown_masked(self):
+        """Taobao's receiver: the address keeps the ciphertexts and the
+        OAID, shows masked values, lands in its province (added from ISO
+        3166-2), and is told apart from another receiver's masked address;
+        the sale and its shipment carry the OAID"""
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        company = create_company(currency=create_currency('USD'))
+        with set_company(company):
+            channel = self._channel_selling(company)
+
+            def order(external_id, oaid):
+                return order_payload('shop', external_id,
+                    lines=[('TEE', 1, '19.50')], customer_id='open-uid-1',
+                    name='t**1', shipping_address={
+                        'name': '***', 'street': '西湖区\n***',
+                        'city': '杭州市', 'zip': '310012',
+                        'country_code': 'CN', 'subdivision': 'CN-ZJ',
+                        'phone': '***', 'protected': {
+                            'oaid': oaid, 'name': f'~n{oaid}~c~1~~',
+                            'street': f'~s{oaid}~c~1~~',
+                            'phone': f'$p{oaid}$c$1$$'}})
+            results = self._import(channel, [
+                    order(1, 'OAID-A'), order(2, 'OAID-A'),
+                    order(3, 'OAID-B')])
+
+            sales = Sale.browse([i for i, _ in results])
+            first, again, other = (s.shipment_address for s in sales)
+            self.assertEqual(first, again)
+            self.assertNotEqual(first, other)
+            self.assertEqual(
+                (first.party_name, first.street, first.city,
+                    first.subdivision.code, first.country.code),
+                ('***', '西湖区\n***', '杭州市', 'CN-ZJ', 'CN'))
+            self.assertEqual(
+                (first.oms_oaid, first.oms_encrypted_name,
+                    first.oms_encrypted_street, first.oms_encrypted_phone,
+                    first.oms_protected),
+                ('OAID-A', '~nOAID-A~c~1~~', '~sOAID-A~c~1~~',
+                    '$pOAID-A$c$1$$', True))
+            self.assertEqual([s.oms_oaid for s in sales],
+                ['OAID-A', 'OAID-A', 'OAID-B'])
+            self.assertEqual(first.subdivision.type, 'province')
+            Sale.quote([sales[0]])
+            Sale.confirm([sales[0]])
+            Sale.process([sales[0]])
+            shipment, = Sale(sales[0].id).shipments
+            self.assertEqual(shipment.oms_oaid, 'OAID-A')
+
+    @with_transaction()
     def test_an_unknown_sku_keeps_its_line_until_mapped(self):
         """Held for an unknown SKU, the order shows what was ordered and
         its total; mapped and reprocessed, the line gets its product"""

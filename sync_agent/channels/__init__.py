@@ -5,12 +5,13 @@ adapter (all of that marketplace's HTTP detail). A new kind is one more
 package and one more entry here (docs/adding-a-channel.md)."""
 from __future__ import annotations
 
-from . import amazon, shopify, woocommerce
+from . import amazon, shopify, taobao, woocommerce
 from .base import ChannelKind
 
 KINDS: dict[str, ChannelKind] = {
     kind.name: kind for kind in (
-        shopify.CHANNEL, woocommerce.CHANNEL, amazon.CHANNEL)}
+        shopify.CHANNEL, woocommerce.CHANNEL, amazon.CHANNEL,
+        taobao.CHANNEL)}
 
 
 def channel_kind(name: str) -> ChannelKind:

@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -33,6 +33,10 @@ class OrderPage:
     "Raw orders as one marketplace call returned them"
     orders: list[dict[str, Any]]
     total: int | None = None  # the whole scan's size, when the channel says
+    # Every order modified up to this time has been read (a scan by time
+    # windows, at a window's end): a complete scan's cursor moves to it
+    # even when the last orders changed long before.
+    until: dt.datetime | None = None
 
 
 # One level on a channel: (channel SKU, channel location or None where
@@ -330,10 +334,10 @@ class Adapter(abc.ABC):
                 f"{self.kind} channels cannot take refunds from the agent: "
                 "refund by hand on the channel"))
 
-    def stock_calls(self, count: int) -> int:
-        """The fewest calls that set `count` levels the adapter already
-        knows (the figure benchmarks and the kit hold push_stock to)"""
-        return -(-count // self.stock_batch)
+    def stock_calls(self, skus: Collection[str]) -> int:
+        """The fewest calls that set these SKUs' levels, once the adapter
+        knows them (the figure benchmarks and the kit hold push_stock to)"""
+        return -(-len(skus) // self.stock_batch)
 
     def next_orders_call(self) -> dt.datetime | None:
         """When the channel allows the next orders call, where its rate

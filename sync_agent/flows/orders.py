@@ -17,7 +17,7 @@ from oms_contract.models import Order, RejectedOrder, storable_payload
 
 from ..channels.base import ScanPaused
 from ..channels.payload import READ_ERRORS
-from .cursor import parse_cursor, start
+from .cursor import later, parse_cursor, start
 from .flow import Flow, digest, validation_reason
 
 logger = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ class OrderFlow(Flow):
         since = start(stored, self.config.overlap)
         progress = self.progress
         newest = stored
+        covered: dt.datetime | None = None
         counts: dict[str, int] = {}
         seen: set[tuple[str, str]] = set()
         waiting: list[Translation] = []
@@ -106,6 +107,9 @@ class OrderFlow(Flow):
                             or translation.order.updated_at > newest):
                         newest = translation.order.updated_at
                 read += len(page.orders)
+                # A window read to its end: the cursor may reach it, once
+                # the scan is complete, even with no order changed there
+                covered = later(covered, page.until)
                 if progress:
                     progress(read, page.total)
                 if len(waiting) >= (self.config.erp_batch or ERP_BATCH):
@@ -125,6 +129,7 @@ class OrderFlow(Flow):
                 extra={'channel': self.code})
             return {'read': read, **counts, 'paused': True,
                 'next_call': _second(pause.next_call)}
+        newest = later(newest, covered)
         if waiting or newest != stored:
             self._post(waiting, newest, counts)
         self.orders_pulled = started

@@ -154,7 +154,9 @@ class CustomerBinding(ModelSQL, ModelView):
                 if (existing.street_unstructured == address.street
                         and existing.city == address.city
                         and (existing.postal_code or '') == (address.zip or '')
-                        and existing.country == country):
+                        and existing.country == country
+                        # masked streets look alike: the receiver decides
+                        and existing.oms_same_receiver(address.protected)):
                     found.append(existing)
                     break
             else:
@@ -169,7 +171,8 @@ class CustomerBinding(ModelSQL, ModelView):
                     city=address.city,
                     postal_code=address.zip or None,
                     country=country,
-                    subdivision=subdivisions[key])
+                    subdivision=subdivisions[key],
+                    **Address.oms_protected_values(address.protected))
                 addresses.append(record)
                 new.append(record)
                 found.append(record)
@@ -199,17 +202,36 @@ def country_for_code(code):
 
 
 def subdivision_for(country, value):
-    "The country's subdivision named or coded by value, if the ERP knows it"
+    """The country's subdivision named or coded by value: the ERP's, else
+    added from ISO 3166-2 when value is its code (a fresh Tryton has none
+    loaded); None when unknown"""
     Subdivision = Pool().get('country.subdivision')
     if not country or not value:
         return None
     value = value.strip()
-    code = value if '-' in value else f'{country.code}-{value}'
+    code = (value if '-' in value else f'{country.code}-{value}').upper()
     subdivisions = Subdivision.search([
             ('country', '=', country.id),
             ['OR',
-                ('code', '=', code.upper()),
-                ('name', 'ilike', value),
+                ('code', '=', code),
+                ('name', 'ilike', escape_wildcard(value)),
                 ],
             ], limit=1)
-    return subdivisions[0] if subdivisions else None
+    if subdivisions:
+        return subdivisions[0]
+    iso = pycountry.subdivisions.get(code=code)
+    if iso is None or iso.country_code != country.code:
+        return None
+    subdivision = Subdivision(
+        country=country, code=iso.code, name=iso.name,
+        type=_subdivision_type(iso.type))
+    subdivision.save()
+    return subdivision
+
+
+def _subdivision_type(iso_type):
+    "Tryton's type of an ISO 3166-2 subdivision type, where it has one"
+    Subdivision = Pool().get('country.subdivision')
+    value = (iso_type or '').lower()
+    types = {key for key, _ in Subdivision.type.selection if key}
+    return value if value in types else None

@@ -181,6 +181,14 @@ class Return(ModelSQL, ModelView):
         "Goods Come Back", states=_open,
         help="The customer sends the goods back; without it, a refund, "
         "exchange or reship moves no stock in.")
+    # Known once the goods are on their way: after the approval
+    return_carrier = fields.Char(
+        "Return Carrier",
+        help="The carrier the customer sends the goods back with.")
+    return_tracking_number = fields.Char(
+        "Return Waybill",
+        help="The waybill of the goods coming back, as the channel or the "
+        "customer gave it.")
     lines = fields.One2Many(
         'oms.return.line', 'rma', "Lines", states=_open)
     state = fields.Selection(

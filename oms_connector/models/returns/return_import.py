@@ -127,6 +127,7 @@ class ReturnImporter(Model):
             'return_goods': (item.kind == 'return'
                 or any(line.restock for line in item.lines)),
             'description': item.reason,
+            **cls._return_shipment_values(item),
             'channel_payload': dump_return(item),
             'lines': [('create', lines)],
             'held': bool(problems),
@@ -138,6 +139,13 @@ class ReturnImporter(Model):
         if not rma.held:
             cls.follow(rma, item)
         return rma
+
+    @classmethod
+    def _return_shipment_values(cls, item):
+        "The goods' way back, where the channel tells it"
+        return {name: getattr(item, name) for name in (
+                'return_carrier', 'return_tracking_number')
+            if getattr(item, name)}
 
     @classmethod
     def _refund_values(cls, item):
@@ -207,6 +215,8 @@ class ReturnImporter(Model):
         "Bring a request up to date with what its channel reports now"
         Return = Pool().get('oms.return')
         rma.channel_payload = dump_return(item)
+        for name, value in cls._return_shipment_values(item).items():
+            setattr(rma, name, value)
         if item.kind == 'refund':
             for name, value in cls._refund_values(item).items():
                 setattr(rma, name, value)

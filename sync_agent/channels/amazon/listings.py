@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import time
+from collections.abc import Collection
 from typing import Any
 from urllib.parse import quote
 
@@ -30,8 +31,9 @@ class Listings:
     `request`, `transport`, `settings` and the `listings` cache"""
     listings: dict[str, dict[str, Any]]
 
-    def stock_calls(self, count: int) -> int:
+    def stock_calls(self, skus: Collection[str]) -> int:
         "A PATCH each for a few SKUs, else a feed's calls per 10,000"
+        count = len(skus)
         if count <= FEED_CALLS:
             return count
         return FEED_CALLS * -(-count // FEED_MESSAGES)
