@@ -74,6 +74,15 @@ def test_a_config_with_two_channels_loads_with_defaults(tmp_path):
     assert config.channel('WOO') is woo
 
 
+def test_the_documented_example_loads_for_every_kind():
+    "docs/oms-sync.example.yaml as shipped: one channel of each kind"
+    example = agent_config.PROJECT / 'docs' / 'oms-sync.example.yaml'
+
+    loaded = load(example)
+
+    assert {c.kind for c in loaded.channels} == set(agent_config.KINDS)
+
+
 def test_stock_is_polled_every_few_seconds_by_default():
     intervals = ChannelConfig(code='SHOP', kind='shopify',
         base_url='https://shop.example').intervals

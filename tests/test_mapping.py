@@ -62,7 +62,8 @@ def problems_of(path, **kwargs):
 # -- Checking files -----------------------------------------------------
 
 @pytest.mark.parametrize('name', ['shopify-example.yaml',
-        'woocommerce-example.yaml', 'amazon-example.yaml'])
+        'woocommerce-example.yaml', 'amazon-example.yaml',
+        'taobao-example.yaml'])
 def test_example_mappings_check_clean(name):
     mapping, problems = check(MAPPINGS / name)
 
@@ -242,6 +243,7 @@ def test_check_mappings_command_on_the_examples(capsys):
     out = capsys.readouterr().out.splitlines()
     assert out == [f'{MAPPINGS / "amazon-example.yaml"}: OK',
         f'{MAPPINGS / "shopify-example.yaml"}: OK',
+        f'{MAPPINGS / "taobao-example.yaml"}: OK',
         f'{MAPPINGS / "woocommerce-example.yaml"}: OK']
 
 

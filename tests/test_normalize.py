@@ -10,7 +10,7 @@ import pytest
 from e2e_harness import FIXTURES
 
 from oms_contract.models import Order, OrderStatus
-from sync_agent.channels import amazon, shopify, woocommerce
+from sync_agent.channels import amazon, shopify, taobao, woocommerce
 from sync_agent.channels.payload import READ_ERRORS, PayloadError
 from sync_agent.mapping import Mapping
 
@@ -103,9 +103,25 @@ AMAZON = [
             "Found cheaper somewhere else.): do not ship",
             lines=[('NABetaASINB00551Q3CS', 1, Decimal('10.00'))])),
     ]
+# TOP's reference example (an older revision: the receiver in clear). Its
+# placeholder amounts are all 200.07: the buyer pays `payment`; the line's
+# payment over its 10 units; Beijing's midnight is 16:00 UTC the day
+# before; a line refunded (SUCCESS(退款成功)) holds the order
+TAOBAO = [
+    ('top_doc_example_taobao.trades.sold.get.json',
+        ['trades_sold_get_response', 'trades', 'trade', 0],
+        dict(external_id='2231958349', number='2231958349',
+            status='pending_payment', currency='CNY',
+            total=Decimal('200.07'), shipping_price=Decimal('200.07'),
+            created_at=dt.datetime(1999, 12, 31, 16, tzinfo=dt.UTC),
+            hold_reason="The buyer asked for a refund (退款) of lines not "
+            "shipped yet: 81893848: SUCCESS",
+            lines=[('81893848', 10, Decimal('20.007'))])),
+    ]
 CASES = ([(shopify, 'shopify', *case) for case in SHOPIFY]
     + [(woocommerce, 'woocommerce', *case) for case in WOOCOMMERCE]
-    + [(amazon, 'amazon', *case) for case in AMAZON])
+    + [(amazon, 'amazon', *case) for case in AMAZON]
+    + [(taobao, 'taobao', *case) for case in TAOBAO])
 # Published orders that cannot be imported as they stand (held by the
 # agent with the reason): v0 orders without their items
 AMAZON_HELD = [
@@ -250,6 +266,124 @@ def test_woocommerce_customer_and_address():
     assert (address.country_code, address.subdivision) == ('BR', 'RJ')
 
 
+# The §5.2 example trade as TOP serves it now: ids beyond 2^53, the
+# receiver encrypted (SecurityClient's formats) with its OAID
+TID = '4106213592876543210'
+TOP_TRADE = {'trades_sold_increment_get_response': {'trade': {
+    'tid': int(TID), 'tid_str': TID, 'status': 'WAIT_SELLER_SEND_GOODS',
+    'type': 'fixed', 'created': '2026-01-15 17:40:12',
+    'modified': '2026-01-15 17:41:03', 'pay_time': '2026-01-15 17:41:00',
+    'payment': '200.07', 'total_fee': '195.07', 'post_fee': '5.00',
+    'discount_fee': '0.00', 'buyer_nick': 't**1',
+    'buyer_open_uid': 'AAHk5d-EAAeGwJedwSHpg8bT',
+    'receiver_name': '~AbCdEf==~XyZ123==~1~~', 'receiver_state': '浙江省',
+    'receiver_city': '杭州市', 'receiver_district': '西湖区',
+    'receiver_address': '~Zx9Yw8==~Qq7Rr6==~1~~', 'receiver_zip': '310000',
+    'receiver_mobile': '$8SPcn5Ycv==$1ejKajhsndi0370DKbiU/w==$1$$',
+    'oaid': '1hzhkYmVG3Ss0PvHsm3sZh7mNf4VfIbgOQTyAZ8X9Ud4Rp',
+    'orders': {'order': [{
+        'oid': int(TID) + 1, 'oid_str': str(int(TID) + 1),
+        'num_iid': 523456789012, 'sku_id': '4412345678901',
+        'outer_iid': 'MUG', 'outer_sku_id': 'MUG-RED', 'title': '红色马克杯',
+        'price': '97.50', 'num': 2, 'payment': '195.07',
+        'total_fee': '195.07', 'status': 'WAIT_SELLER_SEND_GOODS',
+        'refund_status': 'NO_REFUND', 'sku_properties_name': '颜色:红色'}]},
+    }}}
+
+
+def test_taobao_trade_reads_exact_ids_beijing_time_and_what_was_paid():
+    order = taobao.normalize_order(TOP_TRADE, 'tb')
+
+    assert (order.external_id, order.lines[0].external_id) == (
+        TID, str(int(TID) + 1))
+    assert order.created_at == dt.datetime(2026, 1, 15, 9, 40, 12,
+        tzinfo=dt.UTC)
+    assert (order.status, order.currency, order.total,
+        order.shipping_price) == ('awaiting_shipment', 'CNY',
+            Decimal('200.07'), Decimal('5.00'))
+    # 195.07 for two: each line's payment over its units, to six places
+    assert [(ln.sku, ln.quantity, ln.unit_price) for ln in order.lines] \
+        == [('MUG-RED', 2, Decimal('97.535'))]
+    assert order.hold_reason is None
+    assert (order.customer.external_id, order.customer.name) == (
+        'AAHk5d-EAAeGwJedwSHpg8bT', 't**1')
+
+
+def test_taobao_receiver_stays_encrypted_and_lands_in_its_province():
+    trade = TOP_TRADE['trades_sold_increment_get_response']['trade']
+    address = taobao.normalize_order(TOP_TRADE).shipping_address
+
+    assert (address.name, address.street, address.phone) == (
+        '***', '西湖区\n***', '***')
+    assert (address.city, address.zip, address.country_code,
+        address.subdivision) == ('杭州市', '310000', 'CN', 'CN-ZJ')
+    assert address.protected.model_dump() == {'oaid': trade['oaid'],
+        'name': trade['receiver_name'], 'street': trade['receiver_address'],
+        'phone': trade['receiver_mobile']}
+
+
+@pytest.mark.parametrize('province, code', [('浙江省', 'CN-ZJ'),
+        ('北京市', 'CN-BJ'), ('北京', 'CN-BJ'), ('内蒙古自治区', 'CN-NM'),
+        ('黑龙江省', 'CN-HL'), ('广西壮族自治区', 'CN-GX'),
+        ('香港特别行政区', 'CN-HK'), ('Atlantis', 'Atlantis')])
+def test_taobao_provinces_become_iso_subdivisions(province, code):
+    assert taobao.mapper.subdivision(province) == code
+
+
+@pytest.mark.parametrize('status, line, expected, held', [
+        ('PAID_FORBID_CONSIGN', 'NO_REFUND', 'awaiting_shipment',
+            'PAID_FORBID_CONSIGN'),
+        ('WAIT_SELLER_SEND_GOODS', 'WAIT_SELLER_AGREE', 'awaiting_shipment',
+            'MUG-RED: WAIT_SELLER_AGREE'),
+        # A refund closed (withdrawn) holds nothing
+        ('WAIT_SELLER_SEND_GOODS', 'CLOSED(退款关闭)', 'awaiting_shipment',
+            None),
+        # Shipped already: the refund is after-sales, not a reason to hold
+        ('WAIT_BUYER_CONFIRM_GOODS', 'WAIT_SELLER_AGREE', 'shipped', None),
+        ('TRADE_CLOSED_BY_TAOBAO', 'NO_REFUND', 'cancelled', None),
+        ('TRADE_CLOSED', 'SUCCESS', 'refunded', None),
+        ('TRADE_BUYER_SIGNED', 'NO_REFUND', 'completed', None),
+        ('WAIT_BUYER_PAY', 'NO_REFUND', 'pending_payment', None),
+        ])
+def test_taobao_statuses_and_holds(status, line, expected, held):
+    raw = copy.deepcopy(TOP_TRADE)
+    trade = raw['trades_sold_increment_get_response']['trade']
+    trade['status'] = status
+    trade['orders']['order'][0]['refund_status'] = line
+    order = taobao.normalize_order(raw)
+
+    assert order.status == expected
+    assert (order.hold_reason is None) == (held is None)
+    if held:
+        assert held in order.hold_reason
+
+
+def test_taobao_refunds_become_returns_and_refunds_once_paid():
+    refund = {'refund_id': 7101234567890123456, 'tid': int(TID),
+        'oid': int(TID) + 1, 'num': 1, 'refund_fee': '97.50',
+        'status': 'WAIT_BUYER_RETURN_GOODS', 'has_good_return': True,
+        'created': '2026-01-20 10:00:00', 'modified': '2026-01-20 11:00:00',
+        'reason': '颜色不符', 'sid': 'SF7001', 'company_name': '顺丰',
+        'outer_id': 'MUG-RED'}
+
+    [requested] = taobao.normalize_returns(refund, 'tb')
+    [returned, refunded] = taobao.normalize_returns(
+        dict(refund, status='SUCCESS(退款成功)'), 'tb')
+    money_only = taobao.normalize_returns(
+        dict(refund, has_good_return=False), 'tb')
+
+    assert (requested.kind, requested.status, requested.external_id,
+        requested.order_external_id, requested.return_tracking_number,
+        requested.return_carrier) == ('return', 'open',
+            '7101234567890123456', TID, 'SF7001', '顺丰')
+    assert requested.lines[0].restock and requested.lines[0].sku == 'MUG-RED'
+    assert (returned.status, refunded.kind, refunded.amount,
+        refunded.return_external_id) == ('closed', 'refund',
+            Decimal('97.50'), '7101234567890123456')
+    # Money alone is reported once paid; until then it holds the order
+    assert money_only == []
+
+
 @pytest.mark.parametrize('channel, kind, name, path, change, message', [
         (woocommerce, 'woocommerce', 'retrieve_order_727.json', [],
             {'status': 'teleported'}, "status 'teleported' is unknown"),
@@ -259,6 +393,12 @@ def test_woocommerce_customer_and_address():
             'gql_2025-07_query_order_tax_information_53613399.json',
             ['order'], {'createdAt': '2025-04-08T14:52:51'},
             "createdAt has no time zone"),
+        (taobao, 'taobao', *TAOBAO[0][:2], {'payment': '¥12'},
+            "payment is not an amount"),
+        (taobao, 'taobao', *TAOBAO[0][:2], {'created': '2026-13-45 25:61'},
+            r"created is not a TOP time \(yyyy-MM-dd HH:mm:ss\)"),
+        (taobao, 'taobao', *TAOBAO[0][:2], {'status': 'TELEPORTED'},
+            "status 'TELEPORTED' is unknown"),
         ])
 def test_unreadable_payloads_name_the_field(
         channel, kind, name, path, change, message):
@@ -302,7 +442,7 @@ HOSTILE = [None, '', 'x\x00y', 10**30, -1, 1.5, True, [], {},
 # One published order of each kind, every value of it replaced in turn
 ONE_OF_EACH = [(shopify, 'shopify', SHOPIFY[0]), (woocommerce,
         'woocommerce', WOOCOMMERCE[0]), (amazon, 'amazon', AMAZON[0]),
-    (amazon, 'amazon', AMAZON[-1])]
+    (amazon, 'amazon', AMAZON[-1]), (taobao, 'taobao', TAOBAO[0])]
 
 
 def places(value, path=()):
