@@ -355,16 +355,17 @@ def imported_sales(erp):
             in db.execute(SALES)]
 
 
-def propagation_times(sales, watcher, kinds, safety_stock=0):
+def propagation_times(sales, watcher, kinds, safety_stock=0, stock=STOCK):
     """Per reserving order, the seconds until every other shop showed at
-    most what was left to sell; and how many never did"""
+    most what was left to sell (of `stock` units a product); and how many
+    never did"""
     reserved = Counter()
     times, never = [], 0
     for sale in sales:
         if sale['held']:
             continue
         reserved[sale['sku']] += sale['quantity']
-        left = max(0, STOCK - reserved[sale['sku']] - safety_stock)
+        left = max(0, stock - reserved[sale['sku']] - safety_stock)
         seen = [watcher.first_at_most(code, sale['sku'], left, sale['at'])
             for code in kinds if code != sale['channel']]
         if any(t is None for t in seen):

@@ -3,6 +3,7 @@ agent, and whether any is lost or doubled:
 
     python -m bench.sync --orders 1000 [--db postgresql [--workers N]]
         [--skus 200] [--channels shopify,woocommerce,amazon]
+    python -m bench.sync --profile double11 [--orders 20000] [--rate 5.6]
 
 A real trytond serves a database with a channel of each kind asked for
 (Shopify and WooCommerce by default; Amazon too with --channels) listing
@@ -265,7 +266,24 @@ def main():
         "woocommerce, amazon)")
     parser.add_argument('--amazon-speed', type=float, default=50.0,
         help="how many times faster than Amazon's own its rate limits run")
+    parser.add_argument('--profile', choices=['import', 'double11'],
+        default='import', help="import: the orders waiting, pulled at "
+        "once; double11: a Taobao burst while the other channels sell, "
+        "the agent running (bench/double11.py)")
+    parser.add_argument('--rate', type=float, default=5.6,
+        help="double11: orders a second (20,000 an hour: 5.6)")
+    parser.add_argument('--stock', type=int, default=None,
+        help="double11: units of each product (default: the hot ones "
+        "sell out half-way)")
+    parser.add_argument('--safety-stock', type=int, default=2,
+        help="double11: units every channel keeps back")
     args = parser.parse_args()
+    if args.profile == 'double11':
+        from bench import double11
+        json.dump(double11.run(args.orders, args.rate, args.skus,
+                args.safety_stock, args.stock), sys.stdout)
+        print()
+        return
     codes = [code for code, kind in KINDS.items()
         if kind in args.channels.split(',')]
     if not codes:

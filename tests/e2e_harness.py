@@ -24,7 +24,11 @@ CONSUMER_KEY, CONSUMER_SECRET = 'ck_e2e_0123456789', 'cs_e2e_0123456789'
 # Amazon's Login with Amazon client and the seller's refresh token
 LWA_CLIENT = 'amzn1.application-oa2-client.e2e0123456789'
 LWA_SECRET, REFRESH_TOKEN = 'lwa-e2e-0123456789', 'Atzr|e2e-0123456789'
-SECRETS = (TOKEN, CONSUMER_KEY, CONSUMER_SECRET, LWA_SECRET, REFRESH_TOKEN)
+# Taobao's app (its key, and the secret that signs) and the shop's session
+TOP_KEY, TOP_SECRET = '23456789', 'top-secret-e2e-0123456789'
+TOP_SESSION = '6100e2e0123456789session'
+SECRETS = (TOKEN, CONSUMER_KEY, CONSUMER_SECRET, LWA_SECRET, REFRESH_TOKEN,
+    TOP_SECRET, TOP_SESSION)
 CHANNELS = (('shopify', 'shopify'), ('woo', 'woocommerce'))
 # The shipping tests' mapping files: the warehouse and DHL named as each
 # shop knows them
@@ -57,6 +61,17 @@ def amazon_shop(sandbox: Sandbox):
         shop.add_product(code, name, price, stock=0)
     shop.add_product(FBA_MUG, "Stoneware Mug (FBA)", '14.50', stock=100,
         fulfilled_by='AMAZON')
+    return shop
+
+
+def taobao_shop(sandbox: Sandbox):
+    """The sync world's Taobao shop, its catalogue out of stock: TEE-BLK-S
+    and -M are SKUs of one item (TEE-BLK), the others items without SKUs"""
+    shop = sandbox.add_taobao('taobao', app_key=TOP_KEY,
+        app_secret=TOP_SECRET, session=TOP_SESSION)
+    for code, name, price, _ in SYNC_CATALOGUE:
+        shop.add_product(code, name, price, stock=0,
+            item=None if code.startswith('TEE-') else code)
     return shop
 
 
@@ -96,6 +111,9 @@ def agent_runner(erp, sandbox, directory, mappings, intervals=None,
         'OMS_AMAZON_CLIENT_ID': LWA_CLIENT,
         'OMS_AMAZON_CLIENT_SECRET': LWA_SECRET,
         'OMS_AMAZON_REFRESH_TOKEN': REFRESH_TOKEN,
+        'OMS_TAOBAO_APP_KEY': TOP_KEY,
+        'OMS_TAOBAO_APP_SECRET': TOP_SECRET,
+        'OMS_TAOBAO_SESSION': TOP_SESSION,
         'PYTHONPATH': str(ROOT)}
     command = [sys.executable, '-m', 'sync_agent.cli', '--config',
         str(config), '--log-format', 'text']

@@ -51,6 +51,15 @@ def create_channel(code, kind='other', name=None, currency='USD',
     return channel
 
 
+def yuan_rate(rate, config=None):
+    "The yuan (CNY) at `rate` to the company's dollar, since ever"
+    Rate = Model.get('currency.currency.rate', config=config)
+    yuan = get_currency('CNY', config=config)
+    if not yuan.rates:
+        Rate(date=dt.date.min, rate=Decimal(rate), currency=yuan).save()
+    return yuan
+
+
 def create_listing(channel, product, sku, config=None, **values):
     "A listing of product on channel; values are its other fields"
     Listing = Model.get('oms.listing', config=config)
@@ -291,22 +300,28 @@ def sync_records():
     stock, a Shopify channel (EUR) and a WooCommerce channel (USD) listing
     every product under its code, and one agent key for both; an Amazon
     channel (USD, reserving once paid) listing them too, the mug also as
-    FBA_MUG (fulfilled by Amazon), with a key of its own."""
+    FBA_MUG (fulfilled by Amazon), with a key of its own; a Taobao channel
+    (CNY, reserving once paid) listing them, with a key of its own."""
     shopify = create_channel('shopify', kind='shopify', currency='EUR',
         name="Sandbox Shopify")
     woo = create_channel('woo', kind='woocommerce', name="Sandbox Woo")
     amazon = create_channel('amazon', kind='amazon', name="Sandbox Amazon",
         reserve_stock='payment')
+    yuan_rate('7.10')  # shipments value their moves in the company's
+    taobao = create_channel('taobao', kind='taobao', currency='CNY',
+        name="Sandbox Taobao", reserve_stock='payment')
     for code, name, price, stock in SYNC_CATALOGUE:
         product = create_product(name, code, price, quantity=stock)
         create_listing(shopify, product, code)
         create_listing(woo, product, code)
         create_listing(amazon, product, code)
+        create_listing(taobao, product, code)
         if code == 'MUG-STONE':
             create_listing(amazon, product, FBA_MUG,
                 fulfilled_by_channel=True)
     return {'agent_key': create_api_key([shopify, woo]),
-        'amazon_key': create_api_key([amazon])}
+        'amazon_key': create_api_key([amazon]),
+        'taobao_key': create_api_key([taobao])}
 
 
 # The mug's SKU on Amazon where Amazon ships it from its own stock (FBA)
