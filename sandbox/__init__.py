@@ -1,4 +1,5 @@
-"""Sandbox: simulated Shopify, WooCommerce and Amazon shops on 127.0.0.1.
+"""Sandbox: simulated Shopify, WooCommerce, Amazon and Taobao shops on
+127.0.0.1.
 
 For the end-to-end tests, the demo and the benchmarks: each shop keeps its
 catalogue, stock, orders, fulfilments, notes and refunds, serves its
@@ -8,7 +9,8 @@ orders, and misbehaves on demand.
     from sandbox import Sandbox
     with Sandbox() as sandbox:                      # a free port
         shop = sandbox.add_shopify('eu', token='shpat_x')
-        # or add_woocommerce('us'), add_amazon('amz', settle_s=120)
+        # or add_woocommerce('us'), add_amazon('amz', settle_s=120),
+        # add_taobao('tb', calls_per_second=10)
         shop.add_product('MUG-RED', 'Mug – red', '12.50', stock=10)
         shop.generate_orders(200, seed=1)
         shop.faults.set(throttle_next=2)
@@ -18,7 +20,8 @@ orders, and misbehaves on demand.
 Modules: ``server`` (Sandbox, HTTP), ``shopify`` (Admin GraphQL subset,
 marketplace-apis.md §1), ``woocommerce`` (REST v3 subset, §2),
 ``amazon`` (Selling Partner API subset, §3: its own docstring lists what
-it simulates, its options and its unconfirmed choices),
+it simulates, its options and its unconfirmed choices), ``taobao``
+(Taobao Open Platform subset, §5: likewise, in its docstring),
 ``generator`` (orders, catalogues), ``faults`` (knobs), ``control`` (the
 ``/_sandbox/`` JSON API), ``graphql`` (routing a document on its root
 field), ``shop`` (what every kind shares).
@@ -97,6 +100,9 @@ anyway:
 - Amazon: see ``sandbox/amazon``'s docstring (includedData defaults,
   result order, page sizes, issue codes, error bodies, DISCOUNT signs,
   package statuses, refund event timing, among others).
+- Taobao: see ``sandbox/taobao``'s docstring (router error details, the
+  call limit's ban, the receivers' ciphertext layout, default trade
+  types, item and refund shapes, refusal sub_codes, among others).
 
 Not simulated: webhooks, bulk operations, Shopify's legacy REST
 API and 60-day order window, OAuth 1.0a, ``last``/``before``/``reverse``

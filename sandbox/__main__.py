@@ -6,12 +6,14 @@ The YAML lists the shops (without --config: one Shopify and one
 WooCommerce shop with 50 products and 20 orders each):
 
     shops:
-      - kind: shopify                 # or woocommerce, amazon
+      - kind: shopify                 # or woocommerce, amazon, taobao
         name: shopify-eu
         token: shpat_demo       # woocommerce: consumer_key, consumer_secret
                                 # amazon: client_id, client_secret,
                                 # refresh_token, seller_id, marketplace_id
                                 # and its options (settle_s, rate_scale, …)
+                                # taobao: app_key, app_secret, session and
+                                # its options (calls_per_second, …)
         currency: EUR           # default EUR (shopify), USD (woocommerce)
         locations: [Outlet]     # shopify: more than "Main warehouse"
         rate_limit: {maximum_available: 1000, restore_rate: 50}
@@ -36,6 +38,7 @@ from . import generator
 from .amazon.shop import OPTIONS as AMAZON_OPTIONS
 from .server import Sandbox
 from .shop import Shop
+from .taobao.shop import OPTIONS as TAOBAO_OPTIONS
 
 DEFAULT_CONFIG: dict[str, Any] = {'shops': [
         {'kind': 'shopify', 'name': 'shopify-eu', 'token': 'shpat_sandbox',
@@ -52,6 +55,8 @@ OPTIONS = {
         'utc_offset_hours'),
     'amazon': ('client_id', 'client_secret', 'refresh_token', 'seller_id',
         'marketplace_id', 'currency', *AMAZON_OPTIONS),
+    'taobao': ('app_key', 'app_secret', 'session', 'currency',
+        *TAOBAO_OPTIONS),
     }
 
 
@@ -118,6 +123,9 @@ def describe(sandbox: Sandbox) -> str:
         elif shop.kind == 'amazon':
             secret = (f"seller {info['settings']['seller_id']}, LWA "
                 f"{info['settings']['lwa_url']}")
+        elif shop.kind == 'taobao':
+            secret = (f"app_key {info['credentials']['app_key']}, router "
+                f"{info['base_url']}/router/rest")
         else:
             secret = (f"consumer key {info['consumer_key']}, secret "
                 f"{info['consumer_secret']}")
@@ -129,8 +137,8 @@ def describe(sandbox: Sandbox) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m sandbox',
-        description="Simulated Shopify, WooCommerce and Amazon shops on "
-        "loopback.")
+        description="Simulated Shopify, WooCommerce, Amazon and Taobao shops "
+        "on loopback.")
     parser.add_argument('--port', type=int, default=8010,
         help="port on 127.0.0.1 (0: any free one; default 8010)")
     parser.add_argument('--config', type=Path,

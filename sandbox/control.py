@@ -50,6 +50,25 @@ GET    /shops/{name}/options                       Amazon: its options
 PUT    /shops/{name}/options                       set some (checked)
 POST   /shops/{name}/tokens/expire                 Amazon: every token
                                                    issued expires
+POST   /shops/{name}/orders/{id}/pay-final         Taobao: a step trade's
+                                                   final payment
+POST   /shops/{name}/orders/{id}/forbid-consign    Taobao: paid, not to be
+                                                   shipped
+POST   /shops/{name}/orders/{id}/close             Taobao: unpaid, closed
+POST   /shops/{name}/orders/{id}/buyer-signed      Taobao: signed for
+POST   /shops/{name}/orders/{id}/finish            Taobao: trade finished
+GET    /shops/{name}/orders/{id}/receiver          Taobao: the receiver in
+                                                   plain text (tests only)
+POST   /shops/{name}/orders/{id}/refunds           Taobao: the buyer asks
+                                                   a refund ``{sku_or_oid,
+                                                   amount, has_good_return,
+                                                   reason}``
+POST   /shops/{name}/refunds/{refund_id}           Taobao: ``{status}``
+POST   /shops/{name}/refunds/{refund_id}/return-goods
+                                                   Taobao: ``{sid,
+                                                   company_name}``
+POST   /shops/{name}/decrypt                       Taobao: ``{"text"}`` →
+                                                   ``{"plain"}`` (tests)
 =====  ==========================================  =======================
 
 Errors are ``{"error": "..."}`` with 400 (bad input) or 404.
@@ -164,6 +183,8 @@ def generate_orders(shop: Shop, request: Request) -> Response:
 
 
 def _order_ref(shop: Shop, order: dict[str, Any]) -> dict[str, Any]:
+    if shop.kind == 'taobao':
+        return {'id': order['tid_str'], 'updated_at': order['modified']}
     if shop.kind == 'amazon':
         return {'id': order['orderId'], 'updated_at': order['lastUpdatedTime']}
     if shop.kind == 'shopify':
@@ -235,6 +256,39 @@ def set_options(shop: Shop, request: Request) -> Response:
 def expire_tokens(shop: Shop, request: Request) -> Response:
     _extra(shop, 'expire_tokens', 'tokens')()
     return Response.json({})
+
+
+def _order_action(name: str, what: str) -> Callable[..., Response]:
+    "A route calling a shop's `name`(order_id, **body), on kinds having it"
+    def action(shop: Shop, request: Request, order_id: str) -> Response:
+        return Response.json(_extra(shop, name, what)(order_id,
+                **_body(request)))
+    return action
+
+
+def get_receiver(shop: Shop, request: Request, order_id: str) -> Response:
+    return Response.json(_extra(shop, 'receiver', 'receivers')(order_id))
+
+
+def open_refund(shop: Shop, request: Request, order_id: str) -> Response:
+    return Response.json(_extra(shop, 'open_refund', 'refund requests')(
+            order_id, **_body(request)), 201)
+
+
+def set_refund_status(shop: Shop, request: Request, refund_id: str
+        ) -> Response:
+    return Response.json(_extra(shop, 'set_refund_status', 'refunds')(
+            refund_id, _body(request)['status']))
+
+
+def return_goods(shop: Shop, request: Request, refund_id: str) -> Response:
+    return Response.json(_extra(shop, 'return_goods', 'returned goods')(
+            refund_id, **_body(request)))
+
+
+def decrypt(shop: Shop, request: Request) -> Response:
+    return Response.json({'plain': _extra(shop, 'decrypt', 'ciphertexts')(
+                _body(request)['text'])})
 
 
 def deliver(shop: Shop, request: Request, order_id: str) -> Response:
@@ -336,4 +390,18 @@ ROUTES: list[tuple[str, re.Pattern, Callable[..., Response]]] = [
         ('GET', SHOP + '/options', get_options),
         ('PUT', SHOP + '/options', set_options),
         ('POST', SHOP + '/tokens/expire', expire_tokens),
+        ('POST', ORDER + '/pay-final', _order_action('pay_final',
+                'step trades')),
+        ('POST', ORDER + '/forbid-consign', _order_action('forbid_consign',
+                'forbidden shipping')),
+        ('POST', ORDER + '/close', _order_action('close', 'closing')),
+        ('POST', ORDER + '/buyer-signed', _order_action('buyer_signed',
+                'signing')),
+        ('POST', ORDER + '/finish', _order_action('finish', 'finishing')),
+        ('GET', ORDER + '/receiver', get_receiver),
+        ('POST', ORDER + '/refunds', open_refund),
+        ('POST', SHOP + r'/refunds/(?P<refund>\d+)', set_refund_status),
+        ('POST', SHOP + r'/refunds/(?P<refund>\d+)/return-goods',
+            return_goods),
+        ('POST', SHOP + '/decrypt', decrypt),
         ]]

@@ -185,6 +185,8 @@ COUNTRIES: dict[str, dict[str, Any]] = {
 COUNTRY_WEIGHTS = {
     'EUR': {'DE': 45, 'FR': 25, 'GB': 10, 'US': 10, 'CN': 5, 'CA': 5},
     'USD': {'US': 60, 'CA': 12, 'GB': 10, 'CN': 8, 'DE': 5, 'FR': 5},
+    # Taobao sells within China
+    'CNY': {'CN': 100},
     }
 DEFAULT_WEIGHTS = {'US': 30, 'DE': 20, 'FR': 15, 'GB': 15, 'CN': 10,
     'CA': 10}

@@ -25,6 +25,7 @@ from . import control
 from .amazon import AmazonShop
 from .shop import Shop
 from .shopify import ShopifyShop
+from .taobao import TaobaoShop
 from .web import Request, Response, utcnow
 from .woocommerce import WooCommerceShop
 
@@ -71,7 +72,7 @@ class Sandbox:
             self.shops[shop.name] = shop
 
     # The kinds of shop it simulates: add_<kind> makes one
-    kinds = ('shopify', 'woocommerce', 'amazon')
+    kinds = ('shopify', 'woocommerce', 'amazon', 'taobao')
 
     def add(self, kind: str, name: str, **options: Any) -> Shop:
         "A shop of the kind (see kinds), as add_<kind> makes it"
@@ -108,6 +109,17 @@ class Sandbox:
         options.setdefault('rate_scale', self.rate_scale)
         shop = AmazonShop(self, name, client_id, client_secret,
             refresh_token, seller_id, marketplace_id, currency, **options)
+        self._add(shop)
+        return shop
+
+    def add_taobao(self, name: str, app_key: str = '12345678',
+            app_secret: str = 'sandbox-secret',
+            session: str = '6100sandbox-session',
+            currency: str | None = None, **options: Any) -> TaobaoShop:
+        """A Taobao / Tmall seller on TOP. options: see sandbox.taobao
+        (calls_per_second, ban_s, skew_s)"""
+        shop = TaobaoShop(self, name, app_key, app_secret, session,
+            currency, **options)
         self._add(shop)
         return shop
 

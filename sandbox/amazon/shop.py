@@ -6,9 +6,19 @@ operation's rate limit, then the handler, every answer carrying
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from typing import Any
 
+from ..options import (
+    Options,
+    check,
+    defaults,
+    flag,
+    integer,
+    positive,
+    seconds,
+    share,
+    skus,
+)
 from ..shop import Host, Shop
 from ..web import BadJSON, Request, Response
 from .auth import Auth
@@ -26,57 +36,17 @@ from .model import (
 from .orders import Orders
 from .shipments import Shipments
 
-
-def _seconds(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) \
-            or value < 0:
-        raise ValueError(f"{name} must be a number of seconds >= 0")
-    return float(value)
-
-
-def _positive(name: str, value: Any) -> float:
-    if _seconds(name, value) <= 0:
-        raise ValueError(f"{name} must be > 0")
-    return float(value)
-
-
-def _share(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not 0 <= value <= 1:
-        raise ValueError(f"{name} must be a number from 0 to 1")
-    return float(value)
-
-
-def _skus(name: str, value: Any) -> set[str]:
-    if isinstance(value, str) or not all(isinstance(v, str)
-            for v in value):
-        raise ValueError(f"{name} must be a list of SKUs")
-    return set(value)
-
-
-def _integer(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer")
-    return value
-
-
-def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be true or false")
-    return value
-
-
 # name: (check, default). What each plays is in the package docstring.
-OPTIONS: dict[str, tuple[Callable[[str, Any], Any], Any]] = {
-    'settle_s': (_seconds, 0.0),
-    'token_lifetime_s': (_positive, 3600.0),
-    'rate_scale': (_positive, 1.0),
-    'apply_delay_s': (_seconds, 0.0),
-    'feed_processing_s': (_seconds, 0.3),
-    'feed_error_rate': (_share, 0.0),
-    'feed_error_skus': (_skus, ()),
-    'feed_seed': (_integer, 0),
-    'gzip_reports': (_flag, False),
+OPTIONS: Options = {
+    'settle_s': (seconds, 0.0),
+    'token_lifetime_s': (positive, 3600.0),
+    'rate_scale': (positive, 1.0),
+    'apply_delay_s': (seconds, 0.0),
+    'feed_processing_s': (seconds, 0.3),
+    'feed_error_rate': (share, 0.0),
+    'feed_error_skus': (skus, ()),
+    'feed_seed': (integer, 0),
+    'gzip_reports': (flag, False),
     }
 
 
@@ -100,8 +70,7 @@ class AmazonShop(Auth, Catalog, Orders, Shipments, Feeds, Finances, Shop):
         self._init_orders()
         self._init_feeds()
         self._init_finances()
-        self.set_options(**{name: default for name, (_, default)
-                in OPTIONS.items()} | options)
+        self.set_options(**defaults(OPTIONS) | options)
 
     # -- identity and options -------------------------------------------
 
@@ -145,12 +114,7 @@ class AmazonShop(Auth, Catalog, Orders, Shipments, Feeds, Finances, Shop):
     def set_options(self, **values: Any) -> dict[str, Any]:
         """Change options (see OPTIONS), checked as a whole first: an
         unknown name or a wrong value changes nothing (ValueError)"""
-        unknown = sorted(set(values) - set(OPTIONS))
-        if unknown:
-            raise ValueError(f"unknown options {', '.join(unknown)}; "
-                f"options: {', '.join(OPTIONS)}")
-        checked = {name: OPTIONS[name][0](name, value)
-            for name, value in values.items()}
+        checked = check(OPTIONS, values)
         with self.lock:
             for name, value in checked.items():
                 setattr(self, name, value)
