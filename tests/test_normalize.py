@@ -104,9 +104,10 @@ AMAZON = [
             lines=[('NABetaASINB00551Q3CS', 1, Decimal('10.00'))])),
     ]
 # TOP's reference example (an older revision: the receiver in clear). Its
-# placeholder amounts are all 200.07: the buyer pays `payment`; the line's
-# payment over its 10 units; Beijing's midnight is 16:00 UTC the day
-# before; a line refunded (SUCCESS(退款成功)) holds the order
+# placeholder amounts are all 200.07: the buyer pays `payment`, of which
+# the postage (post_fee, 200.07 too) leaves nothing for the goods; Beijing's
+# midnight is 16:00 UTC the day before; a line refunded
+# (SUCCESS(退款成功)) holds the order
 TAOBAO = [
     ('top_doc_example_taobao.trades.sold.get.json',
         ['trades_sold_get_response', 'trades', 'trade', 0],
@@ -116,7 +117,7 @@ TAOBAO = [
             created_at=dt.datetime(1999, 12, 31, 16, tzinfo=dt.UTC),
             hold_reason="The buyer asked for a refund (退款) of lines not "
             "shipped yet: 81893848: SUCCESS",
-            lines=[('81893848', 10, Decimal('20.007'))])),
+            lines=[('81893848', 10, Decimal('0'))])),
     ]
 CASES = ([(shopify, 'shopify', *case) for case in SHOPIFY]
     + [(woocommerce, 'woocommerce', *case) for case in WOOCOMMERCE]

@@ -81,9 +81,9 @@ class TaobaoSettings(BaseModel):
     # The modification window of one list call: the API takes a day, the
     # platform advises 30 minutes
     window_minutes: Annotated[float, Field(gt=0, le=1440)] = 30
-    # A window ends this long before now: TOP indexes modifications with
-    # a short delay (the overlap covers the rest)
-    settle_seconds: Annotated[float, Field(ge=0)] = 5
+    # A window ends this long before now, should TOP index modifications
+    # late (unconfirmed; the overlap reads the last minutes again anyway)
+    settle_seconds: Annotated[float, Field(ge=0)] = 0
     # The first scan (no cursor) reads this far back (TOP: 3 months)
     backfill_days: Annotated[float, Field(gt=0, le=90)] = 3
     # The trade types to ask for; None: TOP's default (guarantee_trade,

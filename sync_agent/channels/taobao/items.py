@@ -24,7 +24,9 @@ from .router import Router, TopError
 
 SKUS_A_CALL = 20  # taobao.skus.quantity.update
 CODES_A_LOOKUP = 40  # taobao.items.custom.get (unconfirmed)
-LOOKUP_FIELDS = 'num_iid,outer_id,num,sku'
+# Items' SKUs are asked for as `sku` in some of TOP's reference pages and
+# `skus` (the field's name) in others: both (unknown names are ignored)
+LOOKUP_FIELDS = 'num_iid,outer_id,num,sku,skus'
 ABSOLUTE = 1
 
 # Where a SKU code is sold: (num_iid, sku_id); sku_id None for an item

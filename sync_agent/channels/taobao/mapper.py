@@ -8,7 +8,8 @@ response's wrapper:
   ``tid``/``oid``;
 - times are TOP's ``yyyy-MM-dd HH:mm:ss`` in Beijing time (GMT+8);
 - money is CNY yuan as text: the total is ``payment`` (what the buyer
-  pays), each line's unit price its ``payment`` over its quantity;
+  pays), the shipping ``post_fee``, and the rest shared by the lines'
+  goods amounts (see `_line_amounts`);
 - enumerations may carry their Chinese explanation, as TOP's reference
   pages show them (``fixed(一口价)``, ``SUCCESS(退款成功)``): the word
   before the bracket is read;
@@ -29,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from oms_contract.models import (
+    MAX_AMOUNT,
     Address,
     ChannelReturn,
     Customer,
@@ -75,6 +77,7 @@ LINE_SHIPPED = {'WAIT_BUYER_CONFIRM_GOODS', 'TRADE_BUYER_SIGNED',
 # value on a line still to ship holds the order)
 NO_REFUND = {'NO_REFUND', 'CLOSED'}
 UNIT_PRICE = Decimal('0.000001')
+CENT = Decimal('0.01')
 # What staff see in place of an encrypted value
 MASK = '***'
 
@@ -188,16 +191,20 @@ def normalize_order(raw: dict[str, Any], channel: str | None = None) -> Order:
     status = STATUSES.get(status_word)
     if status is None:
         raise PayloadError(f"status {trade.get('status')!r} is unknown")
+    items = listed(trade.get('orders'), 'order')
+    if not items:
+        raise PayloadError("orders is missing")
+    total = money(trade.get('payment'), 'payment')
+    shipping = money(trade.get('post_fee') or '0', 'post_fee')
     lines, refunds = [], []
-    for position, item in enumerate(listed(trade.get('orders'), 'order')):
-        line = _line(item, position)
+    for position, (item, paid) in enumerate(zip(items, _line_amounts(
+                items, total - shipping), strict=True)):
+        line = _line(item, position, paid)
         lines.append(line)
         refund = word(item.get('refund_status'))
         if (refund and refund not in NO_REFUND and status in BEFORE_SHIPPING
                 and word(item.get('status')) not in LINE_SHIPPED):
             refunds.append(f"{line.sku or line.title}: {refund}")
-    if not lines:
-        raise PayloadError("orders is missing")
     created = top_time(trade.get('created'), 'created')
     return Order(
         channel=channel or KIND, kind=KIND, external_id=tid, number=tid,
@@ -205,8 +212,8 @@ def normalize_order(raw: dict[str, Any], channel: str | None = None) -> Order:
         updated_at=top_time(trade['modified'], 'modified')
         if trade.get('modified') else created,
         currency=CURRENCY,
-        total=money(trade.get('payment'), 'payment'),
-        shipping_price=money(trade.get('post_fee') or '0', 'post_fee'),
+        total=total,
+        shipping_price=shipping,
         customer=_customer(trade, tid),
         shipping_address=_address(trade),
         lines=lines,
@@ -228,11 +235,40 @@ def _hold_reason(status_word: str, refunds: list[str]) -> str | None:
     return '\n'.join(reasons) or None
 
 
-def _line(item: dict[str, Any], position: int) -> OrderLine:
-    field = f'orders[{position}]'
-    oid = _id(item, 'oid')
-    if oid is None:
-        raise PayloadError(f"{field}.oid is missing")
+def _line_amounts(items: list[dict[str, Any]], goods: Decimal
+        ) -> list[Decimal]:
+    """What the buyer pays for each line: the trade's payment less the
+    postage, shared by the lines' goods amounts (``total_fee``: price ×
+    num less the line's own discounts), the last taking the cents left.
+    TOP's line ``payment`` cannot serve: a single line's includes the
+    postage, several lines' do not."""
+    if goods < 0:
+        raise PayloadError(f"post_fee exceeds payment by {-goods}")
+    weights = []
+    for position, item in enumerate(items):
+        field = f'orders[{position}]'
+        # The line's price is what the ERP shows beside what was paid:
+        # read, and bounded, even where its total gives the share
+        weight = _amount(item.get('price'), f'{field}.price') \
+            * _quantity(item, field)
+        if item.get('total_fee') not in (None, ''):
+            weight = _amount(item['total_fee'], f'{field}.total_fee')
+        weights.append(weight)
+    whole = sum(weights)
+    amounts = [(goods * weight / whole if whole else goods / len(items)
+            ).quantize(CENT) for weight in weights[:-1]]
+    return [*amounts, goods - sum(amounts)]
+
+
+def _amount(value: Any, field: str) -> Decimal:
+    "An amount the ERP can store (Amount's bounds)"
+    amount = money(value, field)
+    if not 0 <= amount < MAX_AMOUNT:
+        raise PayloadError(f"{field} is out of range: {value!r}")
+    return amount
+
+
+def _quantity(item: dict[str, Any], field: str) -> int:
     quantity = item.get('num')
     if isinstance(quantity, str) and quantity.strip().isdigit():
         quantity = int(quantity)  # TOP's XML-born numbers, as text
@@ -240,14 +276,17 @@ def _line(item: dict[str, Any], position: int) -> OrderLine:
             or quantity <= 0:
         raise PayloadError(f"{field}.num is not a positive integer: "
             f"{quantity!r}")
-    # What the buyer pays for the line (its share of the trade's
-    # discounts taken off); a list served without it: its goods amount
-    for name in ('payment', 'total_fee'):
-        if item.get(name) not in (None, ''):
-            paid = money(item[name], f'{field}.{name}')
-            break
-    else:
-        paid = money(item.get('price'), f'{field}.price') * quantity
+    return quantity
+
+
+def _line(item: dict[str, Any], position: int, paid: Decimal) -> OrderLine:
+    field = f'orders[{position}]'
+    oid = _id(item, 'oid')
+    if oid is None:
+        raise PayloadError(f"{field}.oid is missing")
+    quantity = _quantity(item, field)
+    if paid < 0:
+        raise PayloadError(f"{field}: the lines' amounts exceed payment")
     unit = paid / quantity
     if unit != unit.quantize(UNIT_PRICE):
         unit = unit.quantize(UNIT_PRICE)
