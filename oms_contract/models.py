@@ -163,9 +163,11 @@ class ProtectedReceiver(_Canonical):
     oaid: Code | None = Field(None, description=(
             "The channel's id of the receiver (Taobao's OAID): what its "
             "own services print waybills and decrypt by."))
-    name: Text | None = None
-    street: Text | None = None
-    phone: Text | None = None
+    # Ciphertexts are one line (TOP's formats are): a line break in one
+    # is read as a space, as in a name
+    name: Line | None = None
+    street: Line | None = None
+    phone: Line | None = None
 
 
 class Address(_Canonical):
