@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,10 @@ logger = logging.getLogger(__name__)
 
 
 ERP_BATCH = 250  # orders an ERP call, when the channel pages are small
+# Orders the ERP answered for, remembered by (id, modification time): the
+# overlap of every scan reads them again, and they are not posted again.
+# A peak hour's worth: older ones are simply posted again.
+ANSWERED_KEPT = 50_000
 
 
 @dataclasses.dataclass
@@ -44,6 +49,7 @@ class OrderFlow(Flow):
         super().__init__(*args, **kwargs)
         # Told how far a scan is: (orders read, orders in all) per page.
         self.progress: Callable[[int, int | None], None] | None = None
+        self.answered: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     def translate(self, raw: dict[str, Any]) -> Translation:
         """The canonical, mapped order of a raw payload; or, when it cannot
@@ -101,6 +107,8 @@ class OrderFlow(Flow):
                     if translation.key in seen:
                         continue  # a page repeated as rows shifted
                     seen.add(translation.key)
+                    if translation.key in self.answered:
+                        continue  # as the ERP has it: read in the overlap
                     waiting.append(translation)
                     if translation.order is not None and (
                             newest is None
@@ -150,8 +158,14 @@ class OrderFlow(Flow):
             cursor.isoformat() if cursor else None,
             rejected=[t.rejected for t in translations
                 if t.rejected is not None])
+        keys = {t.key[0]: t.key for t in translations}
         for result in answer['results']:
             counts[result['result']] = counts.get(result['result'], 0) + 1
+            key = keys.get(result.get('external_id'))
+            if key is not None:
+                self.answered[key] = None
+        while len(self.answered) > ANSWERED_KEPT:
+            self.answered.popitem(last=False)
 
 
 def _second(value: dt.datetime) -> str:
