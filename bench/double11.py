@@ -177,7 +177,8 @@ def start_agent(erp, answer, shops, directory):
                         'settings': shop.settings,
                         'rate_limit': {'per_second': 0},
                         # as docs/oms-sync.example.yaml advises for TOP
-                        **({'overlap': 60} if code == 'taobao' else {}),
+                        **({'overlap': 60, 'erp_batch': 50}
+                            if code == 'taobao' else {}),
                         'intervals': {'orders': 1, 'stock': 2,
                             'reconcile': 86400},
                         } for code, shop in shops.items()],

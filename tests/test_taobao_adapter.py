@@ -157,6 +157,30 @@ def test_windows_of_30_minutes_read_from_their_last_page(shop, tmp_path):
     assert moved_order.notes == '请尽快发货'
 
 
+def test_trades_placed_during_a_scan_push_none_out_of_it(shop, tmp_path):
+    """Buyers keep paying while a window is read: a trade placed then is
+    left for the next scan (the window ended at a second that was over),
+    so it cannot push the rows read last onto pages read already"""
+    made = shop.generate_orders(12, seed=4, status='paid', spread_hours=0)
+    sync = taobao(shop, tmp_path)
+    call = sync.adapter.router.call
+    placed = []
+
+    def busy(method, **arguments):
+        answer = call(method, **arguments)
+        if method == 'taobao.trades.sold.increment.get' and not placed:
+            placed.extend(shop.create_order(status='paid',
+                    lines=[('LAMP', 1)]) for _ in range(3))
+        return answer
+    sync.adapter.router.call = busy
+
+    first = sync.pull_orders()
+    second = sync.pull_orders()
+
+    assert first['created'] == 12 and second['created'] == 3
+    assert set(sync.erp.orders) == {t['tid_str'] for t in made + placed}
+
+
 def test_a_quiet_shop_moves_its_cursor_to_the_end_of_its_scan(shop,
         tmp_path):
     sync = taobao(shop, tmp_path, backfill_days=1 / 24)

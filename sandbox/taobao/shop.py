@@ -74,6 +74,12 @@ class TaobaoShop(Catalog, Trades, Logistics, Refunds, Shop):
         return {'app_key': self.app_key, 'app_secret': self.app_secret,
             'session': self.session}
 
+    @property
+    def settings(self) -> dict[str, Any]:
+        # Trades are indexed here as they change: a window may end at the
+        # last whole second (the adapter's default waits for TOP's index)
+        return {'settle_seconds': 0}
+
     def describe(self) -> dict[str, Any]:
         with self.lock:
             return super().describe() | {

@@ -4,10 +4,11 @@ error codes, call limits) and ``items`` (stock).
 
 - Orders: ``taobao.trades.sold.increment.get`` over windows of at most 30
   minutes (the API takes a day; the platform advises 30 minutes) from the
-  cursor less the overlap to now. Its results are sorted by ``modified``
-  descending, so each window is read from its last page back to the first
-  (a trade modified meanwhile leaves the window and shifts the rest
-  towards page 1, where it is read again, never skipped); then
+  cursor less the overlap to a whole second `settle_seconds` ago. Its
+  results are sorted by ``modified`` descending, so each window is read
+  from its last page back to the first (a trade modified meanwhile leaves
+  the window and shifts the rest towards page 1, where it is read again,
+  never skipped; none may enter it, see `_settled_end`); then
   ``taobao.trade.fullinfo.get`` for each trade, for what the list omits
   (kept in memory by modification time: a trade read again in the overlap
   costs no second call).
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
@@ -81,9 +83,10 @@ class TaobaoSettings(BaseModel):
     # The modification window of one list call: the API takes a day, the
     # platform advises 30 minutes
     window_minutes: Annotated[float, Field(gt=0, le=1440)] = 30
-    # A window ends this long before now, should TOP index modifications
-    # late (unconfirmed; the overlap reads the last minutes again anyway)
-    settle_seconds: Annotated[float, Field(ge=0)] = 0
+    # A window ends this long before now: no trade may enter a window
+    # while it is read (see TaobaoAdapter._scan). How late TOP indexes a
+    # modification is unconfirmed: 10 s is a guess with room.
+    settle_seconds: Annotated[float, Field(ge=0)] = 10
     # The first scan (no cursor) reads this far back (TOP: 3 months)
     backfill_days: Annotated[float, Field(gt=0, le=90)] = 3
     # The trade types to ask for; None: TOP's default (guarantee_trade,
@@ -153,8 +156,7 @@ class TaobaoAdapter(Items, Adapter):
         each read from its last page back to its first; yields (records,
         the window's end once it is all read, else None, the window's
         size)"""
-        end_of_scan = self.now() - dt.timedelta(
-            seconds=self.settings.settle_seconds)
+        end_of_scan = self._settled_end()
         oldest = end_of_scan - dt.timedelta(days=self.settings.backfill_days
             if since is None else 90)
         start = oldest if since is None else max(since, oldest)
@@ -167,6 +169,23 @@ class TaobaoAdapter(Items, Adapter):
             yield from self._window(method, container, item, start, end,
                 arguments)
             start = end
+
+    def _settled_end(self) -> dt.datetime:
+        """Where a scan ends: `settle_seconds` ago, at a whole second that
+        is over. A window's content may only shrink while it is read (a
+        trade modified meanwhile leaves it): one entering it (TOP's times
+        are whole seconds, the end is inclusive) would push the rows read
+        last back onto pages read already, and one of them would be
+        missed for good. So when the end is this very second, wait for it
+        to pass."""
+        end = (self.now() - dt.timedelta(
+                seconds=self.settings.settle_seconds)).replace(microsecond=0)
+        wait = (end + dt.timedelta(seconds=1) - self.now()).total_seconds()
+        if wait > 0:
+            # Really: a second not over cannot be made over by a test's
+            # sleep, and the transport's sleep is the rate limits'
+            time.sleep(wait)
+        return end
 
     def _window(self, method: str, container: str, item: str,
             start: dt.datetime, end: dt.datetime, arguments: dict[str, Any]
