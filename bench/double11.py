@@ -225,7 +225,7 @@ def measure(orders, rate, skus, stock, safety_stock, erp, answer, sandbox,
                 client.summary(code)['orders'] >= want[code]
                 for code in shops) and all(
                 client.stock_levels(code, limit=0)['pending'] == 0
-                for code in shops), 1800)
+                for code in shops), 900)
         reserved_s = time.monotonic() - started - placed_s
         time.sleep(1)  # the watcher's last samples
         watcher.stop()
