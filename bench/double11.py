@@ -44,6 +44,7 @@ from bench.stock import (
     Watcher,
     imported_sales,
     keep_back,
+    list_in_stock,
     percentile,
     propagation_times,
 )
@@ -78,7 +79,6 @@ def catalogue(skus):
 
 def world():
     "Every product on the three channels, OMS_BENCH_STOCK units each"
-    from proteus import Model
     from trytond.modules.company.tests.tools import create_company
 
     from oms_connector.tests.tools import (
@@ -87,38 +87,12 @@ def world():
         yuan_rate,
     )
     create_company()
-    skus = catalogue(int(os.environ['OMS_BENCH_SKUS']))
-    stock = int(os.environ['OMS_BENCH_STOCK'])
-    Template = Model.get('product.template')
-    Uom = Model.get('product.uom')
-    Location = Model.get('stock.location')
-    Inventory = Model.get('stock.inventory')
-    Listing = Model.get('oms.listing')
-    Product = Model.get('product.product')
-    context = Template._config.context
-    unit, = Uom.find([('name', '=', 'Unit')])
-    Template._proxy.create([{
-                'name': f"Double 11 {sku}", 'code': sku, 'type': 'goods',
-                'salable': True, 'list_price': '9.90',
-                'default_uom': unit.id, 'sale_uom': unit.id,
-                'products': [('create', [{}])],
-                } for sku in skus], context)
-    products = {p['code']: p['id'] for p in Product._proxy.search_read(
-            [('code', 'in', skus)], 0, None, None, ['code'], context)}
-    storage, = Location.find([('code', '=', 'STO')])
-    inventory, = Inventory._proxy.create([{
-                'location': storage.id,
-                'lines': [('create', [{'product': products[sku],
-                                'quantity': stock} for sku in skus])],
-                }], context)
-    Inventory._proxy.confirm([inventory], context)
     yuan_rate('7.10')
     created = [create_channel(code, kind=kind,
             currency='CNY' if kind == 'taobao' else 'USD')
         for code, kind in KINDS.items()]
-    Listing._proxy.create([{
-                'channel': channel.id, 'product': products[sku], 'sku': sku}
-            for channel in created for sku in skus], context)
+    list_in_stock(catalogue(int(os.environ['OMS_BENCH_SKUS'])),
+        int(os.environ['OMS_BENCH_STOCK']), created)
     return {'agent_key': create_api_key(created)}
 
 

@@ -66,15 +66,23 @@ def catalogue(skus):
 
 
 def world():
-    """Every product listed on every channel, STOCK units each; built with
-    bulk calls (thousands of records)"""
-    from proteus import Model
+    "Every product listed on every channel, STOCK units each"
     from trytond.modules.company.tests.tools import create_company
 
     from oms_connector.tests.tools import create_api_key, create_channel
     create_company()
     channels = int(os.environ['OMS_BENCH_CHANNELS'])
     skus = catalogue(int(os.environ['OMS_BENCH_SKUS']))
+    created = [create_channel(code, kind=kind)
+        for code, kind in channel_kinds(channels).items()]
+    list_in_stock(skus, STOCK, created)
+    return {'agent_key': create_api_key(created)}
+
+
+def list_in_stock(skus, stock, channels):
+    """Products of these codes with `stock` units each, listed on every
+    channel; built with bulk calls (thousands of records)"""
+    from proteus import Model
     Template = Model.get('product.template')
     Uom = Model.get('product.uom')
     Location = Model.get('stock.location')
@@ -84,7 +92,7 @@ def world():
     context = Template._config.context
     unit, = Uom.find([('name', '=', 'Unit')])
     Template._proxy.create([{
-                'name': f"Stock bench {sku}", 'code': sku, 'type': 'goods',
+                'name': f"Bench product {sku}", 'code': sku, 'type': 'goods',
                 'salable': True, 'list_price': '9.90',
                 'default_uom': unit.id, 'sale_uom': unit.id,
                 'products': [('create', [{}])],
@@ -95,15 +103,12 @@ def world():
     inventory, = Inventory._proxy.create([{
                 'location': storage.id,
                 'lines': [('create', [{'product': products[sku],
-                                'quantity': STOCK} for sku in skus])],
+                                'quantity': stock} for sku in skus])],
                 }], context)
     Inventory._proxy.confirm([inventory], context)
-    created = [create_channel(code, kind=kind)
-        for code, kind in channel_kinds(channels).items()]
     Listing._proxy.create([{
                 'channel': channel.id, 'product': products[sku], 'sku': sku}
-            for channel in created for sku in skus], context)
-    return {'agent_key': create_api_key(created)}
+            for channel in channels for sku in skus], context)
 
 
 def run(channels, skus, orders, rate, safety_stock=0):
