@@ -350,8 +350,9 @@ def _address(trade: dict[str, Any]) -> Address | None:
         zip=text(trade.get('receiver_zip')) or '',
         country_code=country if re.fullmatch(r'[A-Z]{2}', country) else 'CN',
         subdivision=subdivision(text(trade.get('receiver_state'))),
-        phone=shown('mobile') or (MASK if is_encrypted(landline)
-            else text(landline)),
+        # No masked phone: it would be taken for a number to text
+        phone=None if 'mobile' in protected or is_encrypted(landline)
+        else text(values['mobile']) or text(landline),
         protected=ProtectedReceiver(
             oaid=oaid, name=protected.get('name'),
             street=protected.get('address'),
