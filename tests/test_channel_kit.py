@@ -68,13 +68,16 @@ class MemoryErp:
 
     def post_orders(self, channel, orders, cursor, rejected=(),
             dry_run=False):
-        results = [{'result': _keep(self.orders, o.external_id, o)}
+        # As the ERP answers: each order's result by its id
+        results = [{'external_id': o.external_id,
+                'result': _keep(self.orders, o.external_id, o)}
             for o in orders]
         for item in rejected or ():
             # As the ERP reads it: the contract's bounds hold
             RejectedOrder.model_validate(item.model_dump(mode='json'))
             self.held[item.external_id] = item
-            results.append({'result': 'exception'})
+            results.append({'external_id': item.external_id,
+                    'result': 'exception'})
         self.order_cursor = cursor or self.order_cursor
         return {'results': results}
 
@@ -216,6 +219,8 @@ def test_orders_arrive_once_across_pages_from_the_cursor_less_overlap(
     cursor = dt.datetime.fromisoformat(first['cursor'])
     assert asked == [None, cursor - dt.timedelta(seconds=OVERLAP)]
     assert again.get('created', 0) == again.get('updated', 0) == 0
+    # ... nor posted again: the ERP answered for them already
+    assert again.get('unchanged', 0) == 0 and again['read'] >= 1
 
     changed = shop.update_order(_id(shop, made[0]), status='cancelled')
     third = sync.pull_orders()

@@ -107,13 +107,13 @@ class OrderFlow(Flow):
                     if translation.key in seen:
                         continue  # a page repeated as rows shifted
                     seen.add(translation.key)
-                    if translation.key in self.answered:
-                        continue  # as the ERP has it: read in the overlap
-                    waiting.append(translation)
                     if translation.order is not None and (
                             newest is None
                             or translation.order.updated_at > newest):
                         newest = translation.order.updated_at
+                    if translation.key not in self.answered:
+                        waiting.append(translation)
+                    # else as the ERP has it: read again in the overlap
                 read += len(page.orders)
                 # A window read to its end: the cursor may reach it, once
                 # the scan is complete, even with no order changed there
