@@ -34,7 +34,6 @@ import random
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -43,15 +42,12 @@ from bench.stock import (
     HOT,
     Watcher,
     imported_sales,
-    keep_back,
     list_in_stock,
     percentile,
     propagation_times,
+    served_world,
 )
-from harness.databases import RUN_PREFIX, Cache, cache_root
-from harness.server import Server
 from sandbox.generator import SoldOut
-from sandbox.server import Sandbox
 from sync_agent.erp import ErpClient
 
 PG_URI = 'postgresql://postgres@127.0.0.1:5432/'
@@ -106,21 +102,10 @@ def run(orders, rate, skus, safety_stock, stock=None):
     stock = stock or hot_sellout_stock(orders)
     os.environ['OMS_BENCH_SKUS'] = str(skus)
     os.environ['OMS_BENCH_STOCK'] = str(stock)
-    cache = Cache(cache_root(), PG_URI)
-    template, answer = cache.world(
-        'bench.double11.world', prefix=f'bench_d11s{stock}x{skus}')
-    directory = Path(tempfile.mkdtemp(prefix='oms-bench-d11-'))
-    database = f'{RUN_PREFIX}{os.getpid()}_bench'
-    cache.copy(template, directory, database)
-    if safety_stock:
-        keep_back(database, safety_stock)
-    try:
-        with Server(directory, database, PG_URI) as erp, \
-                Sandbox() as sandbox:
-            return measure(orders, rate, skus, stock, safety_stock, erp,
-                answer, sandbox, directory)
-    finally:
-        cache.drop(directory, database)
+    with served_world('bench.double11.world', f'bench_d11s{stock}x{skus}',
+            safety_stock) as (erp, answer, sandbox, directory):
+        return measure(orders, rate, skus, stock, safety_stock, erp,
+            answer, sandbox, directory)
 
 
 def add_shops(sandbox, codes):

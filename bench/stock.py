@@ -27,6 +27,7 @@ Printed, one JSON object:
 Not a test: nothing here asserts a time.
 """
 import argparse
+import contextlib
 import datetime as dt
 import json
 import math
@@ -114,10 +115,20 @@ def list_in_stock(skus, stock, channels):
 def run(channels, skus, orders, rate, safety_stock=0):
     os.environ['OMS_BENCH_CHANNELS'] = str(channels)
     os.environ['OMS_BENCH_SKUS'] = str(skus)
+    with served_world('bench.stock.world', f'bench_stock{channels}x{skus}',
+            safety_stock) as (erp, answer, sandbox, directory):
+        return measure(channels, skus, orders, rate, erp, answer,
+            sandbox, directory, safety_stock)
+
+
+@contextlib.contextmanager
+def served_world(world, prefix, safety_stock):
+    """A copy of the world's PostgreSQL template (built once per prefix),
+    its channels keeping safety_stock back, served by trytond beside a
+    sandbox: (erp, the world's answer, sandbox, directory); dropped after"""
     cache = Cache(cache_root(), PG_URI)
-    template, answer = cache.world(
-        'bench.stock.world', prefix=f'bench_stock{channels}x{skus}')
-    directory = Path(tempfile.mkdtemp(prefix='oms-bench-stock-'))
+    template, answer = cache.world(world, prefix=prefix)
+    directory = Path(tempfile.mkdtemp(prefix=f'oms-{prefix}-'))
     database = f'{RUN_PREFIX}{os.getpid()}_bench'
     cache.copy(template, directory, database)
     if safety_stock:
@@ -125,8 +136,7 @@ def run(channels, skus, orders, rate, safety_stock=0):
     try:
         with Server(directory, database, PG_URI) as erp, \
                 Sandbox() as sandbox:
-            return measure(channels, skus, orders, rate, erp, answer,
-                sandbox, directory, safety_stock)
+            yield erp, answer, sandbox, directory
     finally:
         cache.drop(directory, database)
 
