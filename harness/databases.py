@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,6 +32,8 @@ BIN = Path(sys.executable).parent
 LABEL = 'oms-cache'
 # Per-run copies, dropped when their run ends (or by the next prune)
 RUN_PREFIX = 'oms_run_'
+# How long another source's databases are kept (PostgreSQL)
+KEEP_OTHER_SOURCES_S = int(os.environ.get('OMS_CACHE_KEEP_OTHER_S', 3600))
 
 
 def cache_root():
@@ -206,13 +209,33 @@ class Cache:
 
     @contextmanager
     def _locked(self):
+        """Build alone: a file lock in this cache's folder, and on
+        PostgreSQL a lock of the server's too, as the databases' names are
+        the server's, shared by every checkout and cache folder (two
+        benchmarks of two checkouts building one base at once would
+        otherwise create it twice)"""
         self.directory.mkdir(parents=True, exist_ok=True)
-        with open(self.directory / '.lock', 'w') as lock:
+        with open(self.directory / '.lock', 'w') as lock, \
+                self._server_lock():
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @contextmanager
+    def _server_lock(self):
+        if not self.postgresql:
+            yield
+            return
+        import psycopg
+        with psycopg.connect(self.uri.rstrip('/') + '/postgres',
+                autocommit=True) as connection:
+            # A session lock: released when the connection closes, even if
+            # this process dies
+            key = int(self.source[:15], 16)
+            connection.execute('SELECT pg_advisory_lock(%s)', (key,))
+            yield
 
     # What a finished database is known by: its label (PostgreSQL) or its
     # answer file (SQLite), written last, so a build cut short is redone.
@@ -223,9 +246,9 @@ class Cache:
                 "SELECT shobj_description(oid, 'pg_database') "
                 "FROM pg_database WHERE datname = %s", (name,))
             comment = rows[0][0] if rows else None
-            prefix = f'{LABEL} {self.source} '
-            if comment and comment.startswith(prefix):
-                return json.loads(comment[len(prefix):])
+            label = _label(comment)
+            if label and label[0] == self.source:
+                return label[2]
             return None
         path = self.directory / f'{name}.json'
         if path.exists() and (self.directory / f'{name}.sqlite').exists():
@@ -235,7 +258,8 @@ class Cache:
     def _finish(self, name, answer):
         text = json.dumps(answer)
         if self.postgresql:
-            comment = f'{LABEL} {self.source} {text}'.replace("'", "''")
+            comment = (f'{LABEL} {self.source} {int(time.time())} {text}'
+                ).replace("'", "''")
             _postgresql(self.uri, f"COMMENT ON DATABASE \"{name}\" IS "
                 f"'{comment}'")
             # Out of trytond's lists of databases, which connect to each
@@ -248,11 +272,19 @@ class Cache:
         suffix = hashlib.sha256(f'{self.source}{key}'.encode()).hexdigest()
         return f'oms_{kind}_{suffix[:16]}'
 
+    @contextmanager
     def _build_config(self):
-        "The trytond.conf the builds run with, in this backend's folder"
+        """The trytond.conf the builds run with, in this backend's folder
+        (its databases' path on SQLite), one per process: a run building
+        under the lock must not find its file rewritten by another"""
         # harness.server imports this module
         from harness.server import free_port, write_config
-        return write_config(self.directory, free_port(), self.uri)
+        config = write_config(self.directory, free_port(), self.uri,
+            name=f'trytond-{os.getpid()}.conf')
+        try:
+            yield config
+        finally:
+            config.unlink(missing_ok=True)
 
     def base(self):
         "The name of the base database, built if missing"
@@ -262,7 +294,8 @@ class Cache:
                 self.prune()
                 print(f"building the base database {name} "
                     "(the module activated)...", file=sys.stderr, flush=True)
-                create_database(self._build_config(), name, self.uri)
+                with self._build_config() as config:
+                    create_database(config, name, self.uri)
                 self._finish(name, {})
         return name
 
@@ -277,8 +310,9 @@ class Cache:
             if answer is None:
                 copy_database(self.uri, self.directory, base,
                     self.directory, name)
-                answer = populate(self._build_config(), name, setup,
-                    self.directory / f'{name}.tmp', self.uri)
+                with self._build_config() as config:
+                    answer = populate(config, name, setup,
+                        self.directory / f'{name}.tmp', self.uri)
                 (self.directory / f'{name}.tmp').unlink()
                 self._finish(name, answer)
         return name, answer
@@ -343,14 +377,29 @@ class Cache:
             "SELECT datname, shobj_description(oid, 'pg_database') "
             "FROM pg_database")
         for name, comment in rows:
-            if comment and comment.startswith(LABEL + ' '):
-                stale = not comment.startswith(f'{LABEL} {self.source} ')
+            label = _label(comment)
+            if label:
+                # Another checkout's source may be building or benchmarking
+                # right now: its databases are kept a while
+                source, built, _ = label
+                stale = source != self.source and (
+                    time.time() - built > KEEP_OTHER_SOURCES_S)
             else:
                 stale = (name.startswith(('test-', 'oms_tpl_'))
                     or (name.startswith(RUN_PREFIX)
                         and not _running(name)))
             if stale:
                 drop_database(self.uri, None, name)
+
+
+def _label(comment):
+    """(source, built at, answer) of a cache database's comment, else
+    None"""
+    if not comment or not comment.startswith(LABEL + ' '):
+        return None
+    source, rest = comment[len(LABEL) + 1:].split(' ', 1)
+    built, text = rest.split(' ', 1) if rest[:1].isdigit() else ('0', rest)
+    return source, int(built), json.loads(text)
 
 
 def _running(name):

@@ -1,5 +1,6 @@
 """trytond on loopback, as the end-to-end tests, the demo and the
 benchmarks run it: a configuration file and the server's processes."""
+import contextlib
 import functools
 import os
 import signal
@@ -20,10 +21,11 @@ def free_port():
 
 
 def write_config(directory, port, uri=None, web_root=None, worker=False,
-        extra=None):
-    """A trytond.conf in directory; web_root serves a web client (sao);
-    worker leaves queued tasks to trytond-worker (PostgreSQL only); extra
-    adds sections ({section: {option: value}}, e.g. email's SMTP server)"""
+        extra=None, name='trytond.conf'):
+    """A trytond.conf in directory (as `name`); web_root serves a web
+    client (sao); worker leaves queued tasks to trytond-worker (PostgreSQL
+    only); extra adds sections ({section: {option: value}}, e.g. email's
+    SMTP server)"""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -44,7 +46,7 @@ def write_config(directory, port, uri=None, web_root=None, worker=False,
     for section, options in (extra or {}).items():
         lines.append(f'[{section}]')
         lines.extend(f'{k} = {v}' for k, v in options.items())
-    path = directory / 'trytond.conf'
+    path = directory / name
     path.write_text('\n'.join(lines) + '\n')
     return path
 
@@ -87,9 +89,12 @@ class Server:
         self.process = subprocess.Popen(
             self._command('trytond', '-d', *self.databases), **output)
         if self.workers:
+            # In a process group of its own, as its pool's children must
+            # stop with it (see stop)
             self.worker = subprocess.Popen(self._command(
                     'trytond-worker', '-d', self.database,
-                    '-n', str(self.workers)), **output)
+                    '-n', str(self.workers)),
+                start_new_session=True, **output)
         if self.cron:
             # In a process group of its own: trytond-cron runs each task
             # in a child, which must stop with it.
@@ -112,19 +117,29 @@ class Server:
         raise RuntimeError("trytond did not answer in time")
 
     def stop(self):
-        # SIGINT lets trytond-worker stop its pool's children too.
+        """Stop what start started, children included: trytond-worker's
+        pool and trytond-cron's tasks are in their leaders' process groups,
+        which are killed once their leader stops (a pool's child outlived
+        its parent otherwise, polling a database dropped after the run)"""
+        # SIGINT lets trytond-worker stop its pool's children itself.
         for process, stop in [
                 (self.worker, signal.SIGINT), (self.scheduler, signal.SIGTERM),
                 (self.process, signal.SIGTERM)]:
-            if process and process.poll() is None:
+            if not process:
+                continue
+            group = process in {self.worker, self.scheduler}
+            if process.poll() is None:
                 signal_ = (functools.partial(os.killpg, process.pid)
-                    if process is self.scheduler else process.send_signal)
+                    if group else process.send_signal)
                 signal_(stop)
                 try:
                     process.wait(10)
                 except subprocess.TimeoutExpired:
                     signal_(signal.SIGKILL)
                     process.wait()
+            if group:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
         if self.process:
             self.log.close()
 

@@ -8,6 +8,7 @@ from lxml import etree
 
 import trytond.config as config
 from trytond import backend
+from trytond.exceptions import UserError
 from trytond.model.exceptions import SQLConstraintError
 from trytond.modules.company.tests import (
     CompanyTestMixin,
@@ -218,17 +219,24 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
     @with_transaction()
     def test_order_tryton_refuses_is_held_and_the_rest_created(self):
         "One order Tryton refuses does not stop the batch created with it"
-        Sale = Pool().get('sale.sale')
+        pool = Pool()
+        Sale = pool.get('sale.sale')
         company = create_company(currency=create_currency('USD'))
-        with set_company(company):
+        check_for_quotation = Sale.check_for_quotation
+
+        def refuse_the_odd_one(sale):
+            # A check of Tryton's the importer cannot foresee
+            if sale.reference == '#2':
+                raise UserError("refused by Tryton")
+            check_for_quotation(sale)
+        with set_company(company), patch.object(
+                Sale, 'check_for_quotation', refuse_the_odd_one):
             channel = self._channel_selling(
                 company, reserve_stock='payment')
             good = order_payload('shop', 1, status='pending_payment',
                 lines=[('TEE', 1, '19.50')])
-            # more decimals than Tryton keeps for a unit price (4), within the
-            # contract's 6
             odd = order_payload('shop', 2, status='pending_payment',
-                lines=[('TEE', 1, '19.123456')])
+                lines=[('TEE', 1, '19.50')])
 
             results = self._import(channel, [good, odd])
 
@@ -238,8 +246,52 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
             self.assertEqual((good.state, good.oms_exception),
                 ('quotation', False))
             self.assertEqual(odd.oms_exception_kind, 'invalid_order')
-            self.assertIn("refused", odd.oms_exception_reason)
-            self.assertEqual(odd.lines, ())
+            self.assertIn("refused by Tryton", odd.oms_exception_reason)
+            self.assertEqual(odd.state, 'draft')
+
+    @with_transaction()
+    def test_prices_finer_than_tryton_keeps_hold_the_order(self):
+        """A price with more decimals than Tryton keeps (4), within the
+        contract's 6, holds its order with the line named; what Tryton's
+        checks would refuse is checked by the import (import_checks), as
+        is a listing whose product is no longer salable"""
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        Listing = pool.get('oms.listing')
+        company = create_company(currency=create_currency('USD'))
+        with set_company(company):
+            channel = self._channel_selling(
+                company, reserve_stock='payment')
+            pending = {'status': 'pending_payment'}
+            fine = order_payload('shop', 1, **pending,
+                lines=[('TEE', 1, '19.123400')])
+            odd = order_payload('shop', 2, **pending,
+                lines=[('TEE', 1, '19.50'), ('TEE', 2, '19.123456')])
+            shipping = order_payload('shop', 3, **pending,
+                lines=[('TEE', 1, '19.50')], shipping_price='4.99999')
+
+            results = self._import(channel, [fine, odd, shipping])
+
+            self.assertEqual([r for _, r in results],
+                ['created', 'exception', 'exception'])
+            fine, odd, shipping = Sale.browse([i for i, _ in results])
+            self.assertFalse(fine.oms_exception)
+            self.assertEqual(odd.oms_exception_kind, 'invalid_order')
+            self.assertIn("19.123456 of line 2", odd.oms_exception_reason)
+            self.assertIn("4.99999 of line Shipping",
+                shipping.oms_exception_reason)
+            self.assertEqual(odd.state, 'draft')
+
+            listing, = Listing.search([('sku', '=', 'TEE')])
+            template = listing.product.template
+            template.salable = False
+            template.save()
+            results = self._import(channel, [
+                    order_payload('shop', 4, **pending,
+                        lines=[('TEE', 1, '19.50')])])
+            unsalable, = Sale.browse([i for i, _ in results])
+            self.assertEqual(unsalable.oms_exception_kind, 'unknown_sku')
+            self.assertIn("not salable", unsalable.oms_exception_reason)
 
     @with_transaction()
     def test_a_receiver_served_encrypted_is_kept_so_and_shown_masked(self):

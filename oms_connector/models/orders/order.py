@@ -22,6 +22,7 @@ from trytond.transaction import Transaction, TransactionError
 from oms_contract.models import STATUS_LABELS
 
 from ...exceptions import TransitionError
+from .import_checks import checked_import
 
 # PostgreSQL's "could not serialize access due to concurrent update"
 SERIALIZATION_FAILURE = '40001'
@@ -355,7 +356,8 @@ class Sale(metaclass=PoolMeta):
         "Queued by an import: bring its new orders in step with their status"
         Importer = Pool().get('oms.order.importer')
         cls.oms_lock_stock({s.warehouse for s in sales})
-        Importer.enact(sales)
+        with checked_import():
+            Importer.enact(sales)
 
     @classmethod
     def oms_lock_stock(cls, warehouses):

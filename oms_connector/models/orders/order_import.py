@@ -19,6 +19,7 @@ from trytond.transaction import Transaction, TransactionError
 from oms_contract.models import RejectedOrder
 
 from ...exceptions import OrderHold
+from .import_checks import checked_import
 from .order import GONE, dump_order, rank
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class OrderImporter(Model):
         with Transaction().set_context(
                 oms_source=f'channel: {channel.code}',
                 oms_importing=True,  # see Notification._too_old
-                company=channel.company.id):
+                company=channel.company.id), checked_import():
             # Orders seen for the first time are created together: Tryton's
             # checks cost per call far more than per record.
             known = {s.oms_external_id for s in Sale.search([
@@ -533,6 +534,7 @@ class OrderImporter(Model):
         if not order.lines:
             holds.append(('invalid_order', gettext(
                         'oms_connector.msg_no_lines')))
+        holds.extend(cls._price_holds(order))
         for position, ordered in enumerate(order.lines, 1):
             if not ordered.sku:
                 holds.append(('unknown_sku', gettext(
@@ -546,6 +548,15 @@ class OrderImporter(Model):
                             'oms_connector.msg_unknown_sku',
                             sku=ordered.sku, line=position,
                             title=ordered.title)))
+                lines.append(cls._unmapped_line(sale, ordered))
+                continue
+            if not product.salable:
+                # What the sale line's domain would refuse (see
+                # import_checks): a listing outliving its product's sale
+                holds.append(('unknown_sku', gettext(
+                            'oms_connector.msg_product_not_salable',
+                            sku=ordered.sku, line=position,
+                            product=product.rec_name)))
                 lines.append(cls._unmapped_line(sale, ordered))
                 continue
             # The channel's price is what the customer paid: no product
@@ -570,6 +581,23 @@ class OrderImporter(Model):
                         reason=order.hold_reason)))
         return holds
 
+
+    @classmethod
+    def _price_holds(cls, order):
+        """The prices with more decimals than Tryton keeps (the contract
+        allows 6): what the unit price's digits would refuse (see
+        import_checks)"""
+        Line = Pool().get('sale.line')
+        _, decimals = Line.unit_price.digits
+        prices = [(str(position), ordered.unit_price)
+            for position, ordered in enumerate(order.lines, 1)]
+        if order.shipping_price:
+            prices.append((gettext('oms_connector.msg_shipping_line'),
+                    order.shipping_price))
+        return [('invalid_order', gettext(
+                    'oms_connector.msg_price_decimals', line=line,
+                    price=price, decimals=decimals))
+            for line, price in prices if price != round(price, decimals)]
 
     @classmethod
     def _unmapped_line(cls, sale, ordered):
