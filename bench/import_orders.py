@@ -81,7 +81,8 @@ class ReservationWatch(threading.Thread):
         self.join()
 
 
-def run(orders, batch, uri, workers=0, rate=None, customers=50):
+def run(orders, batch, uri, workers=0, rate=None, customers=50,
+        optimize=True):
     cache = Cache(cache_root(), uri)
     template, world_ = cache.world(
         'bench.import_orders.world', prefix='bench_import')
@@ -89,7 +90,8 @@ def run(orders, batch, uri, workers=0, rate=None, customers=50):
     database = f'{RUN_PREFIX}{os.getpid()}_bench'
     cache.copy(template, directory, database)
     try:
-        with Server(directory, database, uri, workers=workers) as erp:
+        with Server(directory, database, uri, workers=workers,
+                optimize=optimize) as erp:
             client = ErpClient(erp.url, erp.database, world_['shop_key'])
             watch = ReservationWatch(uri, database) if workers else None
             # `customers` buyers order in turn; 0: a new one every order
@@ -174,13 +176,15 @@ def main():
         help="send the orders at this many a second instead of at once")
     parser.add_argument('--customers', type=int, default=50,
         help="how many buyers order in turn (0: a new one every order)")
+    parser.add_argument('--asserts', action='store_true',
+        help="run trytond without Python's -O (its asserts on)")
     args = parser.parse_args()
     if args.workers and not args.postgresql:
         parser.error("trytond-worker needs --postgresql")
     uri = PG_URI if args.postgresql else 'sqlite://'
     json.dump(
         run(args.orders, args.batch, uri, args.workers, args.rate,
-            args.customers),
+            args.customers, optimize=not args.asserts),
         sys.stdout)
     print()
 

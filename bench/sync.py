@@ -39,6 +39,8 @@ from sync_agent.scheduler import Scheduler
 
 PG_URI = 'postgresql://postgres@127.0.0.1:5432/'
 SKUS = int(os.environ.get('OMS_BENCH_SKUS', 200))
+# Channels reserve from this many warehouses, in turn
+WAREHOUSES = int(os.environ.get('OMS_BENCH_WAREHOUSES', 1))
 TOKEN = 'shpat_bench_0123456789'
 KEY, SECRET = 'ck_bench_0123456789', 'cs_bench_0123456789'
 LWA_CLIENT, LWA_SECRET = 'amzn1.application-oa2-client.bench', 'lwa-bench'
@@ -65,42 +67,55 @@ def catalogue(skus):
 def world():
     """A channel of each kind lists every product, each in ample stock (so
     no order is held for stock and every order reserves)"""
+    from proteus import Model
     from trytond.modules.company.tests.tools import create_company
 
     from oms_connector.tests.tools import (
+        add_stock,
         create_api_key,
         create_channel,
         create_listing,
         create_product,
+        create_warehouse,
     )
     create_company()
+    Location = Model.get('stock.location')
+    warehouses = [*Location.find([('code', '=', 'WH')]), *(
+            create_warehouse(f'WH{n + 1}', f"Warehouse {n + 1}")
+            for n in range(1, WAREHOUSES))]
     channels = [create_channel(code, kind=kind,
-            currency=CURRENCIES.get(code, 'USD'))
-        for code, kind in KINDS.items()]
+            currency=CURRENCIES.get(code, 'USD'),
+            warehouse=warehouses[n % len(warehouses)])
+        for n, (code, kind) in enumerate(KINDS.items())]
     for code, name, price in catalogue(SKUS):
         product = create_product(name, code, price, quantity=100_000)
+        for warehouse in warehouses[1:]:
+            add_stock(product, 100_000, warehouse=warehouse)
         for channel in channels:
             create_listing(channel, product, code)
     return {'agent_key': create_api_key(channels)}
 
 
 def run(orders, uri, skus, workers=0, codes=('shopify', 'woo'),
-        amazon_speed=50.0):
+        amazon_speed=50.0, optimize=True, warehouses=1):
     # The world's size travels to its builder's process by environment;
     # its own template name keeps one per size.
     os.environ['OMS_BENCH_SKUS'] = str(skus)
+    os.environ['OMS_BENCH_WAREHOUSES'] = str(warehouses)
     cache = Cache(cache_root(), uri)
-    template, answer = cache.world(
-        'bench.sync.world', prefix=f'bench_sync3k{skus}')
+    template, answer = cache.world('bench.sync.world',
+        prefix=f'bench_sync3k{skus}w{warehouses}')
     directory = Path(tempfile.mkdtemp(prefix='oms-bench-sync-'))
     database = f'{RUN_PREFIX}{os.getpid()}_bench'
     cache.copy(template, directory, database)
     try:
-        with Server(directory, database, uri, workers=workers
-                ) as erp, Sandbox(rate_scale=amazon_speed) as sandbox:
+        with Server(directory, database, uri, workers=workers,
+                optimize=optimize) as erp, Sandbox(
+                    rate_scale=amazon_speed) as sandbox:
             watch = ReservationWatch(uri, database) if workers else None
-            return measure(orders, skus, erp, answer, sandbox, directory,
-                watch, workers, codes)
+            return {**measure(orders, skus, erp, answer, sandbox, directory,
+                    watch, workers, codes), 'python_optimize': optimize,
+                'warehouses': warehouses}
     finally:
         cache.drop(directory, database)
 
@@ -264,6 +279,11 @@ def main():
     parser.add_argument('--channels', default='shopify,woocommerce',
         help="the kinds of shop selling, comma-separated (shopify, "
         "woocommerce, amazon)")
+    parser.add_argument('--warehouses', type=int, default=1,
+        help="the channels reserve from this many warehouses, in turn "
+        "(Shopify from the first, WooCommerce from the second ...)")
+    parser.add_argument('--asserts', action='store_true',
+        help="run trytond without Python's -O (its asserts on)")
     parser.add_argument('--amazon-speed', type=float, default=50.0,
         help="how many times faster than Amazon's own its rate limits run")
     parser.add_argument('--profile', choices=['import', 'double11'],
@@ -292,7 +312,8 @@ def main():
         parser.error("trytond-worker needs --db postgresql")
     uri = PG_URI if args.db == 'postgresql' else 'sqlite://'
     json.dump(run(args.orders, uri, args.skus, args.workers, codes,
-            args.amazon_speed), sys.stdout)
+            args.amazon_speed, optimize=not args.asserts,
+            warehouses=args.warehouses), sys.stdout)
     print()
 
 

@@ -54,14 +54,16 @@ def write_config(directory, port, uri=None, web_root=None, worker=False,
 class Server:
     """trytond serving databases on loopback, as a context manager; with
     `workers` processes of trytond-worker running its queued tasks, and
-    with `cron` trytond-cron running its scheduled actions.
+    with `cron` trytond-cron running its scheduled actions; with
+    `optimize` under Python's -O.
 
     `database` is one name or several: trytond loads each at start (it
     lists the databases it may serve once per session timeout, so one
     created later would not be found)."""
 
     def __init__(self, directory, database, uri=None, port=None,
-            web_root=None, workers=0, extra=None, cron=False):
+            web_root=None, workers=0, extra=None, cron=False,
+            optimize=False):
         self.directory = Path(directory)
         self.databases = ([database] if isinstance(database, str)
             else list(database))
@@ -70,6 +72,9 @@ class Server:
         self.port = port or free_port()
         self.workers = workers
         self.cron = cron
+        # Python's -O, as production runs it (docs/deploy.md): Tryton's
+        # internal asserts off; the tests keep them
+        self.optimize = optimize
         self.config = write_config(
             self.directory, self.port, self.uri, web_root,
             worker=bool(workers), extra=extra)
@@ -84,8 +89,11 @@ class Server:
 
     def start(self, timeout=120):
         self.log = (self.directory / 'trytond.log').open('ab')
+        env = checkout_env()
+        if self.optimize:
+            env['PYTHONOPTIMIZE'] = '1'
         output = {'stdout': self.log, 'stderr': subprocess.STDOUT,
-            'env': checkout_env()}
+            'env': env}
         self.process = subprocess.Popen(
             self._command('trytond', '-d', *self.databases), **output)
         if self.workers:

@@ -27,16 +27,32 @@ def create_product(name, code, price, quantity=0, config=None):
     return product
 
 
-def add_stock(product, quantity, config=None):
-    "Count `quantity` more units of the product into the warehouse storage"
+def add_stock(product, quantity, config=None, warehouse=None):
+    """Count `quantity` more units of the product into the warehouse's
+    storage (the default warehouse's by default)"""
     Inventory = Model.get('stock.inventory', config=config)
     Location = Model.get('stock.location', config=config)
-    storage, = Location.find([('code', '=', 'STO')])
+    if warehouse:
+        storage = warehouse.storage_location
+    else:
+        storage, = Location.find([('code', '=', 'STO')])
     inventory = Inventory(location=storage)
     line = inventory.lines.new(product=product)
     line.quantity = line.expected_quantity + quantity
     inventory.click('confirm')
     return inventory
+
+
+def create_warehouse(code, name, config=None):
+    "Another warehouse, with its input, output and storage locations"
+    Location = Model.get('stock.location', config=config)
+    warehouse = Location(name=name, code=code, type='warehouse')
+    for kind in ['input', 'output', 'storage']:
+        location = Location(name=f"{name} {kind}", type='storage')
+        location.save()
+        setattr(warehouse, f'{kind}_location', location)
+    warehouse.save()  # Tryton puts the three locations under it
+    return warehouse
 
 
 def create_channel(code, kind='other', name=None, currency='USD',

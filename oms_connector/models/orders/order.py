@@ -33,6 +33,8 @@ class StockReservedMeanwhile(TransactionError):
     began: trytond runs it again from the start (see oms_lock_stock)"""
 
 
+# How many waiting orders a worker's task enacts beside its own
+ENACT_BACKLOG = 1000
 # The order statuses of the contract, as the selection lists them
 OMS_STATES = [(str(status), label) for status, label in STATUS_LABELS.items()]
 # The forward path; cancelled and refunded are side exits.
@@ -353,9 +355,24 @@ class Sale(metaclass=PoolMeta):
 
     @classmethod
     def oms_enact_imported(cls, sales):
-        "Queued by an import: bring its new orders in step with their status"
+        """Queued by an import: bring its new orders in step with their
+        status, and with them the other imported orders of their warehouses
+        still waiting for a worker (their own tasks then find nothing to
+        do): a backlog is reserved in a few big batches, not one batch per
+        import call, each paying Tryton's cost per call again"""
         Importer = Pool().get('oms.order.importer')
-        cls.oms_lock_stock({s.warehouse for s in sales})
+        warehouses = {s.warehouse for s in sales}
+        cls.oms_lock_stock(warehouses)
+        sales = [s for s in cls.browse(sales) if s.state == 'draft']
+        if sales:
+            sales += cls.search([
+                    ('oms_channel', '!=', None),
+                    ('state', '=', 'draft'),
+                    ('oms_exception', '=', False),
+                    ('oms_state', 'not in', ['cancelled', 'refunded']),
+                    ('warehouse', 'in', [w.id for w in warehouses if w]),
+                    ('id', 'not in', [s.id for s in sales]),
+                    ], order=[('id', 'ASC')], limit=ENACT_BACKLOG)
         with checked_import():
             Importer.enact(sales)
 
