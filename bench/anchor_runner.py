@@ -150,15 +150,19 @@ def setup(config: str, database: str, world: dict[str, Any]) -> dict:
         shop_warehouse.save()
 
         catalogue = world['products']
-        templates = Template.create([{
-                    'name': p['title'], 'code': p['sku'],
-                    'type': 'goods', 'salable': True,
-                    'default_uom': unit.id, 'sale_uom': unit.id,
-                    'shopify_uom': unit.id,
-                    'account_category': category.id,
-                    'list_price': Decimal(p['price']),
-                    'products': [('create', [{}])],
-                    } for p in catalogue])
+        # In slices: one create of them all writes the products' codes in
+        # one statement SQLite's parser refuses
+        templates = []
+        for start in range(0, len(catalogue), 50):
+            templates += Template.create([{
+                        'name': p['title'], 'code': p['sku'],
+                        'type': 'goods', 'salable': True,
+                        'default_uom': unit.id, 'sale_uom': unit.id,
+                        'shopify_uom': unit.id,
+                        'account_category': category.id,
+                        'list_price': Decimal(p['price']),
+                        'products': [('create', [{}])],
+                        } for p in catalogue[start:start + 50]])
         products = [t.products[0] for t in templates]
         for product, p in zip(products, catalogue, strict=True):
             product.set_shopify_identifier(shop, p['variant'])
