@@ -26,9 +26,9 @@ dropped at the end.
 
 What the anchor's timed span holds: trytond-cron's own loop,
 ir.cron.run(database), pass after pass until every order is a sale in
-"processing" with its shipment assigned. A pass runs the due crons,
-each in its transaction, then the tasks they queued (no worker: trytond
-runs them there and then):
+"processing" with its shipment assigned. A pass runs each due cron in
+turn, by id, in its transaction, and right after it the tasks it queued
+(no worker: trytond runs them there and then, each in its transaction):
 
 - "Fetch Shopify Orders" (web.shop|shopify_fetch_order, the module's own
   cron): one orders query of the 20 next orders by id
@@ -39,9 +39,12 @@ runs them there and then):
 - "Assign Shipments" (ir.cron|stock_shipment_assign_try, stock's method
   on a record an administrator adds: the module has none): assign_try
   on every waiting customer shipment;
-- the queued tasks: sale.sale.process (invoice and shipment; 20 sales a
-  task), then web_shop_shopify's _process_shopify per sale (one
+- the fetch's queued tasks, before the assign cron runs:
+  sale.sale.process (invoice and shipment; the 20 sales in one task),
+  then web_shop_shopify's _process_shopify per sale (one
   ``order(id) { closed }`` query each).
+
+So one pass fetches 20 orders and leaves them processed and reserved.
 
 Both crons are made due again before each pass (a write of next_call;
 their intervals, a day and a minute, would only add waiting), and a
@@ -387,8 +390,8 @@ def compare(orders: int, rounds: int, uri: str, skus: int
             },
         'timed': {
             'anchor': "ir.cron.run passes (fetch Shopify orders: 20 a "
-                "call; assign shipments; then the queued sale.sale.process "
-                "and _process_shopify tasks), the crons made due and "
+                "call, then the sale.sale.process and _process_shopify "
+                "tasks it queued; assign shipments), the crons made due and "
                 "sales/assigned shipments counted between passes, until "
                 "every order is a processing sale with its shipment "
                 "assigned",

@@ -195,8 +195,9 @@ def setup(config: str, database: str, world: dict[str, Any]) -> dict:
 def run(database: str, world: dict[str, Any], state: dict[str, Any]
         ) -> dict[str, Any]:
     """Times trytond-cron's own loop (ir.cron.run: each due cron's
-    run_once in a transaction, then the queued tasks trytond runs after
-    them when no worker is configured) until every order is a sale that
+    run_once in a transaction, each followed by the tasks it queued, which
+    trytond runs there when no worker is configured) until every order is
+    a sale that
     is processing with its customer shipment assigned. Both crons are made
     due again before each pass (a cron's next call is an interval away:
     a pass a minute, say, would only add waiting)."""
