@@ -432,17 +432,25 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
             order = order_payload('shop', 5, status='pending_payment',
                 lines=[('TEE', 1, '19.50')])
 
+            later = order_payload('shop', 6, status='pending_payment',
+                lines=[('TEE', 1, '19.50')])
+
             with patch.object(config, 'getboolean', with_workers):
                 (sale_id, result), = self._import(channel, [order])
+                (later_id, _), = self._import(channel, [later])
 
             self.assertEqual(
                 (result, Sale(sale_id).state), ('created', 'draft'))
-            task, = Queue.search([])
+            task, later_task = Queue.search([], order=[('id', 'ASC')])
             self.assertEqual(
                 (task.data['method'], task.data['instances']),
                 ('oms_enact_imported', (sale_id,)))
             task.run()
-            self.assertEqual(Sale(sale_id).state, 'quotation')
+            # The first task took the waiting one along: one batch
+            self.assertEqual([s.state for s in Sale.browse(
+                        [sale_id, later_id])], ['quotation', 'quotation'])
+            later_task.run()
+            self.assertEqual(Sale(later_id).state, 'quotation')
 
     @with_transaction()
     def test_unreadable_order_is_held_until_a_readable_copy(self):
