@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from bench.import_orders import ReservationWatch
+from bench.stock import resent_calls
 from harness.databases import RUN_PREFIX, Cache, cache_root, is_postgresql
 from harness.server import Server
 from sandbox.server import Sandbox
@@ -236,6 +237,8 @@ def measure(orders, skus, erp, answer, sandbox, directory, watch=None,
         'api_calls_stock_push': sum(stock_calls.values()),
         'min_api_calls_stock_push': sum(minimum.values()),
         'api_calls_stock_push_by_channel': stock_calls,
+        'api_calls_stock_push_resent_after_stale': resent_calls(
+            shops.values()),
         'min_api_calls_stock_push_by_channel': minimum,
         'api_calls_orders': order_calls,
         **({'amazon': amazon} if amazon else {}),

@@ -47,6 +47,9 @@ def create_warehouse(code, name, config=None):
     "Another warehouse, with its input, output and storage locations"
     Location = Model.get('stock.location', config=config)
     warehouse = Location(name=name, code=code, type='warehouse')
+    # Where its inventories put what they found missing or extra
+    warehouse.lost_found_location, = Location.find(
+        [('type', '=', 'lost_found')], limit=1)
     for kind in ['input', 'output', 'storage']:
         location = Location(name=f"{name} {kind}", type='storage')
         location.save()
