@@ -70,7 +70,8 @@ class ReportCacheTestCase(ShopWorld, unittest.TestCase):
             for row in rows:
                 # What a read adds from the moment, not from the rows
                 row.pop('create_date', None)
-            return [row['id'] for row in rows], rows
+            # The ids in the list's order; the rows, read in any
+            return ids, sorted(rows, key=lambda row: row['id'])
 
     def forget_used(self):
         "As the next call's transaction would: the rows used so far gone"
