@@ -155,6 +155,15 @@ class ReportCacheTestCase(ShopWorld, unittest.TestCase):
         self.assertEqual(Cache.search([]), [])
 
     @with_transaction()
+    def test_nobody_reads_the_kept_rows_through_the_model(self):
+        "Only the reports' SQL reads them, each its own key's"
+        ModelAccess = Pool().get('ir.model.access')
+        with Transaction().set_context(_check_access=True):
+            for mode in ['read', 'write', 'create', 'delete']:
+                self.assertFalse(ModelAccess.check('oms.reporting.cache',
+                        mode, raise_exception=False), mode)
+
+    @with_transaction()
     def test_kept_per_filters(self):
         self.setup_world()
         by_channel = self.rows('oms.reporting.sale', breakdown='channel',
