@@ -20,17 +20,27 @@ source with as many lines; it stays after the run (about 1.2 GB for a
 million lines: `dropdb bench_reports` to free it).
 
 Then it opens every `oms.reporting.*` model the pool holds that is built
-by a `table_query`, as the client lists it: the last 90 days by week,
-every channel and warehouse, as the admin user; it times searching the
-first 1000 rows, reading their fields (and the names of the records they
-point to) and counting all rows, and keeps the fastest of --repeat runs.
-Each value of a Selection that the report's context model adds to the
-shared filters (a breakdown) is timed as `model[value]`.
+by a `table_query` as the client (sao 8.0) opens its action: the last 90
+days by week, every channel and warehouse, as the admin user; each call a
+request of its own, in its own read-only transaction as trytond's
+dispatcher runs it: search the first page of ids (the action's limit,
+1000, and order), count them all only when the page is full, then read
+the fields of the action's first view (and the names of the records they
+point to, rec_name and the access bookkeeping) of the rows shown: for a
+list the batch around its first row (100), for a graph every row found,
+batch by batch. Each report is opened with its row cache off (as before
+it: `screens_uncached`), on and empty (the first time a filter is used:
+`screens`) and again within its TTL (`reopens`), the fastest of --repeat
+runs. Each value of a Selection that the report's context model adds to
+the shared filters (a breakdown) is timed as `model[value]`.
 
 Printed, one JSON object: lines, orders, generate_seconds (null when
-reused), database_size_mb, reports {model: seconds}, queries {model:
-seconds of its query alone, run once} and rows {model: rows
-in all}; each generation step's seconds go to stderr.
+reused), database_size_mb, load_average (1, 5 and 15 minutes, before and
+after: the machine is shared), screens_uncached, screens and reopens
+{model: seconds}, calls {model: seconds of each call, cache on and
+empty}, views {model: the first view's type}, queries {model: seconds of
+its query alone, run once} and rows {model: rows in all}; each generation
+step's seconds go to stderr.
 Not a test: nothing here asserts a time.
 """
 import argparse
@@ -839,26 +849,100 @@ def variants(pool, name):
     return found or {name: {}}
 
 
-def shown_fields(Model):
-    """What the client reads of each row: the fields but lists and
-    binaries, and the names of the records they point to"""
-    names = []
-    for field_name, field in Model._fields.items():
-        if field._type in {'one2many', 'many2many', 'binary'}:
-            continue
-        names.append(field_name)
-        if field._type in {'many2one', 'reference'}:
-            names.append(f'{field_name}.rec_name')
-    return names
+def opening(pool, name, extra):
+    """How the client (sao 8.0) opens the report's action: its first view
+    (type), its limit, order and context model, and the fields each read
+    asks for: the view's, the names of the records they point to, the
+    labels of its selections, rec_name and the access bookkeeping
+    (Record.load)"""
+    from trytond.pyson import PYSONDecoder
+    Window = pool.get('ir.action.act_window')
+    Model = pool.get(name)
+    window = Window.search([('res_model', '=', name)], limit=1)[0]
+    view_id, view_type = window.views[0]
+    view = Model.fields_view_get(view_id, view_type)
+    fetch = []
+    for field_name, field in view['fields'].items():
+        fetch.append(field_name)
+        if field['type'] in {'many2one', 'one2one', 'reference'}:
+            fetch.append(f'{field_name}.rec_name')
+        elif (field['type'] in {'selection', 'multiselection'}
+                and field.get('loading', 'lazy') == 'eager'):
+            fetch.append(f'{field_name}:string')
+    if 'rec_name' not in view['fields']:
+        fetch.append('rec_name')
+    fetch.extend(['_timestamp', '_write', '_delete'])
+    order = (PYSONDecoder(extra).decode(window.pyson_order)
+        if window.pyson_order else None)
+    return {
+        'type': view_type,
+        'limit': window.limit or ROWS,
+        'order': order,
+        'context_model': window.context_model,
+        'fields': fetch,
+        # Record.load reads the records around the one shown, this many
+        'batch': ROWS // min(len(fetch), 10),
+        }
+
+
+def open_screen(database, user, name, context, how):
+    """Open the report as the client does, each call a request of its own
+    (its own read-only transaction, as trytond's dispatcher runs it):
+    search a page of ids; count them all when the page is full; read the
+    rows shown (a list: the batch around the first row; a graph: every
+    row found, batch by batch). The seconds of each call."""
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+    pool = Pool(database)
+    # Only search and count carry the screen's context_model
+    screen = {**context, 'context_model': how['context_model'],
+        '_check_access': True}
+    record = {**context, '_check_access': True}
+
+    def call(context, method, *args):
+        start = time.perf_counter()
+        with Transaction().start(database, user, readonly=True,
+                context=context):
+            result = method(pool.get(name), *args)
+        seconds.append(round(time.perf_counter() - start, 3))
+        return result
+    seconds = []
+    ids = call(screen, lambda M: [r.id for r in M.search(
+                [], 0, how['limit'], how['order'])])
+    if len(ids) == how['limit']:
+        call(screen, lambda M: M.search_count([], 0, how['limit'] * 100))
+    shown = ids[:how['batch']] if how['type'] == 'tree' else ids
+    for start in range(0, len(shown), how['batch']):
+        call(record, lambda M, batch: M.read(batch, how['fields']),
+            shown[start:start + how['batch']])
+    return seconds
+
+
+def forget_kept_rows(database):
+    "Empty the reports' row cache, so that the next screen computes"
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+    with Transaction().start(database, 0) as transaction:
+        table = Pool(database).get('oms.reporting.cache').__table__()
+        transaction.connection.cursor().execute(*table.delete())
+        transaction.commit()
+
+
+def set_ttl(seconds):
+    "The reports' cache TTL ([oms] report_cache_ttl), 0: computed each time"
+    import trytond.config as config
+    if not config.has_section('oms'):
+        config.add_section('oms')
+    config.set('oms', 'report_cache_ttl', str(seconds))
 
 
 def measure(database, repeat):
-    """{label: best seconds of `repeat` runs}, the same for the report's
-    query alone run once (every row computed), and {label: rows} of every
-    report, opened as the client lists it: search its first ROWS rows, read
-    them, count them all (the query runs three times). (Not search([])
-    of every row: Tryton's browse asserts each id is among all ids,
-    quadratic in the rows found.)"""
+    """Every report opened as the client opens it (open_screen), the
+    fastest of `repeat` times: {screens_uncached: {label: seconds}} with
+    the cache off (as before it), {screens: ...} with it on and empty (the
+    first time a filter is used), {reopens: ...} again within its TTL;
+    {calls: {label: [seconds of each call, cache on and empty]}}; the
+    report's query alone run once (every row computed), and its rows"""
     from trytond.pool import Pool
     from trytond.transaction import Transaction
 
@@ -871,40 +955,52 @@ def measure(database, repeat):
         context.update(
             from_date=today - dt.timedelta(days=90), to_date=today,
             period='week', channel=None, warehouse=None)
-        plan = [(name, label, extra)
+        plan = [(name, label, extra, opening(pool, name, extra))
             for name in report_models(pool)
             for label, extra in variants(pool, name).items()]
-    seconds, queries, rows = {}, {}, {}
-    for name, label, extra in plan:
+    results = {key: {} for key in
+        ['screens_uncached', 'screens', 'reopens', 'calls', 'queries',
+            'rows', 'views']}
+
+    def best(key, label, seconds):
+        kept = results[key].get(label)
+        results[key][label] = round(
+            seconds if kept is None else min(kept, seconds), 3)
+    for name, label, extra, how in plan:
+        full = {**context, **extra}
+        results['views'][label] = how['type']
         for _ in range(repeat):
+            set_ttl(0)
+            best('screens_uncached', label,
+                sum(open_screen(database, user, name, full, how)))
+            set_ttl(60)
+            forget_kept_rows(database)
+            calls = open_screen(database, user, name, full, how)
+            if sum(calls) <= results['screens'].get(label, sum(calls)):
+                results['calls'][label] = calls
+            best('screens', label, sum(calls))
+            best('reopens', label,
+                sum(open_screen(database, user, name, full, how)))
             with Transaction().start(database, user, readonly=True,
-                    context={**context, **extra}) as transaction:
+                    context=full) as transaction:
                 Model = pool.get(name)
-                fields = shown_fields(Model)
-                start = time.perf_counter()
-                # As the client lists: a page of rows, then the count
-                records = Model.search([], limit=ROWS)
-                Model.read([r.id for r in records], fields)
-                count = Model.search_count([])
-                spent = time.perf_counter() - start
-                # The report's query alone, once: every row computed
+                query = getattr(Model, 'report_query', Model.table_query)()
                 start = time.perf_counter()
                 cursor = transaction.connection.cursor()
-                cursor.execute(*Model.table_query())
-                cursor.fetchall()
-                once = time.perf_counter() - start
-            seconds[label] = round(min(seconds.get(label, spent), spent), 3)
-            queries[label] = round(min(queries.get(label, once), once), 3)
-            rows[label] = count
-    return seconds, queries, rows
+                cursor.execute(*query)
+                results['rows'][label] = len(cursor.fetchall())
+                best('queries', label, time.perf_counter() - start)
+    forget_kept_rows(database)
+    return results
 
 
 def run(lines, uri, database, reuse=False, repeat=2):
     # trytond picks its backend when first imported
     os.environ['TRYTOND_DATABASE_URI'] = uri
+    load = os.getloadavg()
     generate_seconds = prepare(uri, database, lines, reuse)
     lines, orders, size = counts(uri, database)
-    seconds, queries, rows = measure(database, repeat)
+    results = measure(database, repeat)
     return {
         'lines': lines,
         'orders': orders,
@@ -913,9 +1009,9 @@ def run(lines, uri, database, reuse=False, repeat=2):
         'database': 'postgresql',
         'database_name': database,
         'database_size_mb': size,
-        'reports': seconds,
-        'queries': queries,
-        'rows': rows,
+        # The machine is shared: its load before and after
+        'load_average': [round(n, 2) for n in (*load, *os.getloadavg())],
+        **results,
         'measured_at': dt.datetime.now(dt.UTC).isoformat(timespec='seconds'),
         }
 

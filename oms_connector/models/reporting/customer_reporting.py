@@ -16,6 +16,7 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
+from .cache import ReportCacheMixin
 from .reporting import (
     BreakdownMixin,
     Filters,
@@ -136,7 +137,7 @@ class CurrencyMixin:
             ], (currency.digits if currency else 2)
 
 
-class CustomerReport(CurrencyMixin, ModelSQL, ModelView):
+class CustomerReport(ReportCacheMixin, CurrencyMixin, ModelSQL, ModelView):
     __name__ = 'oms.reporting.customer'
     __string__ = "Customer Value"
 
@@ -176,7 +177,7 @@ class CustomerReport(CurrencyMixin, ModelSQL, ModelView):
         cls._order = [('rank', 'ASC'), ('id', 'ASC')]
 
     @classmethod
-    def table_query(cls):
+    def report_query(cls):
         pool = Pool()
         Party = pool.get('party.party')
         filters = pool.get('oms.reporting.customer.context').filters()
@@ -223,7 +224,8 @@ class CustomerReport(CurrencyMixin, ModelSQL, ModelView):
         return [('customer.rec_name', *clause[1:])]
 
 
-class CustomerSegmentReport(CurrencyMixin, ModelSQL, ModelView):
+class CustomerSegmentReport(
+        ReportCacheMixin, CurrencyMixin, ModelSQL, ModelView):
     __name__ = 'oms.reporting.customer.segment'
     __string__ = "RFM Segments"
 
@@ -250,7 +252,7 @@ class CustomerSegmentReport(CurrencyMixin, ModelSQL, ModelView):
         cls._order = [('id', 'ASC')]
 
     @classmethod
-    def table_query(cls):
+    def report_query(cls):
         "A row per segment with customers, then one for all of them"
         filters = Pool().get(
             'oms.reporting.customer.context').filters()
@@ -293,7 +295,7 @@ class CustomerSegmentReport(CurrencyMixin, ModelSQL, ModelView):
         return self.segment_string
 
 
-class SegmentSaleReport(SubjectMixin, ModelSQL, ModelView):
+class SegmentSaleReport(ReportCacheMixin, SubjectMixin, ModelSQL, ModelView):
     __name__ = 'oms.reporting.segment.sale'
     __string__ = "Best Sellers by RFM Segment"
 
@@ -314,7 +316,7 @@ class SegmentSaleReport(SubjectMixin, ModelSQL, ModelView):
             ('segment', 'ASC'), ('rank', 'ASC'), ('id', 'ASC')]
 
     @classmethod
-    def table_query(cls):
+    def report_query(cls):
         "What each segment's customers bought, best first"
         pool = Pool()
         Context = pool.get('oms.reporting.segment.sale.context')

@@ -25,6 +25,7 @@ from trytond.model import ModelSQL, ModelView, fields
 from trytond.pool import Pool
 
 from ..channels.channel import SHIP_WITHIN
+from .cache import ReportCacheMixin
 from .reporting import (
     Filters,
     day_number,
@@ -208,7 +209,7 @@ class LeadTimeMixin:
         raise NotImplementedError
 
     @classmethod
-    def table_query(cls):
+    def report_query(cls):
         Context = Pool().get('oms.reporting.context')
         filters = Context.filters()
         orders = order_lead_times(filters, carrier=cls._carrier)
@@ -267,7 +268,7 @@ class LeadTimeMixin:
             group_by=list(columns.values()))
 
 
-class FulfilmentLeadTime(LeadTimeMixin, ModelSQL, ModelView):
+class FulfilmentLeadTime(ReportCacheMixin, LeadTimeMixin, ModelSQL, ModelView):
     __name__ = 'oms.reporting.fulfilment'
     __string__ = "Fulfilment Lead Times"
 
@@ -310,7 +311,7 @@ class FulfilmentLeadTime(LeadTimeMixin, ModelSQL, ModelView):
                 else gettext('oms_connector.msg_reporting_no_carrier')])
 
 
-class FulfilmentPeriod(LeadTimeMixin, ModelSQL, ModelView):
+class FulfilmentPeriod(ReportCacheMixin, LeadTimeMixin, ModelSQL, ModelView):
     __name__ = 'oms.reporting.fulfilment.period'
     __string__ = "Fulfilment Lead Times over Time"
     _carrier = False

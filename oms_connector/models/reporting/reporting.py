@@ -67,7 +67,11 @@ class ReportingContextMixin:
             If(Eval('from_date'),
                 ('to_date', '>=', Eval('from_date')),
                 ()),
-            ])
+            ],
+        help="The figures are computed when a report is opened and kept "
+        "a minute for the same filters (the server's [oms] "
+        "report_cache_ttl): opened again within it, a report shows them "
+        "as they were then.")
     period = fields.Selection(
         PERIODS, "Period", required=True, sort=False,
         help="How the dates are grouped over time.")

@@ -21,6 +21,7 @@ from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool
 from trytond.pyson import Eval
 
+from .cache import ReportCacheMixin
 from .reporting import (
     BreakdownMixin,
     Filters,
@@ -101,7 +102,7 @@ def returned_lines(filters: Filters):
         where=where)
 
 
-class ReturnReport(ModelSQL, ModelView):
+class ReturnReport(ReportCacheMixin, ModelSQL, ModelView):
     __name__ = 'oms.reporting.return'
     __string__ = "Return Rates"
 
@@ -148,7 +149,7 @@ class ReturnReport(ModelSQL, ModelView):
             ]
 
     @classmethod
-    def table_query(cls):
+    def report_query(cls):
         pool = Pool()
         Context = pool.get('oms.reporting.return.context')
         Company = pool.get('company.company')

@@ -15,6 +15,7 @@ from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool
 from trytond.pyson import Eval
 
+from .cache import ReportCacheMixin
 from .reporting import (
     BreakdownMixin,
     Filters,
@@ -156,7 +157,7 @@ def change(value, previous):
     return round(float((value - previous) * 100 / previous), 1)
 
 
-class SaleReport(SubjectMixin, ModelSQL, ModelView):
+class SaleReport(ReportCacheMixin, SubjectMixin, ModelSQL, ModelView):
     __name__ = 'oms.reporting.sale'
     __string__ = "Sales by Subject"
 
@@ -186,7 +187,7 @@ class SaleReport(SubjectMixin, ModelSQL, ModelView):
         cls._order = [('amount', 'DESC'), ('id', 'ASC')]
 
     @classmethod
-    def table_query(cls):
+    def report_query(cls):
         pool = Pool()
         Context = pool.get('oms.reporting.sale.context')
         filters = Context.filters()
@@ -228,7 +229,7 @@ class SaleReport(SubjectMixin, ModelSQL, ModelView):
         return change(self.orders, self.previous_orders)
 
 
-class SalePeriodReport(SubjectMixin, ModelSQL, ModelView):
+class SalePeriodReport(ReportCacheMixin, SubjectMixin, ModelSQL, ModelView):
     __name__ = 'oms.reporting.sale.period'
     __string__ = "Sales over Time"
 
@@ -251,7 +252,7 @@ class SalePeriodReport(SubjectMixin, ModelSQL, ModelView):
         cls._order = [('date', 'ASC'), ('name', 'ASC'), ('id', 'ASC')]
 
     @classmethod
-    def table_query(cls):
+    def report_query(cls):
         """Every period of the range for every subject that sold in it,
         empty periods included, and the one before the first to compare"""
         pool = Pool()

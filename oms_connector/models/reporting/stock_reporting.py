@@ -18,6 +18,7 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 
 from ..domains import any_field_matches
+from .cache import ReportCacheMixin
 from .reporting import Filters, day_number, row_id, sale_lines, today
 
 # Stock that lasts longer than this at the period's sales moves slowly.
@@ -152,7 +153,7 @@ def channel_warehouses():
         all_=True)
 
 
-class StockReporting(ModelSQL, ModelView):
+class StockReporting(ReportCacheMixin, ModelSQL, ModelView):
     __name__ = 'oms.reporting.stock'
     __string__ = "Stock Status"
 
@@ -224,7 +225,7 @@ class StockReporting(ModelSQL, ModelView):
             ]
 
     @classmethod
-    def table_query(cls):
+    def report_query(cls):
         "A row per active goods product and warehouse"
         pool = Pool()
         Product = pool.get('product.product')

@@ -11,6 +11,7 @@ from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool
 from trytond.pyson import Eval
 
+from .cache import ReportCacheMixin
 from .reporting import (
     Filters,
     day_number,
@@ -161,7 +162,7 @@ def sales_with_shipping(filters: Filters):
         group_by=[charges.product, charges.warehouse])
 
 
-class SupplyReporting(ModelSQL, ModelView):
+class SupplyReporting(ReportCacheMixin, ModelSQL, ModelView):
     __name__ = 'oms.reporting.supply'
     __string__ = "Supply Chain"
 
@@ -223,7 +224,7 @@ class SupplyReporting(ModelSQL, ModelView):
             ]
 
     @classmethod
-    def table_query(cls):
+    def report_query(cls):
         "A row per product sold over the period and warehouse"
         pool = Pool()
         Product = pool.get('product.product')
