@@ -18,6 +18,7 @@ from trytond.modules.company.tests import (
 from trytond.modules.currency.tests import create_currency
 from trytond.pool import Pool
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
+from trytond.transaction import Transaction
 
 from oms_connector.exceptions import TransitionError
 from oms_connector.tests.tools import order_payload
@@ -446,11 +447,67 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
                 (task.data['method'], task.data['instances']),
                 ('oms_enact_imported', (sale_id,)))
             task.run()
-            # The first task took the waiting one along: one batch
             self.assertEqual([s.state for s in Sale.browse(
-                        [sale_id, later_id])], ['quotation', 'quotation'])
+                        [sale_id, later_id])], ['quotation', 'draft'])
             later_task.run()
             self.assertEqual(Sale(later_id).state, 'quotation')
+
+    @with_transaction()
+    def test_queue_workers_process_then_reserve_under_the_lock(self):
+        """Where queue workers run, an imported order is processed in one
+        task (no lock: several workers may) and its goods are reserved in
+        another, under the warehouse lock; the first reservation takes the
+        orders still waiting along, and theirs then finds nothing to do"""
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        Queue = pool.get('ir.queue')
+        Move = pool.get('stock.move')
+        Location = pool.get('stock.location')
+        Listing = pool.get('oms.listing')
+        company = create_company(currency=create_currency('USD'))
+        getboolean = config.getboolean
+
+        def with_workers(section, option, default=None):
+            if (section, option) == ('queue', 'worker'):
+                return True
+            return getboolean(section, option, default=default)
+        with set_company(company):
+            channel = self._channel_selling(company)
+            tee = Listing.search([('sku', '=', 'TEE')])[0].product
+            supplier, = Location.search([('code', '=', 'SUP')])
+            storage, = Location.search([('code', '=', 'STO')])
+            stock = Move(product=tee, unit=tee.default_uom, quantity=10,
+                from_location=supplier, to_location=storage,
+                company=company, unit_price=Decimal(1),
+                currency=company.currency)
+            stock.save()
+            with Transaction().set_context(_skip_warnings=True):
+                Move.do([stock])
+
+            with patch.object(config, 'getboolean', with_workers):
+                (first, _), = self._import(channel, [order_payload(
+                            'shop', 7, lines=[('TEE', 1, '19.50')])])
+                (second, _), = self._import(channel, [order_payload(
+                            'shop', 8, lines=[('TEE', 2, '19.50')])])
+            enacting = Queue.search([], order=[('id', 'ASC')])
+            for task in enacting:
+                task.run()
+
+            sales = Sale.browse([first, second])
+            self.assertEqual([(s.state, s.shipment_state) for s in sales],
+                [('processing', 'waiting')] * 2)
+            reserving = Queue.search([('id', 'not in', enacting)],
+                order=[('id', 'ASC')])
+            self.assertEqual([t.data['method'] for t in reserving],
+                ['oms_assign_imported'] * 2)
+            reserving[0].run()
+            self.assertEqual(
+                [s.shipments[0].state for s in Sale.browse([first, second])],
+                ['assigned', 'assigned'])
+            reserving[1].run()
+            self.assertEqual(
+                [s.oms_exception for s in Sale.browse([first, second])],
+                [False, False])
 
     @with_transaction()
     def test_unreadable_order_is_held_until_a_readable_copy(self):

@@ -33,8 +33,8 @@ class StockReservedMeanwhile(TransactionError):
     began: trytond runs it again from the start (see oms_lock_stock)"""
 
 
-# How many waiting orders a worker's task enacts beside its own
-ENACT_BACKLOG = 1000
+# How many waiting orders a worker's task reserves beside its own
+ASSIGN_BACKLOG = 1000
 # The order statuses of the contract, as the selection lists them
 OMS_STATES = [(str(status), label) for status, label in STATUS_LABELS.items()]
 # The forward path; cancelled and refunded are side exits.
@@ -356,25 +356,44 @@ class Sale(metaclass=PoolMeta):
     @classmethod
     def oms_enact_imported(cls, sales):
         """Queued by an import: bring its new orders in step with their
-        status, and with them the other imported orders of their warehouses
-        still waiting for a worker (their own tasks then find nothing to
-        do): a backlog is reserved in a few big batches, not one batch per
-        import call, each paying Tryton's cost per call again"""
+        status, then queue the reservation of their goods. Processing
+        (shipments, moves) needs no lock and runs in as many workers as
+        there are; reserving runs alone per warehouse
+        (oms_assign_imported)."""
         Importer = Pool().get('oms.order.importer')
+        sales = [s for s in cls.browse(sales) if s.state == 'draft']
+        with checked_import(), Transaction().set_context(
+                _oms_defer_assign=True):
+            Importer.enact(sales)
+        waiting = [s for s in cls.browse(sales)
+            if s.state == 'processing' and s.shipment_state == 'waiting'
+            and not s.oms_exception]
+        if waiting:
+            cls.__queue__.oms_assign_imported(waiting)
+
+    @classmethod
+    def oms_assign_imported(cls, sales):
+        """Queued once imported orders are processed: reserve their goods
+        under the warehouses' lock, and with them those of the other
+        processed orders of these warehouses still waiting (whose own
+        tasks then find them reserved): a backlog is reserved in a few big
+        assignments, not one per import call"""
         warehouses = {s.warehouse for s in sales}
         cls.oms_lock_stock(warehouses)
-        sales = [s for s in cls.browse(sales) if s.state == 'draft']
-        if sales:
-            sales += cls.search([
-                    ('oms_channel', '!=', None),
-                    ('state', '=', 'draft'),
-                    ('oms_exception', '=', False),
-                    ('oms_state', 'not in', ['cancelled', 'refunded']),
-                    ('warehouse', 'in', [w.id for w in warehouses if w]),
-                    ('id', 'not in', [s.id for s in sales]),
-                    ], order=[('id', 'ASC')], limit=ENACT_BACKLOG)
+        waiting = [('oms_channel', '!=', None),
+            ('state', '=', 'processing'),
+            ('shipment_state', '=', 'waiting'),
+            ('oms_exception', '=', False)]
+        sales = cls.search(
+            [*waiting, ('id', 'in', [s.id for s in sales])])
+        if not sales:
+            return
+        sales += cls.search([*waiting,
+                ('warehouse', 'in', [w.id for w in warehouses if w]),
+                ('id', 'not in', [s.id for s in sales]),
+                ], order=[('id', 'ASC')], limit=ASSIGN_BACKLOG)
         with checked_import():
-            Importer.enact(sales)
+            cls._oms_assign(sales)
 
     @classmethod
     def oms_lock_stock(cls, warehouses):
@@ -623,7 +642,8 @@ class Sale(metaclass=PoolMeta):
         super().process(sales)
         # A return sale (see oms.return) brings goods back: it is no order.
         sales = [s for s in cls.browse(sales) if not s.oms_return]
-        cls._oms_assign(sales)
+        if not Transaction().context.get('_oms_defer_assign'):
+            cls._oms_assign(sales)
         cls._oms_follow_shipments(sales)
 
     @classmethod
