@@ -322,8 +322,10 @@ def start_erp(processes: Processes, directory: Path, database: str,
     if workers:
         # One trytond-worker, a pool of `workers` processes (-n), as
         # trytond-worker.service runs it; SIGINT stops the pool with it.
+        # -vv: each task's time in the log (worker_tasks in the report)
         processes.start('trytond-worker', [str(BIN / 'trytond-worker'),
-                '-c', str(config), '-d', database, '-n', str(workers)],
+                '-c', str(config), '-d', database, '-n', str(workers),
+                '-vv'],
             stop=signal.SIGINT)
     listen = f'127.0.0.1:{free_port()}'
     nginx = processes.start('nginx', nginx_command(nginx_config(
@@ -467,6 +469,7 @@ def measure(processes: Processes, directory: Path, erp: dict[str, Any],
         'lease_holders': holders,
         'requests_by_trytond': upstream_counts(
             directory / 'nginx' / 'access.log', erp['upstreams']),
+        'worker_tasks': worker_tasks(processes.log('trytond-worker')),
         'errors_in_logs': log_errors(processes),
         'load_average_before': [round(x, 2) for x in load_before],
         'load_average_after': [round(x, 2) for x in load_after],
@@ -514,6 +517,20 @@ def upstream_counts(access_log: Path,
             'by_status': dict(sorted(by_status.items())),
             'busy_s': round(seconds[name], 1)}
         for name, by_status in sorted(counts.items())}
+
+
+def worker_tasks(log: Path) -> dict[str, Any] | None:
+    """The queued tasks trytond-worker ran and how long each took, from
+    its log (a task restarted because the stock was reserved meanwhile
+    counts once, its waits and restarts included)"""
+    if not log.exists():
+        return None
+    seconds = sorted(int(ms) / 1000 for ms in re.findall(
+            r'<Task \d+@\S+> in (\d+) ms', log.read_text()))
+    return {'tasks': len(seconds),
+        'total_s': round(sum(seconds), 1),
+        'longest_s': seconds[-1] if seconds else None,
+        'failed_retried': log.read_text().count('failed after')}
 
 
 def log_errors(processes: Processes) -> dict[str, int]:
