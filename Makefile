@@ -2,6 +2,7 @@
 # make demo   — an ERP on SQLite with demo data, served on 127.0.0.1
 # make test-browser — only the browser tests (installs what they need)
 # make screenshots  — the README's pictures, from the browser tests
+# make cluster-tools — Debian's nginx, which bench.cluster balances with
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -21,7 +22,7 @@ PYTEST = $(BIN)/python -m pytest --durations=$(DURATIONS) \
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install test lint test-postgresql demo openapi clean \
-	browser-tools chromium test-browser screenshots
+	browser-tools chromium test-browser screenshots cluster-tools
 
 $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -67,6 +68,16 @@ test-browser: browser-tools
 screenshots: browser-tools
 	OMS_BROWSER_TESTS=required OMS_SCREENSHOTS=$(CURDIR)/docs/screenshots \
 		$(BIN)/python -m pytest -m browser tests
+
+# The load balancer of the scale-out layout (docs/deploy.md, bench.cluster):
+# Debian's nginx. Only its binary is used here; Debian's package enables a
+# site on port 80, which bench.cluster does not need and leaves alone.
+cluster-tools: install
+	@if [ ! -x /usr/sbin/nginx ]; then \
+		$(SUDO) apt-get install -y -q nginx \
+		|| { $(SUDO) apt-get update -q \
+			&& $(SUDO) apt-get install -y -q nginx; }; \
+	fi
 
 demo: install
 	$(BIN)/python -m demo --port $(DEMO_PORT)

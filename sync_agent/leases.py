@@ -134,6 +134,14 @@ class Leases:
                     logger.warning("%s: %s lease lost to %s", code, job,
                         other, extra={'channel': code, 'job': job})
 
+    def release(self, code: str, job: str) -> None:
+        "Let one lease this agent holds lapse now, for another to take"
+        with self.lock:
+            held = self.held.pop((code, job), None)
+            self.renewed.pop((code, job), None)
+        if held is not None:
+            self.erp.release_lease(code, job, self.holder)
+
     def release_all(self) -> None:
         "Release every lease held, on a clean stop; failures are logged"
         self.stopping.set()

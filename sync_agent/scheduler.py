@@ -15,7 +15,8 @@ imports would only queue there, and measured slower (bench.stock).
 
 With several agents on the same channels, each job first takes its
 channel's lease in the ERP (leases.py): a job another agent runs is
-skipped, not failed, and taken over when that agent's lease lapses."""
+skipped, not failed, and taken over when that agent's lease lapses. A
+channel's stock job runs only where its orders job does (_with_orders)."""
 from __future__ import annotations
 
 import logging
@@ -82,6 +83,8 @@ class Scheduler:
         started = time.monotonic()
         try:
             other = self.waiting_for(sync.code, job)
+            if other is None and job == 'stock' and self.leases is not None:
+                other = self._with_orders(sync.code)
             if other is not None:
                 self.agent.state.waiting(sync.code, job, other)
                 return {'waiting_for': other}
@@ -113,6 +116,19 @@ class Scheduler:
         if self.leases is None:
             return None
         return self.leases.acquire(code, job)
+
+    def _with_orders(self, code: str) -> str | None:
+        """The stock job runs where the channel's orders are pulled: a
+        push reads the levels never pushed (and repairs stale ones) only
+        after a complete orders pull of this process (StockFlow.
+        _after_pull), so an agent holding the stock lease but not the
+        orders one would leave them waiting for ever. Such an agent lets
+        its stock lease go to the orders holder: None when this agent
+        holds both, else the agent it waits for."""
+        other = self.waiting_for(code, 'orders')
+        if other is not None:
+            self.leases.release(code, 'stock')
+        return other
 
     def release_leases(self) -> None:
         if self.leases is not None:
