@@ -301,6 +301,10 @@ def run(orders: int, trytonds: int, workers: int, agents: int,
                 file=sys.stderr)
 
 
+# Python's -O, as deploy/systemd's units run trytond and its worker
+OPTIMIZE = {'PYTHONOPTIMIZE': '1'}
+
+
 def start_erp(processes: Processes, directory: Path, database: str,
         trytonds: int, workers: int) -> dict[str, Any]:
     """trytond processes, the worker and the balancer; returns what the
@@ -313,7 +317,7 @@ def start_erp(processes: Processes, directory: Path, database: str,
         # trytond@.service gives it
         process = processes.start(f'trytond-{n}',
             [str(BIN / 'trytond'), '-c', str(config), '-d', database],
-            env=checkout_env({**os.environ,
+            env=checkout_env({**os.environ, **OPTIMIZE,
                     'TRYTOND_WEB__LISTEN': f'127.0.0.1:{port}'}))
         ports[port] = (f'trytond-{n}', process)
     for port, (name, process) in ports.items():
@@ -326,6 +330,7 @@ def start_erp(processes: Processes, directory: Path, database: str,
         processes.start('trytond-worker', [str(BIN / 'trytond-worker'),
                 '-c', str(config), '-d', database, '-n', str(workers),
                 '-vv'],
+            env=checkout_env({**os.environ, **OPTIMIZE}),
             stop=signal.SIGINT)
     listen = f'127.0.0.1:{free_port()}'
     nginx = processes.start('nginx', nginx_command(nginx_config(
