@@ -216,6 +216,9 @@ def measure(orders, skus, erp, answer, sandbox, directory, watch=None,
             for o in shop.orders()}
         duplicates += len(in_erp) - len(set(in_erp))
         missing += len(expected - set(in_erp))
+    # The agent lets its leases go, which stops their renewal (it would
+    # go on calling the ERP once the bench has stopped it)
+    scheduler.release_leases()
     created = sum((s or {}).get('created', 0) for s in summaries.values())
     return {
         'backend': 'postgresql' if is_postgresql(erp.uri)
