@@ -1,7 +1,7 @@
 """The anchor: Tryton's own Shopify connector (web_shop_shopify, from PyPI)
 and this project fed the same orders, side by side, fully processed:
 
-    python -m bench.anchor [--orders 300] [--rounds 3]
+    python -m bench.anchor [--orders 300] [--rounds 3] [--workers N]
         [--db sqlite|postgresql] [--skus 200]
 
 "Fully processed": every order a sale, confirmed and processing, its
@@ -334,17 +334,24 @@ def anchor_round(anchor: Anchor, orders: int, skus: int,
     return result
 
 
-def project_round(orders: int, uri: str, skus: int) -> dict[str, Any]:
-    result = sync.run(orders, uri, skus, workers=0, codes=('shopify',))
+def project_round(orders: int, uri: str, skus: int, workers: int = 0
+        ) -> dict[str, Any]:
+    """bench.sync's Shopify import; with workers, its rate is the orders
+    over the time until the last one is reserved"""
+    result = sync.run(orders, uri, skus, workers=workers,
+        codes=('shopify',))
     if result['missing'] or result['duplicates'] or result['failed_jobs']:
         raise RuntimeError(f"project: missing {result['missing']}, "
             f"duplicates {result['duplicates']}, failed "
             f"{result['failed_jobs']}")
+    if workers:
+        result['orders_per_s'] = round(
+            orders / result['all_reserved_after_s'], 1)
     return result
 
 
-def compare(orders: int, rounds: int, uri: str, skus: int
-        ) -> dict[str, Any]:
+def compare(orders: int, rounds: int, uri: str, skus: int,
+        workers: int = 0) -> dict[str, Any]:
     ensure_venv()
     load_before = os.getloadavg()
     anchor = Anchor(uri)
@@ -355,7 +362,7 @@ def compare(orders: int, rounds: int, uri: str, skus: int
             a = anchor_round(anchor, orders, skus, number)
             log(f"round {number}: anchor {a['orders_per_s']} orders/s; "
                 "the project")
-            p = project_round(orders, uri, skus)
+            p = project_round(orders, uri, skus, workers)
             log(f"round {number}: project {p['orders_per_s']} orders/s")
             measured.append((a, p))
     finally:
@@ -375,6 +382,7 @@ def compare(orders: int, rounds: int, uri: str, skus: int
     return {
         'backend': 'postgresql' if is_postgresql(uri) else 'sqlite',
         'orders': orders,
+        'project_workers': workers,
         'skus': skus,
         'seed': SEED,
         'rounds': rows,
@@ -401,6 +409,8 @@ def compare(orders: int, rounds: int, uri: str, skus: int
                 "worker): the agent's import, each order stored, "
                 "confirmed, processed and its goods reserved before the "
                 "ERP answers",
+            'project_with_workers': "until the last order is reserved by "
+                "the trytond-worker processes (--workers)",
             'both': "under Python's -O",
             },
         'load_average': {'before': [round(x, 2) for x in load_before],
@@ -418,10 +428,16 @@ def main() -> None:
     parser.add_argument('--skus', type=int, default=200)
     parser.add_argument('--db', choices=['sqlite', 'postgresql'],
         default='sqlite')
+    parser.add_argument('--workers', type=int, default=0,
+        help="the project with trytond-worker processes (PostgreSQL): "
+        "its rate until its last order is reserved")
     args = parser.parse_args()
     uri = PG_URI if args.db == 'postgresql' else 'sqlite://'
     started = time.perf_counter()
-    json.dump(compare(args.orders, args.rounds, uri, args.skus), sys.stdout)
+    if args.workers and args.db != 'postgresql':
+        parser.error("trytond-worker needs --db postgresql")
+    json.dump(compare(args.orders, args.rounds, uri, args.skus,
+            args.workers), sys.stdout)
     print()
     log(f"done in {time.perf_counter() - started:.0f} s")
 
