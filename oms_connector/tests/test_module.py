@@ -490,8 +490,10 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
                 (second, _), = self._import(channel, [order_payload(
                             'shop', 8, lines=[('TEE', 2, '19.50')])])
             enacting = Queue.search([], order=[('id', 'ASC')])
-            for task in enacting:
-                task.run()
+            # Another worker reserving from the warehouse meanwhile
+            with patch.object(Sale, 'oms_lock_stock_now', return_value=False):
+                for task in enacting:
+                    task.run()
 
             sales = Sale.browse([first, second])
             self.assertEqual([(s.state, s.shipment_state) for s in sales],
@@ -508,6 +510,17 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
             self.assertEqual(
                 [s.oms_exception for s in Sale.browse([first, second])],
                 [False, False])
+
+            # No one else reserving: the first task reserves too
+            with patch.object(config, 'getboolean', with_workers):
+                (third, _), = self._import(channel, [order_payload(
+                            'shop', 9, lines=[('TEE', 1, '19.50')])])
+            done = [t.id for t in enacting + reserving]
+            task, = Queue.search([('id', 'not in', done)])
+            task.run()
+            self.assertEqual(Sale(third).shipments[0].state, 'assigned')
+            self.assertEqual(
+                Queue.search([('id', 'not in', done + [task.id])]), [])
 
     @with_transaction()
     def test_unreadable_order_is_held_until_a_readable_copy(self):

@@ -12,6 +12,8 @@ import secrets
 from collections import defaultdict
 from functools import wraps
 
+from sql import For
+
 from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import ModelView, Unique, fields
@@ -356,10 +358,11 @@ class Sale(metaclass=PoolMeta):
     @classmethod
     def oms_enact_imported(cls, sales):
         """Queued by an import: bring its new orders in step with their
-        status, then queue the reservation of their goods. Processing
-        (shipments, moves) needs no lock and runs in as many workers as
-        there are; reserving runs alone per warehouse
-        (oms_assign_imported)."""
+        status, then reserve their goods: here if no one else reserves from
+        their warehouses, else in a task of its own that waits its turn
+        (oms_assign_imported). Processing (shipments, moves) needs no lock
+        and runs in as many workers as there are; reserving runs alone per
+        warehouse."""
         Importer = Pool().get('oms.order.importer')
         sales = [s for s in cls.browse(sales) if s.state == 'draft']
         with checked_import(), Transaction().set_context(
@@ -368,7 +371,14 @@ class Sale(metaclass=PoolMeta):
         waiting = [s for s in cls.browse(sales)
             if s.state == 'processing' and s.shipment_state == 'waiting'
             and not s.oms_exception]
-        if waiting:
+        if not waiting:
+            return
+        if cls.oms_lock_stock_now({s.warehouse for s in waiting}):
+            # No one reserves from these warehouses: no need to wait for
+            # another task (one worker would run both, one after the other)
+            with checked_import():
+                cls._oms_assign(waiting)
+        else:
             cls.__queue__.oms_assign_imported(waiting)
 
     @classmethod
@@ -423,6 +433,33 @@ class Sale(metaclass=PoolMeta):
             if getattr(error, 'sqlstate', None) == SERIALIZATION_FAILURE:
                 raise StockReservedMeanwhile() from error
             raise
+
+    @classmethod
+    def oms_lock_stock_now(cls, warehouses):
+        """Take the warehouses' lock (see oms_lock_stock) only if no other
+        transaction holds it and none reserved from them since this one
+        began; whether it was taken. Late in a transaction, waiting for the
+        lock would end in starting the whole transaction over."""
+        Location = Pool().get('stock.location')
+        table = Location.__table__()
+        ids = sorted({w.id for w in warehouses if w})
+        if backend.name != 'postgresql' or not ids:
+            # SQLite serialises its writers: the lock is always at hand
+            cls.oms_lock_stock(warehouses)
+            return True
+        cursor = Transaction().connection.cursor()
+        cursor.execute('SAVEPOINT oms_lock_stock_now')
+        try:
+            cursor.execute(*table.select(table.id,
+                    where=table.id.in_(ids),
+                    for_=For('UPDATE', nowait=True)))
+            cls.oms_lock_stock(warehouses)
+        except (backend.DatabaseOperationalError, StockReservedMeanwhile):
+            # Held by another (NOWAIT) or changed since (serialization)
+            cursor.execute('ROLLBACK TO SAVEPOINT oms_lock_stock_now')
+            return False
+        cursor.execute('RELEASE SAVEPOINT oms_lock_stock_now')
+        return True
 
     # The one place a transition is checked and logged.
 
