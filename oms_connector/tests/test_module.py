@@ -64,6 +64,17 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
             sku='TEE').save()
         return channel
 
+    @staticmethod
+    def _with_workers():
+        "As where trytond-worker runs: imports queue their workflow"
+        getboolean = config.getboolean
+
+        def with_workers(section, option, default=None):
+            if (section, option) == ('queue', 'worker'):
+                return True
+            return getboolean(section, option, default=default)
+        return patch.object(config, 'getboolean', with_workers)
+
     def _import(self, channel, orders=(), rejected=()):
         "Import a batch as the route does; the results' (id, result) pairs"
         Importer = Pool().get('oms.order.importer')
@@ -421,12 +432,6 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
         Sale = pool.get('sale.sale')
         Queue = pool.get('ir.queue')
         company = create_company(currency=create_currency('USD'))
-        getboolean = config.getboolean
-
-        def with_workers(section, option, default=None):
-            if (section, option) == ('queue', 'worker'):
-                return True
-            return getboolean(section, option, default=default)
         with set_company(company):
             channel = self._channel_selling(
                 company, reserve_stock='payment')
@@ -436,7 +441,7 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
             later = order_payload('shop', 6, status='pending_payment',
                 lines=[('TEE', 1, '19.50')])
 
-            with patch.object(config, 'getboolean', with_workers):
+            with self._with_workers():
                 (sale_id, result), = self._import(channel, [order])
                 (later_id, _), = self._import(channel, [later])
 
@@ -465,12 +470,6 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
         Location = pool.get('stock.location')
         Listing = pool.get('oms.listing')
         company = create_company(currency=create_currency('USD'))
-        getboolean = config.getboolean
-
-        def with_workers(section, option, default=None):
-            if (section, option) == ('queue', 'worker'):
-                return True
-            return getboolean(section, option, default=default)
         with set_company(company):
             channel = self._channel_selling(company)
             tee = Listing.search([('sku', '=', 'TEE')])[0].product
@@ -484,7 +483,7 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
             with Transaction().set_context(_skip_warnings=True):
                 Move.do([stock])
 
-            with patch.object(config, 'getboolean', with_workers):
+            with self._with_workers():
                 (first, _), = self._import(channel, [order_payload(
                             'shop', 7, lines=[('TEE', 1, '19.50')])])
                 (second, _), = self._import(channel, [order_payload(
@@ -512,7 +511,7 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
                 [False, False])
 
             # No one else reserving: the first task reserves too
-            with patch.object(config, 'getboolean', with_workers):
+            with self._with_workers():
                 (third, _), = self._import(channel, [order_payload(
                             'shop', 9, lines=[('TEE', 1, '19.50')])])
             done = [t.id for t in enacting + reserving]
