@@ -543,20 +543,17 @@ class OrderImporter(Model):
                 lines.append(cls._unmapped_line(sale, ordered))
                 continue
             product = lookup.product(ordered.sku)
+            unmapped = None
             if product is None:
-                holds.append(('unknown_sku', gettext(
-                            'oms_connector.msg_unknown_sku',
-                            sku=ordered.sku, line=position,
-                            title=ordered.title)))
-                lines.append(cls._unmapped_line(sale, ordered))
-                continue
-            if not product.salable:
+                unmapped = gettext('oms_connector.msg_unknown_sku',
+                    sku=ordered.sku, line=position, title=ordered.title)
+            elif not product.salable:
                 # What the sale line's domain would refuse (see
                 # import_checks): a listing outliving its product's sale
-                holds.append(('unknown_sku', gettext(
-                            'oms_connector.msg_product_not_salable',
-                            sku=ordered.sku, line=position,
-                            product=product.rec_name)))
+                unmapped = gettext('oms_connector.msg_product_not_salable',
+                    sku=ordered.sku, line=position, product=product.rec_name)
+            if unmapped:
+                holds.append(('unknown_sku', unmapped))
                 lines.append(cls._unmapped_line(sale, ordered))
                 continue
             # The channel's price is what the customer paid: no product
