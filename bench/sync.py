@@ -1,8 +1,9 @@
 """How fast orders flow from the marketplaces into the ERP through the
 agent, and whether any is lost or doubled:
 
-    python -m bench.sync --orders 1000 [--db postgresql [--workers N]]
-        [--skus 200] [--channels shopify,woocommerce,amazon]
+    python -m bench.sync --orders 1000 [--db postgresql [--workers N]
+        [--warehouses 2]] [--skus 200] [--channels shopify,woocommerce,amazon]
+        [--asserts]
     python -m bench.sync --profile double11 [--orders 20000] [--rate 5.6]
 
 A real trytond serves a database with a channel of each kind asked for
@@ -13,10 +14,13 @@ channel, as `oms-sync run` would) pulls them all into the ERP, then pushes
 the stock levels the orders changed. With --workers, trytond-worker
 processes reserve the goods after the ERP has stored the orders (see
 docs/architecture.md, the import); the stock push then waits until every
-order is reserved. Amazon's per-operation rate limits run --amazon-speed
-times faster than Amazon's own (its order search: one call in 3 minutes
-after a burst of 20): `amazon_capture_lag_s` says how late an order is
-seen at Amazon's real pace. Prints one JSON object. Not a test: nothing
+order is reserved. --warehouses N has the channels reserve from N
+warehouses in turn (the workers then reserve from them in parallel);
+trytond runs under Python's -O unless --asserts. Amazon's per-operation
+rate limits run --amazon-speed times faster than Amazon's own (its order
+search: one call in 3 minutes after a burst of 20):
+`amazon_capture_lag_s` says how late an order is seen at Amazon's real
+pace. Prints one JSON object. Not a test: nothing
 here asserts a time.
 """
 import argparse
