@@ -36,6 +36,22 @@ def create_goods(name, type='goods'):
     return product
 
 
+def receive(product, quantity, company):
+    "Receive `quantity` units of the product into the warehouse storage"
+    pool = Pool()
+    Move = pool.get('stock.move')
+    Location = pool.get('stock.location')
+    supplier, = Location.search([('code', '=', 'SUP')])
+    storage, = Location.search([('code', '=', 'STO')])
+    move = Move(product=product, unit=product.default_uom,
+        quantity=quantity, from_location=supplier, to_location=storage,
+        company=company, unit_price=Decimal(1), currency=company.currency)
+    move.save()
+    # Received without a purchase: no warning, it's a test.
+    with Transaction().set_context(_skip_warnings=True):
+        Move.do([move])
+
+
 def committed(func, *args, context=None, **kwargs):
     """Run func in a transaction of its own that commits, then the tasks
     it queued, as trytond's dispatcher does without a worker (a table to
@@ -167,19 +183,7 @@ class ShopWorld:
         return product
 
     def add_stock(self, product, quantity):
-        pool = Pool()
-        Move = pool.get('stock.move')
-        Location = pool.get('stock.location')
-        supplier, = Location.search([('code', '=', 'SUP')])
-        storage, = Location.search([('code', '=', 'STO')])
-        move = Move(product=product, unit=product.default_uom,
-            quantity=quantity, from_location=supplier, to_location=storage,
-            company=self.company, unit_price=Decimal(1),
-            currency=self.company.currency)
-        move.save()
-        # Received without a purchase: no warning, it's a test.
-        with Transaction().set_context(_skip_warnings=True):
-            Move.do([move])
+        receive(product, quantity, self.company)
 
     def kit(self, name, code, *parts):
         "A kit product made of (product, quantity) parts, listed"

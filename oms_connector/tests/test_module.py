@@ -18,9 +18,9 @@ from trytond.modules.company.tests import (
 from trytond.modules.currency.tests import create_currency
 from trytond.pool import Pool
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
-from trytond.transaction import Transaction
 
 from oms_connector.exceptions import TransitionError
+from oms_connector.tests.records import receive
 from oms_connector.tests.tools import order_payload
 from oms_contract.models import Customer, OrderBatch
 
@@ -466,22 +466,12 @@ class OmsConnectorTestCase(CompanyTestMixin, ModuleTestCase):
         pool = Pool()
         Sale = pool.get('sale.sale')
         Queue = pool.get('ir.queue')
-        Move = pool.get('stock.move')
-        Location = pool.get('stock.location')
         Listing = pool.get('oms.listing')
         company = create_company(currency=create_currency('USD'))
         with set_company(company):
             channel = self._channel_selling(company)
             tee = Listing.search([('sku', '=', 'TEE')])[0].product
-            supplier, = Location.search([('code', '=', 'SUP')])
-            storage, = Location.search([('code', '=', 'STO')])
-            stock = Move(product=tee, unit=tee.default_uom, quantity=10,
-                from_location=supplier, to_location=storage,
-                company=company, unit_price=Decimal(1),
-                currency=company.currency)
-            stock.save()
-            with Transaction().set_context(_skip_warnings=True):
-                Move.do([stock])
+            receive(tee, 10, company)
 
             with self._with_workers():
                 (first, _), = self._import(channel, [order_payload(
