@@ -109,6 +109,17 @@ def test_an_erp_without_leases_runs_every_job_warning_once(caplog):
         Leases(FakeErp(), 'me', 60).acquire('gone', 'stock')
 
 
+def scheduler_of(erp, waiting):
+    """A scheduler of an agent holding leases as 'me:2:cd', noting the
+    jobs it waits for in `waiting`"""
+    state = types.SimpleNamespace(
+        succeeded=lambda *args: None, failed=lambda *args: None,
+        waiting=lambda *args: waiting.append(args))
+    agent = types.SimpleNamespace(channels={}, state=state,
+        leases=Leases(erp, 'me:2:cd', 60))
+    return Scheduler(agent)
+
+
 def test_the_scheduler_skips_a_job_another_agent_runs():
     ran, waiting = [], []
     erp = FakeErp()
@@ -116,12 +127,7 @@ def test_the_scheduler_skips_a_job_another_agent_runs():
     sync = types.SimpleNamespace(code='shop', progress=None,
         push_stock=lambda: ran.append('stock') or {'pushed': 0},
         push_fulfilments=lambda: ran.append('fulfilments') or {})
-    state = types.SimpleNamespace(
-        succeeded=lambda *args: None, failed=lambda *args: None,
-        waiting=lambda *args: waiting.append(args))
-    agent = types.SimpleNamespace(channels={}, state=state,
-        leases=Leases(erp, 'me:2:cd', 60))
-    scheduler = Scheduler(agent)
+    scheduler = scheduler_of(erp, waiting)
 
     assert scheduler.run_job(sync, 'stock') == {'waiting_for': 'other:1:ab'}
     assert scheduler.run_job(sync, 'fulfilments') is not None
@@ -153,12 +159,7 @@ def test_stock_goes_with_the_channels_orders_lease():
     erp.holders[('shop', 'orders')] = 'other:1:ab'
     sync = types.SimpleNamespace(code='shop', progress=None,
         push_stock=lambda: ran.append('stock') or {'pushed': 0})
-    state = types.SimpleNamespace(
-        succeeded=lambda *args: None, failed=lambda *args: None,
-        waiting=lambda *args: waiting.append(args))
-    agent = types.SimpleNamespace(channels={}, state=state,
-        leases=Leases(erp, 'me:2:cd', 60))
-    scheduler = Scheduler(agent)
+    scheduler = scheduler_of(erp, waiting)
 
     assert scheduler.run_job(sync, 'stock') == {'waiting_for': 'other:1:ab'}
     assert ran == []
